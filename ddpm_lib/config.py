@@ -1,0 +1,96 @@
+"""Profiles (tiny / small / full) and device choice.
+
+A profile is one frozen dataclass instance: the model size, the schedule and the training budget that fit a
+kind of hardware. ``get_profile()`` reads ``$DDPM_PROFILE`` (default ``"auto"``: ``full`` on a CUDA GPU,
+``small`` otherwise).
+
+    tiny   CI: every notebook step that trains or samples runs in seconds on 2 CPU cores.
+    small  a 2-core CPU: about 10 minutes of training gives recognisable garments.
+    full   a GPU (Kaggle T4 / P100 class): the annotated-DDPM scale, good samples in tens of minutes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    # --- data ---
+    image_size: int = 28  # Fashion-MNIST is 28x28
+    channels: int = 1  # greyscale
+    subset: int | None = None  # train on the first `subset` images only (None: all 60,000)
+    hflip: bool = True  # random horizontal flips (garments are roughly left-right symmetric)
+    # --- diffusion (the paper's defaults) ---
+    timesteps: int = 1000  # T
+    beta_schedule: str = "linear"  # 1e-4 -> 0.02, Ho et al. 2020
+    # --- model: Unet(dim, dim_mults=...) ---
+    dim: int = 64  # channels at the first resolution
+    dim_mults: tuple[int, ...] = (1, 2, 4)  # 28 -> 14 -> 7
+    # --- training (Algorithm 1) ---
+    batch_size: int = 128
+    lr: float = 2e-4  # AdamW learning rate after warm-up
+    warmup_steps: int = 500  # linear LR warm-up
+    max_steps: int = 20_000  # a step budget; `minutes` may stop training earlier
+    minutes: float | None = None  # a wall-clock budget (None: no limit)
+    grad_clip: float = 1.0  # clip the global gradient norm
+    ema_decay: float = 0.999  # EMA of the weights, used for sampling
+    ema_warmup: int = 200  # EMA tracks the raw weights exactly for the first steps
+    checkpoint_every: int = 1000  # steps between checkpoints
+    log_every: int = 50  # steps between loss-history records
+    # --- sampling ---
+    n_samples: int = 64  # images in a sample grid
+    ddim_steps: int = 50  # network calls for DDIM
+
+    def replace(self, **changes) -> "Profile":
+        """A copy with some fields changed, e.g. ``get_profile("small").replace(minutes=2)``."""
+        return dataclasses.replace(self, **changes)
+
+
+PROFILES: dict[str, Profile] = {
+    "tiny": Profile(
+        name="tiny", subset=512, dim=8, dim_mults=(1, 2), batch_size=32, warmup_steps=5, max_steps=30,
+        ema_warmup=5, checkpoint_every=20, log_every=5, n_samples=16, ddim_steps=10,
+    ),
+    "small": Profile(
+        name="small", dim=32, dim_mults=(1, 2, 2), batch_size=64, lr=1e-3, warmup_steps=200,
+        max_steps=200_000, minutes=10.0, ema_decay=0.995, ema_warmup=100, checkpoint_every=500,
+        log_every=25, n_samples=64, ddim_steps=50,
+    ),
+    "full": Profile(
+        name="full", dim=64, dim_mults=(1, 2, 4), batch_size=128, lr=2e-4, warmup_steps=500,
+        max_steps=20_000, ema_decay=0.999, ema_warmup=200, checkpoint_every=1000, log_every=50,
+    ),
+}
+
+
+def pick_device(verbose: bool = True) -> torch.device:
+    """CUDA if there is one, then Apple's MPS, then the CPU; says which it picked."""
+    if torch.cuda.is_available():
+        device, why = torch.device("cuda"), f"CUDA GPU: {torch.cuda.get_device_name(0)}"
+    elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        device, why = torch.device("mps"), "Apple GPU (MPS)"
+    else:
+        device = torch.device("cpu")
+        why = f"CPU ({torch.get_num_threads()} threads); no GPU found, so the 'small' profile is the default"
+    if verbose:
+        print(f"ddpm_lib: using {why}")
+    return device
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """The profile called `name`, else ``$DDPM_PROFILE``, else ``"auto"`` (full on CUDA, small otherwise)."""
+    name = (name or os.environ.get("DDPM_PROFILE") or "auto").strip().lower()
+    if name == "auto":
+        name = "full" if torch.cuda.is_available() else "small"
+    if name not in PROFILES:
+        raise ValueError(
+            f"unknown profile {name!r}; choose one of {sorted(PROFILES)} or 'auto' "
+            "(set DDPM_PROFILE or pass --profile)"
+        )
+    return PROFILES[name]
