@@ -47,7 +47,7 @@ class Profile:
     n_samples: int = 64  # images in a sample grid
     ddim_steps: int = 50  # network calls for DDIM
 
-    def replace(self, **changes) -> "Profile":
+    def replace(self, **changes) -> Profile:
         """A copy with some fields changed, e.g. ``get_profile("small").replace(minutes=2)``."""
         return dataclasses.replace(self, **changes)
 

@@ -1,0 +1,113 @@
+"""The forward (noising) process q and its posterior. Taught in notebook 02_forward_process.
+
+Timesteps are 0-indexed in code: ``t`` in ``{0, ..., T-1}``, code ``t = k`` is the paper's ``t = k + 1``; so
+``q_sample(x0, t=0)`` returns the paper's x_1, and the posterior at ``t = 0`` is about the data x_0 itself.
+Images are ``(B, C, H, W)`` float32; clean data ``x0`` lies in ``[-1, 1]``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .schedules import NoiseSchedule, check_timesteps, extract
+
+
+def check_images(x: torch.Tensor, name: str = "x0", data_range: bool = False) -> None:
+    """Cheap checks at public entry points: a float (B, C, H, W) tensor, in [-1, 1] if `data_range`."""
+    if not isinstance(x, torch.Tensor) or x.ndim != 4:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"{name} must be a (B, C, H, W) tensor; got {shape}. "
+                         "For one image use x.unsqueeze(0); for (B, H, W) use x.unsqueeze(1).")
+    if not x.is_floating_point():
+        raise ValueError(f"{name} must be a float tensor; got {x.dtype}. Use data.to_model_range(x / 255).")
+    if data_range and x.numel():
+        lo, hi = float(x.min()), float(x.max())
+        if lo < -1 - 1e-4 or hi > 1 + 1e-4:
+            raise ValueError(f"{name} must be in [-1, 1]; got min {lo:.3g}, max {hi:.3g}. "
+                             "Did you forget data.to_model_range (from [0, 1]) or dividing by 255?")
+
+
+def _timesteps_for(schedule: NoiseSchedule, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    return check_timesteps(schedule, t, batch=x.shape[0]).to(x.device)
+
+
+def q_mean_variance(schedule: NoiseSchedule, x0: torch.Tensor, t: torch.Tensor):
+    """Mean, variance and log-variance of q(x_t | x_0) = N(sqrt(alpha-bar_t) x_0, (1 - alpha-bar_t) I)  (Eq. 4).
+
+    x0: (B, C, H, W) in [-1, 1]; t: (B,) LongTensor, 0-indexed.
+    """
+    check_images(x0, "x0", data_range=True)
+    t = _timesteps_for(schedule, x0, t)
+    mean = extract(schedule.sqrt_alphas_cumprod, t, x0.shape) * x0
+    variance = extract(1.0 - schedule.alphas_cumprod, t, x0.shape)
+    log_variance = extract(schedule.log_one_minus_alphas_cumprod, t, x0.shape)
+    return mean, variance, log_variance
+
+
+def q_sample(schedule: NoiseSchedule, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor | None = None,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+    """Sample x_t ~ q(x_t | x_0) in one shot, the "nice property" (Eq. 4):
+
+        x_t = sqrt(alpha-bar_t) x_0 + sqrt(1 - alpha-bar_t) eps,   eps ~ N(0, I)
+
+    x0: (B, C, H, W) in [-1, 1]; t: (B,) LongTensor, 0-indexed; noise: like x0 (drawn if None).
+    """
+    check_images(x0, "x0", data_range=True)
+    t = _timesteps_for(schedule, x0, t)
+    if noise is None:
+        noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+    elif noise.shape != x0.shape:
+        raise ValueError(f"noise must have x0's shape {tuple(x0.shape)}; got {tuple(noise.shape)}")
+    return (extract(schedule.sqrt_alphas_cumprod, t, x0.shape) * x0
+            + extract(schedule.sqrt_one_minus_alphas_cumprod, t, x0.shape) * noise)
+
+
+def q_step(schedule: NoiseSchedule, x_prev: torch.Tensor, t: torch.Tensor, noise: torch.Tensor | None = None,
+           generator: torch.Generator | None = None) -> torch.Tensor:
+    """One forward step q(x_t | x_{t-1}) = N(sqrt(1 - beta_t) x_{t-1}, beta_t I)  (Eq. 2).
+
+    With 0-indexed t, ``q_step(x0, t=0)`` noises the data into the paper's x_1; applying q_step for
+    t = 0, 1, ..., k gives a sample with the same distribution as ``q_sample(x0, k)``.
+    """
+    check_images(x_prev, "x_prev")
+    t = _timesteps_for(schedule, x_prev, t)
+    if noise is None:
+        noise = torch.randn(x_prev.shape, generator=generator, device=x_prev.device, dtype=x_prev.dtype)
+    beta_t = extract(schedule.betas, t, x_prev.shape)
+    return (1.0 - beta_t).sqrt() * x_prev + beta_t.sqrt() * noise
+
+
+def q_posterior_mean_variance(schedule: NoiseSchedule, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor):
+    """Mean, variance and clipped log-variance of the posterior q(x_{t-1} | x_t, x_0)  (Eqs. 6-7):
+
+        mu-tilde_t = coef1_t x_0 + coef2_t x_t,     beta-tilde_t = (1 - alpha-bar_{t-1}) / (1 - alpha-bar_t) beta_t
+
+    At code t = 0 the "previous" sample is the data itself: mean = x_0, variance = 0.
+    x0, x_t: (B, C, H, W); t: (B,) LongTensor, 0-indexed.
+    """
+    check_images(x0, "x0")
+    check_images(x_t, "x_t")
+    if x0.shape != x_t.shape:
+        raise ValueError(f"x0 and x_t must have the same shape; got {tuple(x0.shape)} and {tuple(x_t.shape)}")
+    t = _timesteps_for(schedule, x_t, t)
+    mean = (extract(schedule.posterior_mean_coef1, t, x_t.shape) * x0
+            + extract(schedule.posterior_mean_coef2, t, x_t.shape) * x_t)  # Eq. 7
+    variance = extract(schedule.posterior_variance, t, x_t.shape)
+    log_variance = extract(schedule.posterior_log_variance_clipped, t, x_t.shape)
+    return mean, variance, log_variance
+
+
+def predict_x0_from_eps(schedule: NoiseSchedule, x_t: torch.Tensor, t: torch.Tensor,
+                        eps: torch.Tensor) -> torch.Tensor:
+    """Invert Eq. 4 for x_0:  x_0 = (x_t - sqrt(1 - alpha-bar_t) eps) / sqrt(alpha-bar_t)  (Eq. 15)."""
+    t = _timesteps_for(schedule, x_t, t)
+    return (extract(schedule.sqrt_recip_alphas_cumprod, t, x_t.shape) * x_t
+            - extract(schedule.sqrt_recipm1_alphas_cumprod, t, x_t.shape) * eps)
+
+
+def predict_eps_from_x0(schedule: NoiseSchedule, x_t: torch.Tensor, t: torch.Tensor,
+                        x0: torch.Tensor) -> torch.Tensor:
+    """Invert Eq. 4 for the noise:  eps = (x_t - sqrt(alpha-bar_t) x_0) / sqrt(1 - alpha-bar_t)."""
+    t = _timesteps_for(schedule, x_t, t)
+    return ((extract(schedule.sqrt_recip_alphas_cumprod, t, x_t.shape) * x_t - x0)
+            / extract(schedule.sqrt_recipm1_alphas_cumprod, t, x_t.shape))

@@ -1,0 +1,142 @@
+import pytest
+import torch
+
+from ddpm_lib import sampling
+from ddpm_lib.oracle import GaussianOracle
+from ddpm_lib.schedules import make_schedule
+
+M, S = 0.2, 0.3  # the Gaussian "data set": every pixel ~ N(0.2, 0.3^2)
+SHAPE = (64, 1, 16, 16)  # 16,384 independent draws per run
+N = 64 * 16 * 16
+
+
+def _moments(x):
+    return x.mean().item(), x.std().item()
+
+
+def _within_mc_error(x, m=M, s=S, k=5.0):
+    mean, std = _moments(x)
+    assert abs(mean - m) < k * s / N**0.5, f"mean {mean:.4f} vs {m}"
+    assert abs(std - s) < k * s / (2 * N) ** 0.5, f"std {std:.4f} vs {s}"
+
+
+@pytest.mark.parametrize("name", ["linear", "cosine"])
+def test_ancestral_sampling_with_the_oracle_reproduces_the_data(name):
+    sched = make_schedule(name, 1000)
+    x = sampling.sample(GaussianOracle(sched, M, S), sched, SHAPE, clip_denoised=False,
+                        generator=torch.Generator().manual_seed(0), progress=False)
+    assert x.shape == SHAPE
+    _within_mc_error(x)
+
+
+@pytest.mark.parametrize("name", ["linear", "cosine"])
+def test_ddim_with_the_oracle_reproduces_the_data(name):
+    sched = make_schedule(name, 1000)
+    oracle = GaussianOracle(sched, M, S)
+    g = torch.Generator().manual_seed(0)
+    # all T steps: DDIM (eta = 0) follows the probability-flow ODE closely enough to be exact here
+    _within_mc_error(sampling.ddim_sample(oracle, sched, SHAPE, steps=1000, clip_denoised=False, generator=g,
+                                         progress=False))
+    # 50 steps: the mean is right, but the coarse ODE solve shrinks the spread by a few percent
+    # (measured: std 0.276 linear, 0.286 cosine, for a true 0.3); we hold it to 10 %
+    mean, std = _moments(sampling.ddim_sample(oracle, sched, SHAPE, steps=50, clip_denoised=False, generator=g,
+                                              progress=False))
+    assert abs(mean - M) < 5 * S / N**0.5
+    assert abs(std - S) < 0.1 * S
+
+
+def test_ddim_eta1_with_all_steps_is_ancestral_sampling(linear):
+    oracle = GaussianOracle(linear, M, S)
+    for clip in (False, True):
+        a = sampling.sample(oracle, linear, (4, 1, 8, 8), clip_denoised=clip,
+                            generator=torch.Generator().manual_seed(7), progress=False)
+        b = sampling.ddim_sample(oracle, linear, (4, 1, 8, 8), steps=1000, eta=1.0, clip_denoised=clip,
+                                 generator=torch.Generator().manual_seed(7), progress=False)
+        torch.testing.assert_close(a, b, rtol=0, atol=2e-4)
+
+
+class Recorder(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def forward(self, x_t, t):
+        self.seen.append(t.tolist())
+        return torch.zeros_like(x_t)
+
+
+def test_loop_visits_every_t_from_T_minus_1_to_0_once():
+    sched = make_schedule("linear", 50)
+    model = Recorder()
+    steps = list(sampling.p_sample_loop_progressive(model, sched, (3, 1, 4, 4), progress=False))
+    assert [s["t"] for s in steps] == list(range(49, -1, -1))
+    assert model.seen == [[t] * 3 for t in range(49, -1, -1)]
+    assert all(set(s) == {"t", "x_t", "x0_pred", "sample"} for s in steps)
+    torch.testing.assert_close(steps[1]["x_t"], steps[0]["sample"])
+
+
+def test_ddim_calls_the_model_steps_times_and_ends_at_0():
+    model = Recorder()
+    sampling.ddim_sample(model, make_schedule("linear", 1000), (2, 1, 4, 4), steps=50, progress=False)
+    ts = [s[0] for s in model.seen]
+    assert len(ts) == 50 and ts[0] == 999 and ts[-1] == 0 and ts == sorted(ts, reverse=True)
+
+
+def test_p_sample_at_t0_is_deterministic(linear):
+    oracle = GaussianOracle(linear, M, S)
+    x = torch.randn(4, 1, 8, 8)
+    t0 = torch.zeros(4, dtype=torch.long)
+    a = sampling.p_sample(oracle, linear, x, t0, generator=torch.Generator().manual_seed(1))["sample"]
+    b = sampling.p_sample(oracle, linear, x, t0, generator=torch.Generator().manual_seed(2))["sample"]
+    torch.testing.assert_close(a, b)
+    # ... and at t > 0 it is not
+    t1 = torch.ones(4, dtype=torch.long)
+    c = sampling.p_sample(oracle, linear, x, t1, generator=torch.Generator().manual_seed(1))["sample"]
+    d = sampling.p_sample(oracle, linear, x, t1, generator=torch.Generator().manual_seed(2))["sample"]
+    assert not torch.allclose(c, d)
+
+
+def test_p_sample_mixed_batch_adds_no_noise_where_t_is_0(linear):
+    oracle = GaussianOracle(linear, M, S)
+    x = torch.randn(2, 1, 8, 8)
+    t = torch.tensor([0, 5])
+    out = sampling.p_sample(oracle, linear, x, t, noise=torch.ones_like(x))
+    torch.testing.assert_close(out["sample"][0], out["mean"][0])
+    assert not torch.allclose(out["sample"][1], out["mean"][1])
+
+
+def test_unclipped_mean_is_eq_11(linear):
+    # mu_theta(x_t, t) = (x_t - beta_t / sqrt(1 - alpha-bar_t) eps) / sqrt(alpha_t)
+    oracle = GaussianOracle(linear, M, S)
+    x = torch.randn(2, 1, 4, 4)
+    t = torch.tensor([10, 700])
+    out = sampling.p_mean_variance(oracle, linear, x, t, clip_denoised=False)
+    b = linear.betas[t].view(-1, 1, 1, 1)
+    eq11 = (x - b / linear.sqrt_one_minus_alphas_cumprod[t].view(-1, 1, 1, 1) * out["eps_pred"]) \
+        * linear.sqrt_recip_alphas[t].view(-1, 1, 1, 1)
+    torch.testing.assert_close(out["mean"], eq11, rtol=1e-4, atol=1e-5)
+
+
+def test_clipping_keeps_x0_pred_in_range_and_variance_choice(linear):
+    wild = lambda x, t: torch.full_like(x, -50.0)  # noqa: E731
+    x = torch.randn(2, 1, 4, 4)
+    t = torch.tensor([3, 900])
+    out = sampling.p_mean_variance(wild, linear, x, t, clip_denoised=True, variance="beta")
+    assert out["x0_pred"].abs().max() <= 1
+    torch.testing.assert_close(out["variance"].flatten(), linear.betas[t])
+    x0 = sampling.sample(wild, make_schedule("linear", 20), (2, 1, 4, 4), progress=False)
+    assert x0.abs().max() <= 1
+
+
+def test_bad_arguments_raise(linear):
+    zero = lambda x, t: torch.zeros_like(x)  # noqa: E731
+    with pytest.raises(ValueError, match="variance must be one of"):
+        sampling.p_mean_variance(zero, linear, torch.zeros(1, 1, 4, 4), torch.tensor([1]), variance="learned")
+    with pytest.raises(ValueError, match="shape must be"):
+        sampling.sample(zero, linear, (4, 4), progress=False)
+    with pytest.raises(ValueError, match="steps must be in"):
+        sampling.ddim_sample(zero, linear, (1, 1, 4, 4), steps=1001, progress=False)
+    with pytest.raises(ValueError, match="model must return"):
+        sampling.p_sample(lambda x, t: x[:, :, :2], linear, torch.zeros(1, 1, 4, 4), torch.tensor([3]))
+    with pytest.raises(ValueError, match="out of range"):
+        sampling.p_sample(zero, linear, torch.zeros(1, 1, 4, 4), torch.tensor([1000]))

@@ -1,0 +1,106 @@
+import math
+
+import pytest
+import torch
+
+from ddpm_lib import schedules
+from ddpm_lib.schedules import BETA_SCHEDULES, NoiseSchedule, extract, make_schedule, signal_to_noise
+
+TABLES = ["betas", "alphas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alphas_cumprod",
+          "sqrt_one_minus_alphas_cumprod", "sqrt_recip_alphas", "posterior_variance",
+          "posterior_log_variance_clipped", "posterior_mean_coef1", "posterior_mean_coef2"]
+
+
+@pytest.mark.parametrize("name", sorted(BETA_SCHEDULES))
+def test_betas_are_float64_in_range(name):
+    betas = BETA_SCHEDULES[name](1000)
+    assert betas.dtype == torch.float64 and betas.shape == (1000,)
+    assert (betas > 0).all() and (betas < 1).all()
+
+
+@pytest.mark.parametrize("name", sorted(BETA_SCHEDULES))
+def test_tables_shapes_dtypes_and_monotone(name):
+    s = make_schedule(name, 1000)
+    for table in TABLES:
+        assert getattr(s, table).shape == (1000,), table
+        assert getattr(s, table).dtype == torch.float32, table
+    assert s.num_timesteps == 1000
+    assert (s.alphas_cumprod[1:] < s.alphas_cumprod[:-1]).all()  # strictly decreasing
+    assert s.alphas_cumprod[-1] < 0.01  # x_T is (almost) pure noise for every schedule at T = 1000
+    assert s.posterior_variance[0] == 0
+    assert torch.isfinite(s.posterior_log_variance_clipped).all()
+    assert s.posterior_log_variance_clipped[0] == s.posterior_log_variance_clipped[1]
+
+
+def test_linear_matches_the_paper():
+    betas = schedules.linear_beta_schedule(1000)
+    assert betas[0].item() == pytest.approx(1e-4) and betas[-1].item() == pytest.approx(0.02)
+    # the paper (Table, Sec. 4): with these betas, L_T = KL(q(x_T|x_0) || N(0, I)) ~ 1e-5 bits/dim
+    abar_T = torch.cumprod(1 - betas, 0)[-1].item()
+    assert 3e-5 < abar_T < 5e-5
+
+
+def test_cosine_alphas_cumprod_matches_its_definition():
+    T, s = 1000, 0.008
+    sched = make_schedule("cosine", T)
+    t = torch.arange(1, T + 1, dtype=torch.float64)
+    f = lambda u: torch.cos((u / T + s) / (1 + s) * math.pi / 2) ** 2  # noqa: E731
+    expected = f(t) / f(torch.tensor(0.0, dtype=torch.float64))
+    # betas are clipped at 0.999 only at the very end, where alpha-bar is ~0 anyway
+    torch.testing.assert_close(sched.alphas_cumprod[:-1].double(), expected[:-1], rtol=1e-5, atol=1e-7)
+    assert schedules.cosine_beta_schedule(T).max() <= 0.999
+
+
+def test_derived_tables_against_their_definitions():
+    s = make_schedule("linear", 1000)
+    b = schedules.linear_beta_schedule(1000)
+    abar = torch.cumprod(1 - b, 0)
+    abar_prev = torch.cat([torch.ones(1, dtype=torch.float64), abar[:-1]])
+    torch.testing.assert_close(s.alphas_cumprod_prev[1:], s.alphas_cumprod[:-1])
+    torch.testing.assert_close(s.posterior_variance.double(), b * (1 - abar_prev) / (1 - abar), rtol=1e-6, atol=0)
+    # Eq. 7's coefficients: mean of q(x_{t-1}|x_t, x_0) is an affine mix of x_0 and x_t
+    torch.testing.assert_close(s.posterior_mean_coef1.double(), b * abar_prev.sqrt() / (1 - abar), rtol=1e-6, atol=0)
+    torch.testing.assert_close(s.sqrt_one_minus_alphas_cumprod ** 2 + s.sqrt_alphas_cumprod ** 2,
+                               torch.ones(1000))
+    torch.testing.assert_close(signal_to_noise(s).double(), abar / (1 - abar), rtol=1e-5, atol=0)
+
+
+def test_float64_matters_near_t0():
+    # 1 - alpha-bar_0 = beta_0 = 1e-4 exactly; computed in float32 from cumprod it loses digits
+    s = make_schedule("linear", 1000)
+    assert s.sqrt_one_minus_alphas_cumprod[0].item() == pytest.approx(1e-2, rel=1e-6)
+
+
+def test_unknown_schedule_and_bad_T_raise():
+    with pytest.raises(ValueError, match="unknown beta schedule 'cosin'.*cosine"):
+        make_schedule("cosin")
+    for bad in (0, -5, 2.5):
+        with pytest.raises(ValueError, match="timesteps"):
+            make_schedule("linear", bad)
+    with pytest.raises(ValueError, match=r"betas must lie in \(0, 1\]"):
+        NoiseSchedule.from_betas(torch.tensor([0.1, 1.5]))
+
+
+def test_extract_gathers_and_broadcasts():
+    table = torch.arange(10.0)
+    t = torch.tensor([3, 0, 9])
+    out = extract(table, t, (3, 1, 28, 28))
+    assert out.shape == (3, 1, 1, 1)
+    assert out.flatten().tolist() == [3.0, 0.0, 9.0]
+
+
+@pytest.mark.parametrize("t, match", [
+    (torch.tensor([1000]), "out of range"),
+    (torch.tensor([-1]), "out of range"),
+    (torch.tensor([0.5]), "integer timesteps"),
+    (torch.tensor([[1]]), "shape"),
+    (3, "LongTensor"),
+])
+def test_bad_timesteps_raise(t, match):
+    with pytest.raises(ValueError, match=match):
+        schedules.check_timesteps(make_schedule("linear", 1000), t)
+
+
+def test_to_moves_every_table():
+    s = make_schedule("linear", 10).to("cpu")
+    assert all(getattr(s, n).device.type == "cpu" for n in TABLES)
