@@ -1,0 +1,367 @@
+"""Fashion-MNIST as a ``datasets.Dataset``, the two range converters, and a fast seeded loader.
+
+Owned by no single notebook; notebooks 02-06 use it.
+
+    load_fashion_mnist("train")   a Dataset with ``image`` (PIL, greyscale 28x28) and ``label`` (ClassLabel),
+                                  the schema of the hub's ``zalando-datasets/fashion_mnist``
+    make_dataloader(ds, 128)      yields ``(x, y)``: x (B, 1, 28, 28) float32 in [-1, 1], y (B,) int64
+    load_images("test", n=16)     a few real images as one (N, 1, 28, 28) tensor in [-1, 1]
+
+Where the data comes from (``source``): ``"local"`` reads the four original IDX files from ``data_dir``, else
+``$DDPM_DATA_DIR``, else ``/usr/share/datasets/fashion-mnist`` (Debian: ``apt-get install
+dataset-fashion-mnist``); ``"hub"`` calls ``datasets.load_dataset``; ``"auto"`` tries local, then the hub.
+
+Local images are stored as uncompressed PGM bytes (a 13-byte header, then the 784 raw pixels), so building
+the 60,000-image Dataset takes a tenth of a second instead of PNG-encoding each image; PIL decodes them like
+any other image. ``make_dataloader`` turns the whole set into one uint8 tensor once and indexes it.
+
+Imports: numpy and torch; ``datasets`` and pyarrow only inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+CLASS_NAMES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+HUB_ID = "zalando-datasets/fashion_mnist"
+DEBIAN_DIR = "/usr/share/datasets/fashion-mnist"
+SPLIT_SIZES = {"train": 60_000, "test": 10_000}
+_FILE_PREFIX = {"train": "train", "test": "t10k"}  # the original file names call the test split "t10k"
+_PGM_HEADER = b"P5\n28 28\n255\n"  # binary greyscale, 28x28, maxval 255: then 784 bytes of pixels
+HOW_TO_GET = (
+    "To get Fashion-MNIST, do one of:\n"
+    "  - sudo apt-get install dataset-fashion-mnist   (Debian/Ubuntu: the IDX files in " + DEBIAN_DIR + ")\n"
+    "  - set DDPM_DATA_DIR to a folder with the four IDX files (train-images-idx3-ubyte.gz, "
+    "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz; .gz or not)\n"
+    "  - be online and use source='hub' (datasets.load_dataset('" + HUB_ID + "'))"
+)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The two range converters (DESIGN.md: images enter the math in [-1, 1])
+
+
+def to_model_range(x: torch.Tensor) -> torch.Tensor:
+    """[0, 1] -> [-1, 1]: ``2 x - 1``. A uint8 tensor (0..255) is divided by 255 first."""
+    x = torch.as_tensor(x)
+    if x.dtype == torch.uint8:
+        x = x.float() / 255
+    if x.numel() and (x.min() < 0 or x.max() > 1):
+        raise ValueError(
+            f"to_model_range expects values in [0, 1]; got min {x.min().item():.3g}, max {x.max().item():.3g}. "
+            "Is it already in [-1, 1]?"
+        )
+    return x * 2 - 1
+
+
+def from_model_range(x: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] -> [0, 1]: ``(x + 1) / 2``, clamped, for plotting and saving images."""
+    return ((torch.as_tensor(x) + 1) / 2).clamp(0, 1)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# IDX files: a 4-byte magic (0, 0, dtype 0x08 = uint8, ndim), ndim big-endian uint32 sizes, then the bytes
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Parse one IDX file (gzipped or not) into a uint8 array, checking magic, dims and payload length."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+        raise ValueError(_corrupt(path, f"cannot decompress it ({e})")) from e
+    if len(raw) < 4 or raw[:3] != b"\x00\x00\x08" or raw[3] not in (1, 3):
+        raise ValueError(_corrupt(path, f"bad magic number 0x{raw[:4].hex()} (expected 0x00000801 for labels "
+                                        "or 0x00000803 for images)"))
+    ndim = raw[3]
+    start = 4 + 4 * ndim
+    if len(raw) < start:
+        raise ValueError(_corrupt(path, f"the header is cut short ({len(raw)} bytes)"))
+    dims = struct.unpack(f">{ndim}I", raw[4:start])
+    expected = int(np.prod(dims))
+    if len(raw) - start != expected:
+        raise ValueError(_corrupt(path, f"the header promises {' x '.join(map(str, dims))} = {expected:,} bytes "
+                                        f"of data but the file holds {len(raw) - start:,}"))
+    return np.frombuffer(raw, dtype=np.uint8, offset=start).reshape(dims)
+
+
+def _corrupt(path: Path, problem: str) -> str:
+    return (f"{path}: {problem}. The file is truncated or corrupt; get it again "
+            f"(sudo apt-get install --reinstall dataset-fashion-mnist, or re-download it into $DDPM_DATA_DIR), "
+            "or use source='hub'.")
+
+
+def _local_dir(data_dir: str | os.PathLike | None) -> tuple[Path, str]:
+    """The one folder to read: ``data_dir``, else ``$DDPM_DATA_DIR``, else the Debian package's (no fallback)."""
+    if data_dir is not None:
+        return Path(data_dir), "data_dir"
+    if os.environ.get("DDPM_DATA_DIR"):
+        return Path(os.environ["DDPM_DATA_DIR"]), "$DDPM_DATA_DIR"
+    return Path(DEBIAN_DIR), "the Debian package dataset-fashion-mnist"
+
+
+def _idx_files(folder: Path, split: str) -> tuple[Path, Path] | None:
+    """The (images, labels) IDX files of `split` in `folder`, raw or .gz; None when either is missing."""
+    found = []
+    for kind, ndim in (("images", 3), ("labels", 1)):
+        stem = f"{_FILE_PREFIX[split]}-{kind}-idx{ndim}-ubyte"
+        candidates = [folder / stem, folder / f"{stem}.gz"]
+        found.append(next((p for p in candidates if p.is_file()), None))
+    return None if None in found else (found[0], found[1])
+
+
+def _check_split(split: str) -> None:
+    if split not in SPLIT_SIZES:
+        raise ValueError(f"split must be 'train' or 'test'; got {split!r}")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# load_fashion_mnist
+
+
+def load_fashion_mnist(split: str = "train", source: str = "auto", data_dir: str | os.PathLike | None = None,
+                       hub_id: str = HUB_ID):
+    """Fashion-MNIST `split` ("train": 60,000 images, "test": 10,000) as a ``datasets.Dataset``.
+
+    Features: ``image`` (``datasets.Image``: PIL greyscale 28x28, pixels 0..255) and ``label``
+    (``ClassLabel(names=CLASS_NAMES)``). `source`: "local", "hub" or "auto" (local if the split's files are
+    there, else the hub). `hub_id` is passed to ``datasets.load_dataset``; a local folder of parquet files
+    in the hub's layout works too.
+    """
+    _check_split(split)
+    if source not in ("auto", "local", "hub"):
+        raise ValueError(f"source must be 'auto', 'local' or 'hub'; got {source!r}")
+    folder, why = _local_dir(data_dir)
+    files = _idx_files(folder, split) if source != "hub" else None
+    if files is not None:
+        return _dataset_from_idx(*files, split=split)
+    if source == "local":
+        raise FileNotFoundError(f"no Fashion-MNIST IDX files for split {split!r} in {folder} (from {why}).\n"
+                                + HOW_TO_GET)
+    try:
+        return _dataset_from_hub(hub_id, split)
+    except Exception as e:  # offline, unknown repo, ...: say how to get the data instead
+        where = "" if source == "hub" else f"no local IDX files for split {split!r} in {folder} (from {why}), and "
+        raise RuntimeError(f"{where}loading {hub_id!r} with datasets.load_dataset failed "
+                           f"({type(e).__name__}: {e}).\n{HOW_TO_GET}") from e
+
+
+def _features():
+    import datasets
+
+    return datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=list(CLASS_NAMES))})
+
+
+def _dataset_from_idx(images_path: Path, labels_path: Path, split: str):
+    import datasets
+    import pyarrow as pa
+    from datasets.table import InMemoryTable
+
+    images, labels = read_idx(images_path), read_idx(labels_path)
+    if images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise ValueError(_corrupt(images_path, f"expected images of shape (N, 28, 28), got {images.shape}"))
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise ValueError(_corrupt(labels_path, f"expected {len(images)} labels to match {images_path.name}, "
+                                               f"got shape {labels.shape}"))
+    if len(labels) and labels.max() > 9:
+        raise ValueError(_corrupt(labels_path, f"labels must be 0..9, found {labels.max()}"))
+    # Each image becomes PGM bytes: header + 784 pixels. One (N, 13 + 784) array, no per-image Python work.
+    n, record = len(images), len(_PGM_HEADER) + 28 * 28
+    pgm = np.empty((n, record), dtype=np.uint8)
+    pgm[:, : len(_PGM_HEADER)] = np.frombuffer(_PGM_HEADER, dtype=np.uint8)
+    pgm[:, len(_PGM_HEADER):] = images.reshape(n, -1)
+    offsets = np.arange(n + 1, dtype=np.int32) * record
+    image_bytes = pa.BinaryArray.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(pgm)])
+    image_column = pa.StructArray.from_arrays([image_bytes, pa.nulls(n, pa.string())], names=["bytes", "path"])
+    table = pa.table({"image": image_column, "label": pa.array(labels.astype(np.int64))})
+    stamp = [f"{p.resolve()}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in (images_path, labels_path)]
+    info = datasets.DatasetInfo(description=f"Fashion-MNIST {split} from {images_path.parent}",
+                                features=_features(), homepage="https://github.com/zalandoresearch/fashion-mnist")
+    return datasets.Dataset(InMemoryTable(table), info=info, split=datasets.NamedSplit(split),
+                            fingerprint=hashlib.sha1("|".join(stamp).encode()).hexdigest()[:16])
+
+
+def _dataset_from_hub(hub_id: str, split: str):
+    import datasets
+
+    ds = datasets.load_dataset(hub_id, split=split)
+    missing = {"image", "label"} - set(ds.column_names)
+    if missing:
+        raise ValueError(f"{hub_id!r} has no column(s) {sorted(missing)}; found {ds.column_names}")
+    ds = ds.select_columns(["image", "label"])
+    # The hub spells class 0 "T - shirt / top"; cast to CLASS_NAMES so both sources give identical features.
+    if ds.features != _features():
+        ds = ds.cast(_features())
+    return ds
+
+
+def describe_data_source(source: str = "auto") -> str:
+    """Where ``load_fashion_mnist(source=source)`` would read from, in words (for ``python -m ddpm_lib data``).
+
+    Reads only the IDX headers; never contacts the hub.
+    """
+    folder, why = _local_dir(None)
+    lines = []
+    if source in ("auto", "local"):
+        for split in SPLIT_SIZES:
+            files = _idx_files(folder, split)
+            if files is None:
+                lines.append(f"  {split:5s}  missing in {folder}")
+                continue
+            try:
+                with (gzip.open if files[0].suffix == ".gz" else open)(files[0], "rb") as f:
+                    count = struct.unpack(">I", f.read(8)[4:])[0]
+                lines.append(f"  {split:5s}  {count:,} images  {files[0].name}, {files[1].name}")
+            except (OSError, EOFError, struct.error) as e:
+                lines.append(f"  {split:5s}  unreadable: {files[0]} ({e})")
+        if all("images" in line for line in lines):
+            return f"Fashion-MNIST from local IDX files in {folder} (from {why}):\n" + "\n".join(lines)
+        if source == "local":
+            return f"Fashion-MNIST: local IDX files incomplete in {folder} (from {why}):\n" + "\n".join(lines) + \
+                "\n" + HOW_TO_GET
+    hub = (f"Fashion-MNIST from the Hugging Face hub: {HUB_ID} (needs internet on first use; then cached by "
+           f"datasets in $HF_DATASETS_CACHE, default ~/.cache/huggingface/datasets)")
+    if source == "hub":
+        return hub
+    if source != "auto":
+        raise ValueError(f"source must be 'auto', 'local' or 'hub'; got {source!r}")
+    return f"No complete local IDX files in {folder} (from {why}):\n" + "\n".join(lines) + \
+        f"\nso it would try: {hub}\n{HOW_TO_GET}"
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Transforms: images -> (B, 1, 28, 28) float32 in [-1, 1], random horizontal flips
+
+
+def images_uint8(dataset) -> torch.Tensor:
+    """All images of a Fashion-MNIST Dataset as one uint8 tensor (N, 1, 28, 28), pixels 0..255.
+
+    Fast path for our PGM-backed Datasets (a view of the Arrow buffer); PIL decoding for others (e.g. PNG).
+    """
+    import pyarrow as pa
+
+    column = dataset.with_format("arrow")[:]["image"].combine_chunks()  # struct<bytes, path>, indices applied
+    data, n, record = column.field("bytes"), len(column), len(_PGM_HEADER) + 28 * 28
+    if n and data.null_count == 0 and data.type == pa.binary():
+        offsets = np.frombuffer(data.buffers()[1], dtype=np.int32)[data.offset: data.offset + n + 1]
+        if (np.diff(offsets) == record).all():
+            flat = np.frombuffer(data.buffers()[2], dtype=np.uint8)[offsets[0]: offsets[0] + n * record]
+            rows = flat.reshape(n, record)
+            if (rows[:, : len(_PGM_HEADER)] == np.frombuffer(_PGM_HEADER, dtype=np.uint8)).all():
+                return torch.from_numpy(rows[:, len(_PGM_HEADER):].reshape(n, 1, 28, 28).copy())
+    return to_uint8_batch(dataset.with_format(None)["image"])  # PIL images
+
+
+def to_uint8_batch(images) -> torch.Tensor:
+    """PIL images, or an array (N, 28, 28) / (N, 1, 28, 28) of 0..255, -> uint8 tensor (N, 1, 28, 28)."""
+    if isinstance(images, (np.ndarray, torch.Tensor)):
+        x = torch.as_tensor(np.asarray(images) if isinstance(images, np.ndarray) else images)
+    else:
+        x = torch.from_numpy(np.stack([np.asarray(img.convert("L")) for img in images]))
+    if x.ndim == 3:
+        x = x.unsqueeze(1)  # (N, H, W) -> (N, 1, H, W)
+    if x.dtype != torch.uint8 or x.ndim != 4 or x.shape[1] != 1:
+        raise ValueError(f"expected uint8 greyscale images (N, [1,] H, W); got {tuple(x.shape)} {x.dtype}")
+    return x
+
+
+def to_tensor_batch(images) -> torch.Tensor:
+    """PIL images or uint8 arrays -> float32 (N, 1, 28, 28) in [-1, 1], ready for the model."""
+    return to_model_range(to_uint8_batch(images))
+
+
+def random_hflip(x: torch.Tensor, generator: torch.Generator | None = None, p: float = 0.5) -> torch.Tensor:
+    """Flip each image of x (B, C, H, W) left-right with probability p; seeded through `generator`."""
+    flip = torch.rand(x.shape[0], generator=generator) < p  # (B,)
+    return _flip_where(x, flip)
+
+
+def _flip_where(x: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
+    return torch.where(flip.view(-1, 1, 1, 1).to(x.device), x.flip(-1), x)  # flip(-1): mirror the width
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The loader: one uint8 tensor, indexed by whole batches
+
+
+class _Batches(torch.utils.data.Dataset):
+    """Returns a whole batch for a key ``(indices, flips)``: x (B, 1, 28, 28) float32 in [-1, 1], y (B,).
+
+    The work is done in numpy: torch would split these small ops over threads, which on a busy 2-core machine
+    made an epoch 50x slower (0.2 s -> 10+ s) than one thread.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor):
+        self.images, self.labels = images.numpy(), labels.numpy()  # (N, 1, 28, 28) uint8, (N,) int64
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, key):
+        indices, flips = key[0].numpy(), key[1]
+        x = self.images[indices].astype(np.float32) / 255 * 2 - 1  # to_model_range(x / 255), bit for bit
+        if flips is not None:
+            x = np.where(flips.numpy()[:, None, None, None], x[..., ::-1], x)  # mirror the width
+        return torch.from_numpy(x), torch.from_numpy(self.labels[indices])
+
+
+class _BatchKeys(torch.utils.data.Sampler):
+    """Per epoch, one permutation and one flip mask drawn from a seeded generator, then cut into batches.
+
+    Drawing everything here, in the main process, keeps batches identical for any ``num_workers``.
+    """
+
+    def __init__(self, n, batch_size, shuffle, hflip, drop_last, seed):
+        self.n, self.batch_size, self.shuffle, self.hflip, self.drop_last = n, batch_size, shuffle, hflip, drop_last
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self):
+        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+
+    def __iter__(self):
+        order = torch.randperm(self.n, generator=self.generator) if self.shuffle else torch.arange(self.n)
+        flips = torch.rand(self.n, generator=self.generator) < 0.5 if self.hflip else None
+        for start in range(0, len(self) * self.batch_size, self.batch_size):
+            batch = slice(start, start + self.batch_size)
+            yield order[batch], None if flips is None else flips[batch]
+
+
+def make_dataloader(dataset, batch_size: int, shuffle: bool = True, seed: int = 0, hflip: bool = True,
+                    subset: int | None = None, num_workers: int = 0, drop_last: bool = True):
+    """A DataLoader yielding ``(x, y)``: x (B, 1, 28, 28) float32 in [-1, 1], y (B,) int64 labels.
+
+    The same `seed` gives the same batches and flips; each new epoch (each ``iter``) draws a fresh order.
+    `subset` keeps the first n images. ``num_workers=0`` because worker processes hang in some notebooks.
+    """
+    n = len(dataset) if subset is None else subset
+    if not 1 <= n <= len(dataset):
+        raise ValueError(f"subset must be between 1 and {len(dataset)} (the dataset's size); got {subset}")
+    if drop_last and n < batch_size:
+        raise ValueError(f"batch_size {batch_size} > {n} images with drop_last=True would give no batches")
+    if n < len(dataset):
+        dataset = dataset.select(range(n))
+    images = images_uint8(dataset)  # (n, 1, 28, 28) uint8, decoded once
+    labels = torch.as_tensor(np.asarray(dataset.with_format("numpy")["label"][:]), dtype=torch.int64)
+    keys = _BatchKeys(n, batch_size, shuffle, hflip, drop_last, seed)
+    return torch.utils.data.DataLoader(_Batches(images, labels), batch_size=None, sampler=keys,
+                                       num_workers=num_workers)
+
+
+def load_images(split: str = "train", n: int | None = None, source: str = "auto") -> torch.Tensor:
+    """The first `n` images of `split` (all if None) as float32 (N, 1, 28, 28) in [-1, 1]."""
+    dataset = load_fashion_mnist(split, source=source)
+    if n is not None:
+        dataset = dataset.select(range(min(n, len(dataset))))
+    return to_model_range(images_uint8(dataset))
