@@ -1,0 +1,90 @@
+# Annotated DDPM: the two commands a newcomer needs are `make run` and `make test`; each does its own set-up.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+# This exact torch: on our CPU machines pip takes a local CPU wheel in seconds; a bare `torch` downloads a
+# multi-GB CUDA build. Users elsewhere may override it: `make setup TORCH_SPEC=torch`.
+TORCH_SPEC ?= torch==2.13.0
+DEBIAN_DATA := /usr/share/datasets/fashion-mnist
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.py))
+PROFILE ?= $(DDPM_PROFILE)
+
+.PHONY: help setup data test lint unit nbval drift run notebooks lab bench train sample clean
+
+help:
+	@echo "make run    set up, get the data, execute notebooks 01-06 into build/ (figures and checkpoints in runs/)"
+	@echo "make test   set up, get the data, lint, unit tests, notebook drift gate, every notebook under nbval (tiny)"
+	@echo "make setup | data | notebooks | lab | bench | train | sample | clean"
+
+# --- set-up: idempotent, and fast when nothing changed (the stamp depends on pyproject.toml) ---------------
+setup: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+# --- data: the Debian package where we can (root + apt-get), else the Hugging Face hub -----------------------
+data: setup
+	@if [ -n "$$DDPM_DATA_DIR" ] || [ -f $(DEBIAN_DATA)/train-images-idx3-ubyte.gz ]; then \
+		echo "Fashion-MNIST: local IDX files found"; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) >/dev/null \
+		|| { echo "apt-get could not install dataset-fashion-mnist; trying the hub"; true; }; \
+	fi
+	$(PY) -m ddpm_lib data
+
+# --- tests ----------------------------------------------------------------------------------------------------
+test: setup data lint drift unit nbval
+
+lint: setup
+	$(VENV)/bin/ruff check --output-format concise ddpm_lib tests bench notebooks
+
+unit: setup
+	MPLBACKEND=Agg $(PY) -m pytest tests -q
+
+# The .ipynb files are generated from the .py files and committed without outputs: fail when they drift.
+drift: setup
+	$(VENV)/bin/jupytext --quiet --update --to ipynb $(NOTEBOOKS)
+	git diff --exit-code -- notebooks/ || { echo "notebooks/*.ipynb do not match their .py: run 'make notebooks' and commit"; exit 1; }
+	$(VENV)/bin/nbstripout --verify notebooks/*.ipynb || { echo "a notebook carries outputs: run 'make notebooks'"; exit 1; }
+
+nbval: setup data
+	cd notebooks && DDPM_PROFILE=tiny MPLBACKEND=Agg ../$(PY) -m pytest -q -p no:cacheprovider \
+		--nbval-lax --nbval-current-env $(NOTEBOOKS:notebooks/%.py=%.ipynb)
+
+# --- the main job ------------------------------------------------------------------------------------------------
+run: setup data
+	@mkdir -p build runs
+	@for nb in $(NOTEBOOKS:.py=.ipynb); do \
+		start=$$(date +%s); echo "== executing $$nb (profile: $${DDPM_PROFILE:-auto})"; \
+		(cd notebooks && ../$(VENV)/bin/jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=3600 \
+			--output-dir ../build $$(basename $$nb)) || exit 1; \
+		echo "   done in $$(( $$(date +%s) - start )) s"; \
+	done
+	@echo; echo "Executed notebooks: build/*.html   samples, GIFs, checkpoints: runs/"
+
+notebooks: setup
+	$(VENV)/bin/jupytext --quiet --update --to ipynb $(NOTEBOOKS)
+	$(VENV)/bin/nbstripout notebooks/*.ipynb
+
+lab: setup
+	$(VENV)/bin/jupyter lab notebooks/
+
+bench: setup
+	$(PY) bench/bench.py
+
+train: setup data
+	$(PY) -m ddpm_lib train --profile $(or $(PROFILE),small) --out runs/$(or $(PROFILE),small) --resume
+
+sample: setup
+	$(PY) -m ddpm_lib sample --checkpoint runs/$(or $(PROFILE),small)/checkpoint.pt --n 64 --sampler ddim \
+		--steps 50 --out runs/$(or $(PROFILE),small)/samples.png --gif runs/$(or $(PROFILE),small)/denoise.gif
+
+clean:
+	rm -rf build .pytest_cache notebooks/.ipynb_checkpoints
