@@ -43,6 +43,7 @@ class Profile:
     ema_warmup: int = 200  # EMA tracks the raw weights exactly for the first steps
     checkpoint_every: int = 1000  # steps between checkpoints
     log_every: int = 50  # steps between loss-history records
+    seed: int = 0  # seeds the weights (CLI), the data order and training's draws of t and eps
     # --- sampling ---
     n_samples: int = 64  # images in a sample grid
     ddim_steps: int = 50  # network calls for DDIM

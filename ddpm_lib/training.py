@@ -1,0 +1,390 @@
+"""The training loop: Algorithm 1 with AdamW, LR warm-up, an EMA of the weights, checkpoints and exact resume.
+Taught in notebook 05_training.
+
+    state = train(model, schedule, loader, profile, out_dir="runs/small")   # budget: profile.max_steps / .minutes
+    state.loss_history          [(step, mean L_simple over the last log_every steps), ...]
+    state.loss_by_t             [(step, [mean per-image loss in each of 10 equal ranges of t]), ...]
+    ema_model, schedule, profile = load_model_for_sampling("runs/small/checkpoint.pt")
+
+Timesteps are 0-indexed in code: ``t`` in ``{0, ..., T-1}``, code ``t = k`` is the paper's ``t = k + 1``.
+
+Choices, each one line to change:
+  - **EMA warm-up.** For the first ``profile.ema_warmup`` steps the EMA *copies* the raw weights, then it
+    averages with ``profile.ema_decay`` (torch's ``get_ema_multi_avg_fn``). A plain EMA started at step 0 remembers
+    the random initial weights for ~1/(1 - decay) steps, so early "EMA samples" would be noise.
+  - **Exact resume.** A checkpoint holds everything the next step reads: weights, EMA, AdamW moments, the LR
+    schedule, the grad scaler, our generator for t and eps, torch's RNG, and the data position (the loader's
+    generator as it was when the epoch began, plus the batches already consumed). So N steps in one go and
+    N/2 + resume + N/2 give the same weights on a CPU, even in a fresh process.
+  - **Precision.** On CUDA the forward pass runs under autocast (bf16 where supported, else fp16 with a
+    GradScaler); on a CPU everything stays fp32.
+  - **Checkpoints** are written to a temporary file in the same folder, then ``os.replace``-d: an interrupted
+    write never leaves a half file, and ``torch.load(path, weights_only=True)`` reads them (tensors and plain
+    containers only: the profile is stored as a dict).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from tqdm.auto import tqdm
+
+from .config import Profile, pick_device
+from .losses import p_losses
+from .schedules import NoiseSchedule, make_schedule
+
+CHECKPOINT_FORMAT = "ddpm_lib.training.checkpoint"  # the marker that tells our checkpoints from other files
+CHECKPOINT_VERSION = 1
+CHECKPOINT_NAME = "checkpoint.pt"
+T_BUCKETS = 10  # loss_by_t splits {0, ..., T-1} into this many equal ranges
+
+
+class CheckpointError(ValueError):
+    """A file that is not a readable ddpm_lib checkpoint (truncated, corrupt, foreign or too new)."""
+
+
+@dataclass
+class TrainState:
+    """What ``train`` returns and hands to ``callback``: the live objects, the step count and the loss history."""
+
+    model: torch.nn.Module
+    ema: AveragedModel  # ema.module is the averaged network: sample with it
+    optimizer: torch.optim.Optimizer
+    lr_scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    schedule: NoiseSchedule
+    profile: Profile
+    amp_dtype: torch.dtype | None = None  # autocast dtype on CUDA; None: fp32
+    step: int = 0  # optimizer steps taken so far
+    seconds: float = 0.0  # wall-clock seconds spent training, over every session
+    loss_history: list = field(default_factory=list)  # [(step, mean loss over the last log_every steps)]
+    loss_by_t: list = field(default_factory=list)  # [(step, [mean per-image loss in each t bucket])]
+    window: dict = field(default_factory=dict)  # the running sums behind the next history record
+    checkpoint_path: Path | None = None
+    stopped: str = ""  # why training ended: "steps", "minutes" or "interrupted"
+
+    @property
+    def ema_model(self) -> torch.nn.Module:
+        return self.ema.module
+
+    def t_bucket_edges(self) -> list[int]:
+        """Bucket i of loss_by_t holds code t in [edges[i], edges[i+1])."""
+        T = self.schedule.num_timesteps
+        return [i * T // T_BUCKETS for i in range(T_BUCKETS + 1)]
+
+
+def build_model(profile: Profile) -> torch.nn.Module:
+    """``Unet`` from the profile's model fields (every Profile field named like a Unet argument)."""
+    from .unet import Unet
+
+    accepted = inspect.signature(Unet).parameters
+    return Unet(**{f.name: getattr(profile, f.name) for f in dataclasses.fields(profile) if f.name in accepted})
+
+
+def profile_from_dict(d: dict) -> Profile:
+    """Inverse of ``dataclasses.asdict``; ignores fields this version does not know, lists become tuples."""
+    known = {f.name for f in dataclasses.fields(Profile)}
+    return Profile(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in known})
+
+
+def _ema_with_warmup(decay: float, warmup: int):
+    """torch's EMA update, except that the first `warmup` updates copy the raw weights (decay 0)."""
+    ema_update = get_ema_multi_avg_fn(decay)
+
+    @torch.no_grad()
+    def update(ema_params, params, num_averaged):
+        if int(num_averaged) < warmup:  # num_averaged: updates so far, before this one
+            for e, p in zip(ema_params, params):
+                e.copy_(p)
+        else:
+            ema_update(ema_params, params, num_averaged)
+    return update
+
+
+def _new_state(model, schedule, profile: Profile, device: torch.device) -> TrainState:
+    model.to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=profile.lr, weight_decay=0.0)  # 0: the paper's Adam
+    warmup = max(1, profile.warmup_steps)
+    lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+    ema = AveragedModel(model, multi_avg_fn=_ema_with_warmup(profile.ema_decay, profile.ema_warmup),
+                        use_buffers=True).requires_grad_(False)
+    amp_dtype = None
+    if device.type == "cuda":
+        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)  # fp16 needs loss scaling
+    return TrainState(model, ema, optimizer, lr_scheduler, scaler, schedule.to(device), profile, amp_dtype,
+                      window=_empty_window())
+
+
+def _empty_window() -> dict:
+    return {"loss_sum": 0.0, "n": 0, "t_sums": torch.zeros(T_BUCKETS, dtype=torch.float64),
+            "t_counts": torch.zeros(T_BUCKETS, dtype=torch.float64)}
+
+
+def train_step(state: TrainState, x0: torch.Tensor, generator: torch.Generator | None = None):
+    """Algorithm 1 (Ho et al. 2020), one gradient step. Returns the per-image losses (B,) and their t (B,).
+
+    1. x_0 ~ q(x_0)                   the batch x0: (B, C, H, W) float32 in [-1, 1]
+    2. t ~ Uniform({0, ..., T-1})     0-indexed: code t = T-1 is the paper's t = T
+    3. eps ~ N(0, I)
+    4. gradient step on || eps - eps_theta(sqrt(alpha-bar_t) x_0 + sqrt(1 - alpha-bar_t) eps, t) ||^2   (Eq. 14)
+       (p_losses builds x_t and the loss; then backward, clip the gradient norm, AdamW, LR warm-up)
+    5. update the EMA of the weights
+    """
+    model, profile, device = state.model, state.profile, x0.device
+    model.train()
+    t = torch.randint(0, state.schedule.num_timesteps, (x0.shape[0],), generator=generator, device=device)  # 2
+    noise = torch.randn(x0.shape, generator=generator, device=device, dtype=x0.dtype)  # 3
+    with torch.autocast(device.type, dtype=state.amp_dtype, enabled=state.amp_dtype is not None):
+        losses = p_losses(model, state.schedule, x0, t, noise=noise, reduction="none")  # 4: (B,)
+    loss = losses.mean()
+    if not torch.isfinite(loss):
+        raise FloatingPointError(_nan_message(f"the loss is {loss.item()}", state.step + 1))
+    state.optimizer.zero_grad(set_to_none=True)
+    state.scaler.scale(loss).backward()
+    state.scaler.unscale_(state.optimizer)  # so that clipping sees the true gradient norm
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), profile.grad_clip)
+    if not state.scaler.is_enabled() and not torch.isfinite(grad_norm):  # a GradScaler skips such steps itself
+        raise FloatingPointError(_nan_message(f"the gradient norm is {grad_norm.item()}", state.step + 1))
+    state.scaler.step(state.optimizer)
+    state.scaler.update()
+    state.lr_scheduler.step()
+    state.ema.update_parameters(model)  # 5
+    state.step += 1
+    return losses.detach(), t
+
+
+def _nan_message(what: str, step: int) -> str:
+    return (f"{what} at step {step}; training stopped before that step changed the weights, and no checkpoint "
+            "was written (the last one is intact). Try a lower learning rate (profile.replace(lr=...)), check that "
+            "the data is finite and in [-1, 1] (data.to_model_range), or train in fp32.")
+
+
+class _DataCursor:
+    """Batches from `loader`, epoch after epoch, at a position a checkpoint can save and restore.
+
+    Each epoch's order comes from the loader's generator (``loader.sampler.generator`` as in data.make_dataloader,
+    or ``loader.generator``): we keep its state as it was when the epoch began and count the batches consumed; on
+    resume we rewind it and skip those batches. A loader without a generator must repeat itself (e.g. a list).
+    """
+
+    def __init__(self, loader):
+        self.loader, self.epoch, self.consumed, self._it = loader, 0, 0, None
+        self.generator = getattr(getattr(loader, "sampler", None), "generator", None) or \
+            getattr(loader, "generator", None)
+        self.epoch_start = None  # the generator's state when this epoch's iterator was made
+
+    def next_batch(self) -> torch.Tensor:
+        while True:
+            if self._it is None:
+                self._start_epoch()
+            batch = next(self._it, None)
+            if batch is not None:
+                return batch[0] if isinstance(batch, (tuple, list)) else batch  # (x, y) -> x
+            if self.consumed == 0:
+                raise ValueError("the loader yields no batches (fewer images than batch_size with drop_last?)")
+            self.epoch, self.consumed, self._it, self.epoch_start = self.epoch + 1, 0, None, None
+
+    def _start_epoch(self):
+        if self.generator is not None:
+            if self.epoch_start is None:
+                self.epoch_start = self.generator.get_state().clone()
+            else:  # resuming mid-epoch: rewind to the epoch's start
+                self.generator.set_state(self.epoch_start)
+        cpu_rng = torch.get_rng_state()  # a DataLoader draws a base seed from it: keep the global RNG untouched
+        self._it = iter(self.loader)
+        torch.set_rng_state(cpu_rng)
+        for _ in range(self.consumed):
+            next(self._it)
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "consumed": self.consumed, "generator": self.epoch_start}
+
+    def load_state_dict(self, d: dict):
+        self.epoch, self.consumed, self.epoch_start, self._it = d["epoch"], d["consumed"], d["generator"], None
+
+
+def _checkpoint(state: TrainState, cursor: _DataCursor, generator: torch.Generator) -> dict:
+    return {
+        "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "step": state.step, "seconds": state.seconds,
+        "profile": dataclasses.asdict(state.profile),
+        "model": state.model.state_dict(), "ema": state.ema.state_dict(),  # ema: "module.*" and "n_averaged"
+        "optimizer": state.optimizer.state_dict(), "lr_scheduler": state.lr_scheduler.state_dict(),
+        "grad_scaler": state.scaler.state_dict(),
+        "history": {"loss": state.loss_history, "loss_by_t": state.loss_by_t, "window": state.window},
+        "rng": {"torch": torch.get_rng_state(), "train": generator.get_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+        "data": cursor.state_dict(),
+    }
+
+
+def _restore(state: TrainState, cursor: _DataCursor, generator: torch.Generator, ckpt: dict, path: Path):
+    try:
+        state.model.load_state_dict(ckpt["model"])
+        state.ema.load_state_dict(ckpt["ema"])
+    except RuntimeError as e:
+        raise CheckpointError(f"{path} holds a different network (its profile: dim={ckpt['profile'].get('dim')}, "
+                              f"dim_mults={ckpt['profile'].get('dim_mults')}); resume with the profile it was "
+                              f"trained with, or use another out_dir.\n{e}") from e
+    state.optimizer.load_state_dict(ckpt["optimizer"])
+    state.lr_scheduler.load_state_dict(ckpt["lr_scheduler"])
+    state.scaler.load_state_dict(ckpt["grad_scaler"])
+    state.step, state.seconds = ckpt["step"], ckpt["seconds"]
+    history = ckpt["history"]
+    state.loss_history, state.loss_by_t, state.window = history["loss"], history["loss_by_t"], history["window"]
+    torch.set_rng_state(ckpt["rng"]["torch"])
+    generator.set_state(ckpt["rng"]["train"])
+    if ckpt["rng"]["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
+    cursor.load_state_dict(ckpt["data"])
+
+
+def save_checkpoint(obj: dict, path: str | os.PathLike) -> None:
+    """torch.save, atomically: write a temporary file in the same folder, then ``os.replace`` it over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)  # atomic on POSIX and Windows: readers see the old file or the new one
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
+    """Read a checkpoint written by ``train`` (a run folder works too), with ``weights_only=True``.
+
+    Raises FileNotFoundError for a missing file and CheckpointError for a truncated, corrupt or foreign one.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no checkpoint there. Check the path, or train one first: "
+                                f"python -m ddpm_lib train --profile small --out {path.parent}")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:
+        reason = (str(e).strip().splitlines() or [""])[0][:200]
+        raise CheckpointError(f"{path}: cannot be read as a PyTorch checkpoint ({type(e).__name__}: {reason}). "
+                              "It is truncated or corrupt (an interrupted copy or download?) or not a torch.save "
+                              "file: copy it again, or train again into a fresh out_dir.") from e
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        keys = sorted(map(str, ckpt))[:5] if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise CheckpointError(f"{path}: a PyTorch file, but not a ddpm_lib training checkpoint (no "
+                              f"{CHECKPOINT_FORMAT!r} marker; it holds {keys}). A bare state_dict loads with "
+                              "model.load_state_dict(torch.load(path, weights_only=True)); load_checkpoint reads "
+                              "the checkpoint.pt that ddpm_lib.training.train writes.")
+    if ckpt.get("version", 0) > CHECKPOINT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint format version {ckpt['version']} is newer than this ddpm_lib "
+                              f"reads ({CHECKPOINT_VERSION}); upgrade ddpm_lib.")
+    return ckpt
+
+
+def load_model_for_sampling(path: str | os.PathLike, device=None):
+    """(ema_model, schedule, profile) from a checkpoint: the Unet rebuilt from the saved profile, EMA weights.
+
+    The model is in eval mode without gradients, on `device` (default: ``config.pick_device()``).
+    """
+    ckpt = load_checkpoint(path)
+    profile = profile_from_dict(ckpt["profile"])
+    device = torch.device(device) if device is not None else pick_device(verbose=False)
+    model = build_model(profile)
+    prefix = "module."
+    model.load_state_dict({k[len(prefix):]: v for k, v in ckpt["ema"].items() if k.startswith(prefix)})
+    schedule = make_schedule(profile.beta_schedule, profile.timesteps).to(device)
+    return model.to(device).eval().requires_grad_(False), schedule, profile
+
+
+def _record(state: TrainState, losses: torch.Tensor, t: torch.Tensor) -> None:
+    """Add one step's per-image losses to the window; every log_every steps, turn the window into history."""
+    w, T = state.window, state.schedule.num_timesteps
+    w["loss_sum"], w["n"] = w["loss_sum"] + losses.mean().item(), w["n"] + 1
+    bucket = (t * T_BUCKETS // T).cpu()  # (B,) in {0, ..., T_BUCKETS-1}
+    w["t_sums"].index_add_(0, bucket, losses.double().cpu())
+    w["t_counts"].index_add_(0, bucket, torch.ones_like(bucket, dtype=torch.float64))
+    if state.step % state.profile.log_every == 0:
+        state.loss_history.append((state.step, w["loss_sum"] / w["n"]))
+        means = (w["t_sums"] / w["t_counts"]).tolist()  # NaN where no t fell in a bucket
+        state.loss_by_t.append((state.step, means))
+        state.window = _empty_window()
+
+
+def train(model, schedule: NoiseSchedule, loader, profile: Profile, out_dir=None, steps: int | None = None,
+          minutes: float | None = None, resume: bool = False, callback=None, device=None) -> TrainState:
+    """Train `model` on the images of `loader` with L_simple until `steps` (total, default profile.max_steps) or
+    `minutes` (this call's wall clock, default profile.minutes), whichever comes first.
+
+    out_dir: where ``checkpoint.pt`` goes, every profile.checkpoint_every steps and at the end (None: nowhere).
+    resume: continue from out_dir's checkpoint if there is one; without it an existing checkpoint is an error.
+    callback(state): called every profile.log_every steps (live plots). device: default the model's.
+    Ctrl-C saves a checkpoint and returns the state (``state.stopped == "interrupted"``).
+    """
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    steps = profile.max_steps if steps is None else steps
+    minutes = profile.minutes if minutes is None else minutes
+    state = _new_state(model, schedule, profile, device)
+    cursor, generator = _DataCursor(loader), torch.Generator(device).manual_seed(profile.seed)
+    path = state.checkpoint_path = Path(out_dir) / CHECKPOINT_NAME if out_dir is not None else None
+    if path is not None and path.exists():
+        if not resume:
+            raise FileExistsError(f"{path} exists: pass resume=True (CLI: --resume) to continue that run, or "
+                                  "choose another out_dir (or delete the file) to start over.")
+        _restore(state, cursor, generator, load_checkpoint(path), path)
+        print(f"resuming from {path} at step {state.step}")
+    elif resume and path is not None:
+        print(f"no checkpoint in {out_dir} yet: starting from step 0")
+
+    def save():
+        save_checkpoint(_checkpoint(state, cursor, generator), path)
+
+    saved_step, seconds_before, start = state.step, state.seconds, time.monotonic()
+    deadline = start + 60 * minutes if minutes else math.inf
+    bar = tqdm(total=steps, initial=state.step, desc="training", unit="step")
+    try:
+        while state.step < steps:
+            if time.monotonic() >= deadline:
+                state.stopped = "minutes"
+                break
+            x0 = cursor.next_batch().to(device, non_blocking=True)
+            losses, t = train_step(state, x0, generator)
+            cursor.consumed += 1  # only now: a step cut short by Ctrl-C re-reads its batch on resume
+            state.seconds = seconds_before + time.monotonic() - start
+            _record(state, losses, t)
+            bar.update(1)
+            if state.step % profile.log_every == 0:
+                lr = state.lr_scheduler.get_last_lr()[0]
+                bar.set_postfix(loss=f"{state.loss_history[-1][1]:.4f}", lr=f"{lr:.2g}")
+                if callback is not None:
+                    callback(state)
+            if path is not None and state.step % profile.checkpoint_every == 0:
+                save()
+                saved_step = state.step
+        else:
+            state.stopped = "steps"
+    except KeyboardInterrupt:
+        state.stopped = "interrupted"
+        if path is not None:
+            save()
+            print(f"\ninterrupted at step {state.step}; saved {path}. Continue with train(..., resume=True) or "
+                  f"python -m ddpm_lib train --profile {profile.name} --out {path.parent} --resume")
+        else:
+            print(f"\ninterrupted at step {state.step}; nothing saved (no out_dir)")
+        return state
+    finally:
+        bar.close()
+    if path is not None and state.step != saved_step:
+        save()
+    return state

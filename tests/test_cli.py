@@ -1,0 +1,72 @@
+"""``python -m ddpm_lib data | train | sample`` end to end, on the tiny profile and the real data."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ddpm_lib.data import describe_data_source
+
+REPO = Path(__file__).resolve().parent.parent
+HAVE_LOCAL_DATA = "Fashion-MNIST from local IDX files" in describe_data_source("local")
+needs_data = pytest.mark.skipif(not HAVE_LOCAL_DATA, reason="no local Fashion-MNIST (apt-get install "
+                                "dataset-fashion-mnist, or set DDPM_DATA_DIR)")
+
+
+def cli(*args, cwd):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}  # fast on a busy 2-core machine
+    env.pop("DDPM_PROFILE", None)
+    return subprocess.run([sys.executable, "-m", "ddpm_lib", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    cwd = tmp_path_factory.mktemp("cli")
+    done = cli("train", "--profile", "tiny", "--steps", "3", "--out", "tmp", cwd=cwd)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "tmp/checkpoint.pt" in done.stdout
+    return cwd
+
+
+@needs_data
+def test_train_writes_a_checkpoint_and_refuses_to_overwrite_it(run_dir):
+    assert (run_dir / "tmp" / "checkpoint.pt").is_file()
+    again = cli("train", "--profile", "tiny", "--steps", "3", "--out", "tmp", cwd=run_dir)
+    assert again.returncode == 2 and "already exists" in again.stderr and "--resume" in again.stderr
+
+
+@needs_data
+def test_sample_writes_png_gif_and_npy(run_dir):
+    import matplotlib.image
+    from PIL import Image
+
+    done = cli("sample", "--checkpoint", "tmp/checkpoint.pt", "--n", "4", "--sampler", "ddim", "--steps", "5",
+               "--seed", "0", "--out", "samples.png", "--gif", "denoise.gif", "--npy", "samples.npy", cwd=run_dir)
+    assert done.returncode == 0, done.stderr[-3000:]
+    png = run_dir / "samples.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert matplotlib.image.imread(png).ndim >= 2
+    gif = run_dir / "denoise.gif"
+    assert gif.read_bytes()[:6] == b"GIF89a"
+    with Image.open(gif) as im:
+        assert im.n_frames > 1
+    x = np.load(run_dir / "samples.npy")
+    assert x.shape == (4, 1, 28, 28) and x.dtype == np.float32
+    assert x.min() >= 0 and x.max() <= 1
+
+
+def test_sample_from_a_missing_checkpoint_says_so(tmp_path):
+    done = cli("sample", "--checkpoint", "nowhere/checkpoint.pt", cwd=tmp_path)
+    assert done.returncode == 1 and "nowhere/checkpoint.pt" in done.stderr and "train" in done.stderr
+
+
+@needs_data
+def test_data_prints_where_the_data_is(tmp_path):
+    done = cli("data", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "train" in done.stdout and "60,000" in done.stdout
+    assert "/" in done.stdout  # a folder (local) or the hub's cache location
