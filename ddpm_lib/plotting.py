@@ -1,0 +1,277 @@
+"""Figures for the notebooks: image grids, schedule curves, the forward process, histograms, GIFs.
+
+matplotlib and PIL only (no ipywidgets: the sliders live in ``widgets.py`` and reuse the ``draw_*`` helpers here,
+so a slider and its static twin draw the same figure). Images come in as ``(B, C, H, W)`` in ``[-1, 1]``, the
+range the math uses; a 2-D array ``(H, W)`` in ``[0, 1]`` goes out to matplotlib. Every ``plot_*`` function
+returns its figure (created with pyplot, so a notebook shows it once; assign it: ``fig = plot_...``).
+
+Notebooks that add figures: put them in their own section below, named after the notebook.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from .data import from_model_range
+from .forward import q_sample
+from .schedules import NoiseSchedule
+
+# ---------------------------------------------------------------------------------------------------------
+# Image grids
+# ---------------------------------------------------------------------------------------------------------
+
+
+def image_grid(x: torch.Tensor, nrow: int = 8, padding: int = 2, pad_value: float = 1.0) -> np.ndarray:
+    """Tile a batch into one image: x (B, C, H, W) in [-1, 1] -> (H', W') (or (H', W', 3)) numpy in [0, 1].
+
+    `nrow` images per row (torchvision's meaning); values outside [-1, 1] (noisy x_t) are clipped for display.
+    """
+    x = torch.as_tensor(x).detach().float().cpu()
+    if x.ndim == 3:
+        x = x.unsqueeze(0)  # one image (C, H, W) -> (1, C, H, W)
+    if x.ndim != 4 or x.shape[1] not in (1, 3):
+        raise ValueError(f"image_grid expects (B, C, H, W) with C = 1 or 3; got {tuple(x.shape)}")
+    B, C, H, W = x.shape
+    ncol = max(1, min(nrow, B))
+    rows = math.ceil(B / ncol)
+    grid = torch.full((C, rows * (H + padding) + padding, ncol * (W + padding) + padding), float(pad_value))
+    images = from_model_range(x)  # (B, C, H, W) in [0, 1]
+    for i in range(B):
+        r, c = divmod(i, ncol)
+        top, left = padding + r * (H + padding), padding + c * (W + padding)
+        grid[:, top:top + H, left:left + W] = images[i]
+    return grid[0].numpy() if C == 1 else grid.permute(1, 2, 0).numpy()  # (H', W') or (H', W', 3)
+
+
+def show_images(x: torch.Tensor, nrow: int = 8, title: str | None = None, ax=None):
+    """Show a batch (B, C, H, W) in [-1, 1] as one grid; returns the figure."""
+    grid = image_grid(x, nrow)
+    if ax is None:
+        h, w = grid.shape[:2]
+        _, ax = plt.subplots(figsize=(min(12, 0.03 * w + 0.5), min(12, 0.03 * h + 0.5 + 0.3 * bool(title))))
+    ax.imshow(grid, cmap="gray", vmin=0, vmax=1)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return ax.figure
+
+
+def save_grid(x: torch.Tensor, path: str | Path, nrow: int = 8) -> Path:
+    """Write a batch (B, C, H, W) in [-1, 1] as one PNG grid; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    plt.imsave(path, image_grid(x, nrow), cmap="gray", vmin=0, vmax=1)
+    return path
+
+
+def save_animation(frames, path: str | Path, fps: float = 10, scale: int = 1) -> Path:
+    """Write frames as a looping GIF; returns the path.
+
+    frames: a list of (H, W) numpy arrays in [0, 1] or of image batches (B, C, H, W) in [-1, 1] (each tiled
+    with ``image_grid``). `scale` enlarges each pixel to scale x scale (28 px garments are small on screen).
+    Pillow merges identical consecutive frames into one longer frame.
+    """
+    from PIL import Image
+
+    images = []
+    for frame in frames:
+        array = image_grid(frame) if isinstance(frame, torch.Tensor) else np.asarray(frame, dtype=np.float32)
+        array = (np.clip(array, 0, 1) * 255).round().astype(np.uint8)
+        image = Image.fromarray(array)
+        images.append(image.resize((image.width * scale, image.height * scale), Image.NEAREST))
+    if not images:
+        raise ValueError("save_animation needs at least one frame")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Schedules (notebook 01)
+# ---------------------------------------------------------------------------------------------------------
+
+# The three panels every schedule figure shows: (field of schedule_curves, y label, y scale).
+SCHEDULE_PANELS = (
+    ("betas", r"$\beta_t$ (noise added at step t)", "log"),
+    ("alphas_cumprod", r"$\bar\alpha_t$ (signal variance left)", "linear"),
+    ("snr_db", r"SNR$(t)=\bar\alpha_t/(1-\bar\alpha_t)$ in dB", "linear"),
+)
+
+
+def schedule_curves(schedule: NoiseSchedule) -> dict[str, np.ndarray]:
+    """The (T,) curves the schedule panels plot, as float64 numpy: betas, alphas_cumprod, snr_db."""
+    return {
+        "betas": schedule.betas.double().cpu().numpy(),
+        "alphas_cumprod": schedule.alphas_cumprod.double().cpu().numpy(),
+        "snr_db": 10 * np.log10(schedule.snr.double().cpu().numpy()),  # 10 log10(SNR): 0 dB is signal = noise
+    }
+
+
+def draw_schedule_curves(axes, schedules: dict[str, NoiseSchedule]) -> dict[str, str]:
+    """Draw beta_t, alpha-bar_t and SNR(t) for each schedule on three axes; returns {name: colour}."""
+    colours = {}
+    for i, (name, schedule) in enumerate(schedules.items()):
+        colours[name] = f"C{i}"
+        curves = schedule_curves(schedule)
+        for ax, (key, _, _) in zip(axes, SCHEDULE_PANELS):
+            ax.plot(curves[key], color=colours[name], label=name, lw=1.8)
+    for ax, (_, label, scale) in zip(axes, SCHEDULE_PANELS):
+        ax.set_yscale(scale)
+        ax.set_title(label, fontsize=10)
+        ax.set_xlabel("t (code, 0-indexed)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    return colours
+
+
+def plot_schedules(schedules: dict[str, NoiseSchedule]):
+    """beta_t (log scale), alpha-bar_t and SNR(t) in dB for several schedules, side by side."""
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), layout="constrained")
+    draw_schedule_curves(axes, schedules)
+    return fig
+
+
+def fixed_noise(x0: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """Noise eps ~ N(0, I) shaped like x0, from a seeded generator: a slider and its static twin agree."""
+    return torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed)).to(x0)
+
+
+def q_sample_at(schedule: NoiseSchedule, x0: torch.Tensor, ts, noise: torch.Tensor) -> torch.Tensor:
+    """x_t = q_sample(x0, t, noise) for every t in `ts` with the same noise: (len(ts), B, C, H, W)."""
+    ts = torch.as_tensor(list(ts), dtype=torch.long)
+    B = x0.shape[0]
+    x_t = q_sample(schedule, x0.repeat(len(ts), 1, 1, 1), ts.repeat_interleave(B), noise.repeat(len(ts), 1, 1, 1))
+    return x_t.view(len(ts), *x0.shape)  # (len(ts) * B, C, H, W) -> (len(ts), B, C, H, W)
+
+
+def as_batch(image: torch.Tensor) -> torch.Tensor:
+    """One image (C, H, W) or a batch (B, C, H, W) -> a float batch (B, C, H, W)."""
+    image = torch.as_tensor(image).float()
+    return image.unsqueeze(0) if image.ndim == 3 else image  # (C, H, W) -> (1, C, H, W)
+
+
+def plot_schedule_snapshots(schedules: dict[str, NoiseSchedule], image: torch.Tensor, ts, seed: int = 0):
+    """The static twin of ``widgets.schedule_explorer``: the curves with dashed lines at `ts`, and below them
+    one image (C, H, W) in [-1, 1] noised under each schedule (rows) at each t in `ts` (columns), same noise."""
+    x0 = as_batch(image)[:1]
+    noise = fixed_noise(x0, seed)
+    fig = plt.figure(figsize=(13, 3.2 + 1.05 * len(schedules)), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[3.2, 1.05 * len(schedules)])
+    axes = top.subplots(1, 3)
+    draw_schedule_curves(axes, schedules)
+    for ax in axes:
+        for t in ts:
+            ax.axvline(t, color="k", ls=":", lw=0.8)
+    rows = torch.cat([q_sample_at(s, x0, ts, noise)[:, 0] for s in schedules.values()])  # (S * len(ts), C, H, W)
+    _draw_labelled_grid(bottom.subplots(), rows, ncol=len(ts), col_labels=[f"t = {t}" for t in ts],
+                        row_labels=list(schedules))
+    return fig
+
+
+def _draw_labelled_grid(ax, x: torch.Tensor, ncol: int, col_labels, row_labels, padding: int = 2):
+    """A grid of images with a label above each column and left of each row (ticks on one imshow)."""
+    H, W = x.shape[-2:]
+    ax.imshow(image_grid(x, ncol, padding), cmap="gray", vmin=0, vmax=1)
+    ax.set_xticks([padding + W / 2 - 0.5 + c * (W + padding) for c in range(ncol)], col_labels)
+    ax.set_yticks([padding + H / 2 - 0.5 + r * (H + padding) for r in range(len(row_labels))], row_labels)
+    ax.xaxis.tick_top()
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The forward process (notebook 02)
+# ---------------------------------------------------------------------------------------------------------
+
+HIST_RANGE = (-4.0, 4.0)  # pixel histograms cover 4 standard deviations of N(0, 1)
+
+
+def pixel_histogram(x: torch.Tensor, bins: int = 60, range_=HIST_RANGE) -> tuple[np.ndarray, np.ndarray]:
+    """Density histogram of all pixel values of x: (heights (bins,), edges (bins + 1,)); sums to 1 over range_."""
+    values = torch.as_tensor(x).detach().double().cpu().flatten().numpy()
+    counts, edges = np.histogram(values, bins=bins, range=range_)
+    return counts / (values.size * np.diff(edges)), edges  # divide by all values: mass outside range_ is lost
+
+
+def draw_pixel_histogram(ax, x: torch.Tensor, bins: int = 60, ymax: float = 1.0):
+    """Pixel histogram of x against the N(0, 1) density on `ax`; returns the bars (to update their heights)."""
+    heights, edges = pixel_histogram(x, bins)
+    bars = ax.bar(edges[:-1], heights, width=np.diff(edges), align="edge", color="C0", alpha=0.6,
+                  label="pixels of $x_t$")
+    z = np.linspace(*HIST_RANGE, 400)
+    ax.plot(z, np.exp(-z**2 / 2) / math.sqrt(2 * math.pi), "k", lw=1.5, label=r"$\mathcal{N}(0, 1)$")
+    ax.set_xlim(*HIST_RANGE)
+    ax.set_ylim(0, ymax)  # x_0's background spike at -1 goes off the top: the scale stays comparable across t
+    ax.set_xlabel("pixel value")
+    ax.set_ylabel("density")
+    return bars
+
+
+def plot_pixel_histogram(x: torch.Tensor, title: str | None = None, ax=None, bins: int = 60):
+    """Histogram of the pixel values of x (any shape) against the N(0, 1) density; returns the figure."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.2), layout="constrained")
+    draw_pixel_histogram(ax, x, bins)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax.figure
+
+
+def plot_forward_strip(schedule: NoiseSchedule, x0: torch.Tensor, ts, seed: int = 0, ax=None):
+    """x_t = q_sample(x0, t) for a few t: one row per image of x0 (B, C, H, W), one column per t."""
+    noise = fixed_noise(x0, seed)
+    x_t = q_sample_at(schedule, x0, ts, noise).transpose(0, 1)  # (B, len(ts), C, H, W): one row per image
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.1 * len(ts) + 0.8, 1.1 * x0.shape[0] + 0.4), layout="constrained")
+    _draw_labelled_grid(ax, x_t.reshape(-1, *x0.shape[1:]), ncol=len(ts), col_labels=[f"t = {t}" for t in ts],
+                        row_labels=[""] * x0.shape[0])
+    return ax.figure
+
+
+def plot_forward_snapshots(schedule: NoiseSchedule, images: torch.Tensor, ts, seed: int = 0):
+    """The static twin of ``widgets.forward_explorer``: x_t of several images at each t in `ts` (a strip) and,
+    under each column, the histogram of all their pixels against N(0, 1)."""
+    noise = fixed_noise(images, seed)
+    x_t = q_sample_at(schedule, images, ts, noise)  # (len(ts), B, C, H, W)
+    fig = plt.figure(figsize=(2.2 * len(ts), 1.1 * images.shape[0] + 2.4), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[1.1 * images.shape[0], 2.2])
+    plot_forward_strip(schedule, images, ts, seed, ax=top.subplots())
+    for ax, t, x in zip(bottom.subplots(1, len(ts), sharey=True), ts, x_t):
+        draw_pixel_histogram(ax, x)
+        ax.set_title(rf"t = {t}: $\sqrt{{\bar\alpha_t}}$ = {schedule.sqrt_alphas_cumprod[t]:.2f}", fontsize=9)
+        ax.label_outer()
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Training (notebook 05)
+# ---------------------------------------------------------------------------------------------------------
+
+
+def plot_loss_curve(losses, steps=None, smooth: float = 0.9, title: str | None = "training loss", ax=None):
+    """Raw losses (faint) and their exponential moving average (`smooth` in [0, 1)), log y; returns the figure."""
+    losses = np.asarray(losses, dtype=np.float64)
+    steps = np.arange(len(losses)) if steps is None else np.asarray(steps)
+    ema, average = np.empty_like(losses), None
+    for i, value in enumerate(losses):
+        average = value if average is None else smooth * average + (1 - smooth) * value
+        ema[i] = average
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
+    ax.plot(steps, losses, color="C0", alpha=0.3, lw=1, label="loss")
+    ax.plot(steps, ema, color="C0", lw=2, label=f"moving average ({smooth})")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    return ax.figure

@@ -1,0 +1,180 @@
+"""Sliders over t for the notebooks, and ``show_source`` to reveal the library's code. From notebook 01 on.
+
+Every explorer follows one pattern; copy it for a new one:
+
+1. precompute everything the slider can show, indexed by t (x_t for every t with one fixed noise, histograms);
+2. build the figure once, with ``matplotlib.figure.Figure`` (not pyplot, so the notebook does not show it twice),
+   drawing with the same ``plotting.draw_*`` helpers as its static twin;
+3. write ``update(t)``, which only swaps data (``im.set_data``, ``line.set_data``, ``bar.set_height``): a plain
+   function, so tests drive it headless by setting ``explorer.slider.value``;
+4. ``return TimeExplorer(fig, update, T, artists=..., data=...)``: it makes the slider (``time_slider``),
+   wires ``slider.observe`` to ``update`` and shows slider + figure when it is the cell's last expression.
+
+A kernel-less viewer (GitHub, nbviewer, Kaggle's) shows no widget: the notebook draws the static twin
+(``plotting.plot_*_snapshots``) beside every explorer. t is 0-indexed: code t = k is the paper's t = k + 1.
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+from typing import Callable
+
+import ipywidgets as widgets
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from . import plotting
+from .schedules import NoiseSchedule
+
+
+def show_source(obj) -> None:
+    """Display the source of a library function or class with syntax highlighting (Reveal, in DESIGN.md)."""
+    from IPython.display import Code, Markdown, display
+
+    lines, first = inspect.getsourcelines(obj)
+    path = inspect.getsourcefile(obj) or "?"
+    where = path[path.rfind("ddpm_lib"):] if "ddpm_lib" in path else path
+    display(Markdown(f"`{obj.__module__}.{obj.__qualname__}`, from `{where}`, line {first}:"))
+    display(Code("".join(lines), language="python"))
+
+
+def time_slider(num_timesteps: int, on_change: Callable[[int], None], value: int = 0,
+                description: str = "t") -> widgets.IntSlider:
+    """An IntSlider over code t = 0 .. T-1 that calls ``on_change(t)`` whenever its value changes."""
+    slider = widgets.IntSlider(value=value, min=0, max=num_timesteps - 1, step=1, description=description,
+                               continuous_update=False, layout=widgets.Layout(width="70%"))
+    slider.observe(lambda change: on_change(int(change["new"])), names="value")
+    return slider
+
+
+class TimeExplorer:
+    """A figure built once, an ``update(t)`` that swaps its data, and a slider (plus a play button) driving it.
+
+    ``artists`` and ``data`` keep what ``update`` touches and what it was computed from, for tests and readers.
+    """
+
+    def __init__(self, fig: Figure, update: Callable[[int], None], num_timesteps: int, value: int = 0,
+                 artists: dict | None = None, data: dict | None = None):
+        self.fig, self.update, self.num_timesteps = fig, update, num_timesteps
+        self.artists, self.data = artists or {}, data or {}
+        self.slider = time_slider(num_timesteps, self._on_change, value, description="t (code)")
+        self.play = widgets.Play(value=value, min=0, max=num_timesteps - 1, step=max(1, num_timesteps // 40),
+                                 interval=250, description="play")
+        widgets.jslink((self.play, "value"), (self.slider, "value"))  # in the browser only; no-op headless
+        self.output = widgets.Output()
+        self._shown = False  # redraw into `output` only once a notebook displays us
+        update(value)
+
+    def _on_change(self, t: int) -> None:
+        self.update(t)
+        self._redraw()
+
+    def _redraw(self) -> None:
+        if not self._shown:
+            return
+        from IPython.display import Image, display
+
+        buffer = io.BytesIO()
+        self.fig.savefig(buffer, format="png", dpi=80)  # a PNG works with any matplotlib backend
+        with self.output:
+            self.output.clear_output(wait=True)
+            display(Image(buffer.getvalue()))
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        self._shown = True
+        self._redraw()
+        display(widgets.VBox([widgets.HBox([self.play, self.slider]), self.output]))
+
+
+def _t_label(t: int) -> str:
+    return f"code t = {t}  (paper t = {t + 1})"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Notebook 01: the four schedules, and one image under each
+# ---------------------------------------------------------------------------------------------------------
+
+
+def schedule_explorer(schedules: dict[str, NoiseSchedule], image: torch.Tensor, t: int = 0,
+                      seed: int = 0) -> TimeExplorer:
+    """A slider over t: markers on beta_t, alpha-bar_t and SNR(t) of every schedule, and `image` (C, H, W) in
+    [-1, 1] noised under each schedule at t with the same noise (``plotting.fixed_noise(image, seed)``)."""
+    T = {s.num_timesteps for s in schedules.values()}
+    if len(T) != 1:
+        raise ValueError(f"all schedules must have the same number of timesteps; got {sorted(T)}")
+    T = T.pop()
+    x0 = plotting.as_batch(image)[:1]  # (1, C, H, W)
+    noise = plotting.fixed_noise(x0, seed)
+    x_t = {name: plotting.q_sample_at(s, x0, range(T), noise)[:, 0] for name, s in schedules.items()}  # (T, C, H, W)
+    curves = {name: plotting.schedule_curves(s) for name, s in schedules.items()}
+
+    fig = Figure(figsize=(12, 6.2), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[1.1, 1])
+    axes = top.subplots(1, 3)
+    colours = plotting.draw_schedule_curves(axes, schedules)
+    vlines = [ax.axvline(t, color="k", ls=":", lw=1) for ax in axes]
+    markers = {name: [ax.plot([t], [curves[name][key][t]], "o", color=colours[name], ms=7)[0]
+                      for ax, (key, _, _) in zip(axes, plotting.SCHEDULE_PANELS)] for name in schedules}
+    image_axes = bottom.subplots(1, len(schedules))
+    images = {}
+    for ax, name in zip(np.atleast_1d(image_axes), schedules):
+        images[name] = ax.imshow(plotting.image_grid(x_t[name][t], padding=0), cmap="gray", vmin=0, vmax=1)
+        ax.set_axis_off()
+    suptitle = fig.suptitle("")
+
+    def update(t: int) -> None:
+        for name, ax in zip(schedules, np.atleast_1d(image_axes)):
+            for marker, (key, _, _) in zip(markers[name], plotting.SCHEDULE_PANELS):
+                marker.set_data([t], [curves[name][key][t]])
+            images[name].set_data(plotting.image_grid(x_t[name][t], padding=0))
+            ax.set_title(rf"{name}: $\bar\alpha_t$ = {curves[name]['alphas_cumprod'][t]:.3f}",
+                         color=colours[name], fontsize=10)
+        for line in vlines:
+            line.set_xdata([t, t])
+        suptitle.set_text(_t_label(t))
+
+    return TimeExplorer(fig, update, T, value=t, artists=dict(markers=markers, images=images, vlines=vlines),
+                        data=dict(x0=x0, noise=noise, x_t=x_t, curves=curves))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Notebook 02: x_t of several images, and their pixel histogram against N(0, 1)
+# ---------------------------------------------------------------------------------------------------------
+
+
+def forward_explorer(schedule: NoiseSchedule, images: torch.Tensor, t: int = 0, seed: int = 0,
+                     bins: int = 60) -> TimeExplorer:
+    """A slider over t: x_t = q_sample(images, t, noise) for a few images (B, C, H, W) in [-1, 1], one fixed
+    noise (``plotting.fixed_noise(images, seed)``), and the histogram of all their pixels against N(0, 1)."""
+    T, B = schedule.num_timesteps, images.shape[0]
+    noise = plotting.fixed_noise(images, seed)
+    x_t = plotting.q_sample_at(schedule, images, range(T), noise)  # (T, B, C, H, W), every t precomputed
+    heights = np.stack([plotting.pixel_histogram(x, bins)[0] for x in x_t])  # (T, bins)
+
+    fig = Figure(figsize=(max(8.0, 1.4 * B), 5.4), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[1, 1.6])
+    image_axes = np.atleast_1d(top.subplots(1, B))
+    ims = []
+    for ax, x in zip(image_axes, x_t[t]):
+        ims.append(ax.imshow(plotting.image_grid(x, padding=0), cmap="gray", vmin=0, vmax=1))
+        ax.set_axis_off()
+    hist_ax = bottom.subplots()
+    bars = plotting.draw_pixel_histogram(hist_ax, x_t[t], bins)
+    hist_ax.legend(loc="upper right", fontsize=9)
+    suptitle = fig.suptitle("")
+
+    def update(t: int) -> None:
+        for im, x in zip(ims, x_t[t]):
+            im.set_data(plotting.image_grid(x, padding=0))
+        for bar, height in zip(bars, heights[t]):
+            bar.set_height(height)
+        a, b = schedule.sqrt_alphas_cumprod[t].item(), schedule.sqrt_one_minus_alphas_cumprod[t].item()
+        hist_ax.set_title(rf"$x_t = {a:.3f}\,x_0 + {b:.3f}\,\epsilon$", fontsize=11)
+        suptitle.set_text(_t_label(t))
+
+    return TimeExplorer(fig, update, T, value=t, artists=dict(images=ims, bars=bars),
+                        data=dict(x0=images, noise=noise, x_t=x_t, heights=heights))

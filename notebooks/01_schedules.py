@@ -1,0 +1,405 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 01 · Noise schedules: how fast to destroy an image
+#
+# A diffusion model learns to undo a process that destroys images a little at a time. Before any neural
+# network, we have to decide *how fast* to destroy them: the **variance schedule** $\beta_1, \dots, \beta_T$
+# of Ho et al. (2020), *Denoising Diffusion Probabilistic Models*.
+#
+# **Learning goals.** After this notebook you can
+# 1. write the paper's four quantities $\beta_t$, $\alpha_t$, $\bar\alpha_t$ and $\mathrm{SNR}(t)$ for any
+#    schedule, and translate between the paper's 1-indexed $t$ and the code's 0-indexed `t`;
+# 2. build the linear, cosine, quadratic and sigmoid schedules yourself and check them against `ddpm_lib`;
+# 3. read a schedule off its $\bar\alpha_t$ and SNR curves: when is the image gone, and is it gone at $t = T$?
+# 4. explain why Nichol & Dhariwal's cosine schedule destroys information more gradually, and why the tables
+#    are computed in float64.
+#
+# **Where this fits.** 01 schedules (here) → 02 the forward process $q(x_t \mid x_0)$ → 03 the U-Net
+# $\epsilon_\theta$ → 04 the loss → 05 training → 06 sampling. Everything later reads the tables built here.
+#
+# Each formula is **derived** in a markdown cell, written naively in a code cell and plotted, **checked**
+# against the library with `torch.testing.assert_close`, then the library's source is **revealed**, and from
+# then on we **use** the library.
+
+# %%
+# Setup: the same first cell in every notebook (notebooks/_setup_cell.md explains it).
+import os
+import random
+import sys
+
+import numpy as np
+import torch
+
+DDPM_LIB_INSTALL = "ddpm_lib @ git+https://github.com/annotated-ddpm/annotated-ddpm"  # the one install path
+for root in (os.path.abspath(".."), os.path.abspath(".")):  # in a clone: run from notebooks/ or the repo root
+    if os.path.isfile(os.path.join(root, "ddpm_lib", "__init__.py")):
+        sys.path.insert(0, root)
+        break
+try:
+    from ddpm_lib import config
+except ImportError:  # Kaggle, Colab: install the package, then import it
+    # %pip install -q "{DDPM_LIB_INSTALL}"
+    from ddpm_lib import config
+print(f"ddpm_lib from {os.path.dirname(config.__file__)}")
+# %matplotlib inline
+
+device = config.pick_device()
+if device.type == "cpu":
+    print("Hint: no GPU. Colab: Runtime > Change runtime type > GPU. Kaggle: Settings > Accelerator > GPU.")
+profile = config.get_profile()
+print(f"profile: {profile.name}  (set DDPM_PROFILE=tiny|small|full to change it)")
+SEED = 0
+random.seed(SEED)
+np.random.seed(SEED)
+_ = torch.manual_seed(SEED)
+
+# %%
+import math
+
+import matplotlib.pyplot as plt
+
+from ddpm_lib import data, plotting, schedules, widgets
+
+T = profile.timesteps  # the paper's T = 1000 in every profile: nothing here trains, so nothing needs shrinking
+print(f"T = {T}")
+
+# %% [markdown]
+# ## 1. Notation, and the one convention to remember
+#
+# The paper numbers timesteps $t = 1, \dots, T$: $x_0$ is a clean image, $x_T$ is (almost) pure noise.
+# Python arrays start at 0, so **in code `t` runs over `0, ..., T-1`, and code `t = k` is the paper's
+# $t = k+1$.** `betas[0]` is the paper's $\beta_1$ and `alphas_cumprod[T-1]` is $\bar\alpha_T$.
+#
+# | paper | meaning | `ddpm_lib` (code `t`) |
+# |---|---|---|
+# | $\beta_t$ | variance of the noise added at step $t$ | `betas[t]` |
+# | $\alpha_t = 1 - \beta_t$ | how much of $x_{t-1}$'s variance a step keeps | `alphas[t]` |
+# | $\bar\alpha_t = \prod_{s=1}^{t} \alpha_s$ | how much of $x_0$'s variance is left in $x_t$ | `alphas_cumprod[t]` |
+# | $\mathrm{SNR}(t) = \bar\alpha_t / (1 - \bar\alpha_t)$ | signal power over noise power in $x_t$ | `snr[t]` |
+#
+# The full glossary, with the names `diffusers` uses, opens `ddpm_lib/schedules.py`:
+
+# %%
+print(schedules.__doc__)
+
+# %% [markdown]
+# ## 2. What a schedule does
+#
+# One step of the forward process adds a little Gaussian noise and shrinks the image a little (Eq. 2 of the
+# paper):
+#
+# $$q(x_t \mid x_{t-1}) = \mathcal{N}\!\left(x_t;\ \sqrt{1-\beta_t}\, x_{t-1},\ \beta_t \mathbf{I}\right),
+# \qquad\text{i.e.}\qquad x_t = \sqrt{\alpha_t}\, x_{t-1} + \sqrt{\beta_t}\, \epsilon,\quad
+# \epsilon \sim \mathcal{N}(0, \mathbf{I}).$$
+#
+# The shrink factor $\sqrt{1-\beta_t}$ is chosen so that the variance stays 1 if it was 1:
+# $\alpha_t \cdot 1 + \beta_t = 1$.
+
+# %% [markdown]
+# Chaining $t$ such steps multiplies the signal's shrink factors. Notebook 02 proves that the result is again
+# Gaussian (Eq. 4):
+#
+# $$x_t = \sqrt{\bar\alpha_t}\, x_0 + \sqrt{1-\bar\alpha_t}\, \epsilon,
+# \qquad \bar\alpha_t = \prod_{s=1}^{t} \alpha_s .$$
+#
+# So $\bar\alpha_t$ is the share of $x_t$'s variance that is still signal, $1 - \bar\alpha_t$ the share that is
+# noise, and their ratio is the **signal-to-noise ratio** $\mathrm{SNR}(t) = \bar\alpha_t / (1 - \bar\alpha_t)$.
+# A schedule is nothing but a choice of $\beta_1, \dots, \beta_T$; everything else follows from it.
+
+# %% [markdown]
+# ## 3. The linear schedule (Ho et al. 2020)
+#
+# The paper lets $\beta_t$ grow linearly from $\beta_1 = 10^{-4}$ to $\beta_T = 0.02$ with $T = 1000$:
+#
+# $$\beta_t = \beta_1 + \frac{t-1}{T-1}\,(\beta_T - \beta_1), \qquad t = 1, \dots, T .$$
+#
+# In code, with `k = t - 1` running over `0 .. T-1`, that is `beta_start + k / (T - 1) * (beta_end - beta_start)`.
+# Small steps at first (fine detail goes first, gently), large steps later (the coarse shape goes last).
+# Let us write it with a plain loop, and $\bar\alpha_t$ as a running product.
+
+# %%
+beta_start, beta_end = 1e-4, 0.02
+my_betas = [beta_start + k / (T - 1) * (beta_end - beta_start) for k in range(T)]  # code t = k
+
+my_alphas_cumprod = []
+product = 1.0
+for beta in my_betas:
+    product *= 1.0 - beta  # alpha-bar_t = alpha-bar_{t-1} * alpha_t
+    my_alphas_cumprod.append(product)
+
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), layout="constrained")
+axes[0].plot(my_betas)
+axes[0].set_title(r"$\beta_t$, linear")
+axes[1].plot(my_alphas_cumprod)
+axes[1].set_title(r"$\bar\alpha_t = \prod_{s \leq t} (1 - \beta_s)$")
+for ax in axes:
+    ax.set_xlabel("t (code, 0-indexed)")
+    ax.grid(alpha=0.3)
+print(f"alpha-bar at code t = 0 (paper alpha-bar_1): {my_alphas_cumprod[0]:.6f}")
+print(f"alpha-bar at code t = T-1 (paper alpha-bar_T): {my_alphas_cumprod[-1]:.3e}")
+
+# %% [markdown]
+# $\bar\alpha_t$ is a smooth S-curve even though $\beta_t$ is a straight line: $\log \bar\alpha_t =
+# \sum_s \log(1-\beta_s) \approx -\sum_s \beta_s$, a parabola in $t$. **Check** against the library: the betas
+# in float64, and $\bar\alpha_t$ against the float32 table of a `NoiseSchedule`.
+
+# %%
+torch.testing.assert_close(torch.tensor(my_betas, dtype=torch.float64), schedules.linear_beta_schedule(T))
+linear = schedules.make_schedule("linear", T)
+torch.testing.assert_close(torch.tensor(my_alphas_cumprod, dtype=torch.float32), linear.alphas_cumprod)
+print("my linear schedule matches ddpm_lib")
+
+# %% [markdown]
+# **Reveal.** The library's version, and the method that derives every table from the betas (read the
+# comments: it is all the formulas of this notebook and the next, in float64):
+
+# %%
+widgets.show_source(schedules.linear_beta_schedule)
+widgets.show_source(schedules.NoiseSchedule.from_betas)
+
+# %% [markdown]
+# ## 4. The cosine schedule (Nichol & Dhariwal 2021)
+#
+# *Improved Denoising Diffusion Probabilistic Models* (Eq. 17) specifies $\bar\alpha_t$ directly rather than
+# $\beta_t$, as a squared cosine of the time $t/T$ running from 0 to 1:
+#
+# $$\bar\alpha_t = \frac{f(t)}{f(0)}, \qquad f(t) = \cos^2\!\left(\frac{t/T + s}{1 + s}\cdot\frac{\pi}{2}\right),
+# \qquad s = 0.008 .$$
+#
+# The betas follow from $\bar\alpha_t = \bar\alpha_{t-1}\,(1 - \beta_t)$:
+#
+# $$\beta_t = 1 - \frac{\bar\alpha_t}{\bar\alpha_{t-1}}, \qquad \text{clipped to } \beta_t \le 0.999 ,$$
+#
+# because $f(T) = \cos^2(\pi/2) = 0$ would make the last $\beta$ exactly 1 (and $\log(1-\beta_T) = -\infty$).
+
+# %%
+s, max_beta = 0.008, 0.999
+
+
+def f(t):  # paper time t = 0 .. T (t = 0 is the clean image)
+    return math.cos((t / T + s) / (1 + s) * math.pi / 2) ** 2
+
+
+my_cosine_alphas_cumprod = [f(t) / f(0) for t in range(T + 1)]  # alpha-bar_0 = 1 .. alpha-bar_T
+my_cosine_betas = [min(1 - my_cosine_alphas_cumprod[t] / my_cosine_alphas_cumprod[t - 1], max_beta)
+                   for t in range(1, T + 1)]  # paper t = 1 .. T -> code t = 0 .. T-1
+
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), layout="constrained")
+axes[0].semilogy(my_cosine_betas, color="C1")
+axes[0].set_title(r"$\beta_t$, cosine (log scale)")
+axes[1].plot(my_cosine_alphas_cumprod[1:], color="C1", label="cosine")
+axes[1].plot(my_alphas_cumprod, color="C0", label="linear")
+axes[1].set_title(r"$\bar\alpha_t$")
+axes[1].legend()
+for ax in axes:
+    ax.set_xlabel("t (code, 0-indexed)")
+    ax.grid(alpha=0.3)
+
+# %% [markdown]
+# Why the offset $s$? Without it the first step would add almost no noise,
+# $\beta_1 = 1 - \cos^2(\tfrac{\pi}{2T}) \approx (\tfrac{\pi}{2T})^2$, too small for a network to learn
+# anything from. Nichol & Dhariwal chose $s$ so that $\sqrt{\beta_1}$ is slightly smaller than one pixel bin,
+# $1/127.5$ in the $[-1, 1]$ range: the first step blurs the image by less than one grey level.
+
+# %%
+print(f"beta_1 without the offset s: {1 - math.cos(math.pi / (2 * T)) ** 2:.2e}")
+print(f"beta_1 with s = {s}:        {my_cosine_betas[0]:.2e}  (sqrt = {math.sqrt(my_cosine_betas[0]):.4f}, "
+      f"one pixel bin = {1 / 127.5:.4f})")
+torch.testing.assert_close(torch.tensor(my_cosine_betas, dtype=torch.float64), schedules.cosine_beta_schedule(T))
+print("my cosine schedule matches ddpm_lib")
+
+# %%
+widgets.show_source(schedules.cosine_beta_schedule)
+
+# %% [markdown]
+# ## 5. Two more: quadratic and sigmoid
+#
+# Both run from about $\beta_1 = 10^{-4}$ to $\beta_T = 0.02$, like the linear one, but take another path.
+#
+# * **Quadratic:** $\sqrt{\beta_t}$ grows linearly, so $\beta_t = \left(\sqrt{\beta_1} + \frac{t-1}{T-1}
+#   (\sqrt{\beta_T} - \sqrt{\beta_1})\right)^2$: it stays small for longer.
+# * **Sigmoid:** $\beta_t = \beta_1 + (\beta_T - \beta_1)\,\sigma(z_t)$ with $z_t$ running linearly from $-6$ to
+#   $6$ and $\sigma(z) = 1/(1+e^{-z})$: slow at both ends, fast in the middle.
+
+# %%
+ramp = [k / (T - 1) for k in range(T)]  # 0 .. 1 over code t = 0 .. T-1
+my_quadratic = [(beta_start**0.5 + r * (beta_end**0.5 - beta_start**0.5)) ** 2 for r in ramp]
+my_sigmoid = [beta_start + (beta_end - beta_start) / (1 + math.exp(-(-6 + 12 * r))) for r in ramp]
+torch.testing.assert_close(torch.tensor(my_quadratic, dtype=torch.float64), schedules.quadratic_beta_schedule(T))
+torch.testing.assert_close(torch.tensor(my_sigmoid, dtype=torch.float64), schedules.sigmoid_beta_schedule(T))
+print("my quadratic and sigmoid schedules match ddpm_lib")
+
+# %%
+widgets.show_source(schedules.quadratic_beta_schedule)
+widgets.show_source(schedules.sigmoid_beta_schedule)
+
+# %% [markdown]
+# ## 6. All four side by side
+#
+# From here on we **use** the library: `make_schedule(name, T)` builds every table of one schedule, and
+# `plotting.plot_schedules` draws the three curves that characterise it. SNR spans eight orders of magnitude,
+# so it is drawn in decibels, $10 \log_{10} \mathrm{SNR}(t)$: 0 dB is "as much signal as noise", $-20$ dB is
+# "the noise is 100 times stronger".
+
+# %%
+all_schedules = {name: schedules.make_schedule(name, T) for name in schedules.BETA_SCHEDULES}
+fig = plotting.plot_schedules(all_schedules)
+
+# %% [markdown]
+# What to read off the curves:
+#
+# * **$\beta_t$ (log scale):** cosine starts lowest ($4 \times 10^{-5}$), stays below the linear schedule until
+#   the last few dozen steps, then shoots up to 0.999; the other three end at 0.02.
+# * **$\bar\alpha_t$:** the linear schedule has destroyed 60% of the signal variance by code $t = 300$ and 97%
+#   by $t = 600$; cosine falls almost linearly through the middle and still keeps a third at $t = 600$.
+# * **SNR:** every curve starts near $+40$ dB. Cosine's log-SNR falls at a nearly constant rate over most of
+#   the range: it spends about the same number of steps at every noise level.
+
+# %% [markdown]
+# ## 7. Is the signal gone at $t = T$?
+#
+# Sampling (notebook 06) starts from pure noise, $p(x_T) = \mathcal{N}(0, \mathbf{I})$. That is only right if
+# the forward process really ends there, i.e. if $q(x_T \mid x_0) = \mathcal{N}(\sqrt{\bar\alpha_T}\,x_0,
+# (1-\bar\alpha_T)\mathbf{I})$ is close to $\mathcal{N}(0, \mathbf{I})$ for every image. The paper's bound
+# (Eq. 5) measures exactly this gap as its first term, which has no learnable parameter:
+#
+# $$L_T = D_{\mathrm{KL}}\!\left(q(x_T \mid x_0)\ \|\ \mathcal{N}(0, \mathbf{I})\right).$$
+
+# %% [markdown]
+# For one pixel, with $\mu = \sqrt{\bar\alpha_T}\,x_0$ and $\sigma^2 = 1 - \bar\alpha_T$, the KL divergence
+# between two Gaussians is
+#
+# $$D_{\mathrm{KL}}\!\left(\mathcal{N}(\mu, \sigma^2)\,\|\,\mathcal{N}(0, 1)\right)
+# = \tfrac12\left(\sigma^2 + \mu^2 - 1 - \ln \sigma^2\right)
+# = \tfrac12\left(\bar\alpha_T\,(x_0^2 - 1) - \ln(1 - \bar\alpha_T)\right).$$
+#
+# The worst pixel has $|x_0| = 1$, where the first term vanishes and the KL is
+# $-\tfrac12\ln(1-\bar\alpha_T) \approx \bar\alpha_T/2$ nats. Summed over all 784 pixels of a real garment:
+
+# %%
+from ddpm_lib.losses import normal_kl  # the library's version (notebook 04 uses it for the whole bound)
+
+x0 = data.load_images("train", n=1)[0]  # (1, 28, 28) in [-1, 1]: one real Fashion-MNIST image
+print(f"{'schedule':10s} {'alpha-bar_T':>12s} {'SNR_T':>9s} {'L_T (bits, whole image)':>24s}")
+for name, schedule in all_schedules.items():
+    abar_T = schedule.alphas_cumprod[T - 1].double()
+    mu, var = abar_T.sqrt() * x0.double(), 1 - abar_T
+    my_kl = 0.5 * (var + mu**2 - 1 - torch.log(var))  # nats per pixel
+    torch.testing.assert_close(my_kl, normal_kl(mu, torch.log(var), torch.zeros_like(mu), torch.zeros_like(mu)))
+    print(f"{name:10s} {abar_T.item():12.2e} {10 * math.log10(schedule.snr[T - 1]):7.1f} dB "
+          f"{my_kl.sum().item() / math.log(2):24.2e}")
+
+# %% [markdown]
+# All four end far below one bit for the whole image: to a network, $x_T$ is pure noise under every one of them.
+# (Quadratic is the weakest: its betas stay small, so $\bar\alpha_T \approx 7 \times 10^{-4}$.) Had we stopped
+# the linear schedule after 100 of its steps, $\bar\alpha$ would still be about 0.9: $x_{100}$ is mostly
+# garment, and sampling from $\mathcal{N}(0, \mathbf{I})$ would start from the wrong distribution:
+
+# %%
+print(f"linear schedule, alpha-bar at paper t = 100: {all_schedules['linear'].alphas_cumprod[99]:.3f}")
+
+# %% [markdown]
+# ## 8. Why cosine? Information is destroyed more gradually
+#
+# Count how many of the $T$ steps see an image whose signal is practically gone, say $\bar\alpha_t < 0.01$
+# (SNR below $-20$ dB). The network is trained on every step equally often; under the linear schedule a third of
+# that effort goes to inputs that are nearly indistinguishable from noise. Nichol & Dhariwal noticed exactly
+# this: a model trained with the linear schedule got barely worse (in FID) when they skipped the first 20% of
+# its reverse process, the noisiest end of the chain.
+
+# %%
+for name, schedule in all_schedules.items():
+    gone = (schedule.alphas_cumprod < 0.01).sum().item()
+    half = (schedule.alphas_cumprod >= 0.5).sum().item()
+    print(f"{name:10s}  alpha-bar >= 0.5 for {half:4d} steps;  alpha-bar < 0.01 for {gone:4d} steps "
+          f"({gone / T:.0%} of the chain)")
+
+# %% [markdown]
+# Seeing is believing: one real garment, noised under each schedule with the **same** noise $\epsilon$, at a
+# few timesteps. Under the linear schedule the shoe is gone by $t = 500$; under cosine you can still see it.
+
+# %%
+snapshot_ts = [0, 50, 100, 250, 400, 500, 750, T - 1]
+fig = plotting.plot_schedule_snapshots(all_schedules, x0, snapshot_ts)
+
+# %% [markdown]
+# **Try it yourself.** Drag the slider (or press play) to move through code $t$: the markers run along all
+# three curves of every schedule and the garment below each one is $x_t$ under that schedule. The figure above
+# is the same view at fixed $t$, for readers without a running kernel (GitHub, nbviewer).
+
+# %%
+widgets.schedule_explorer(all_schedules, x0, t=250)
+
+# %% [markdown]
+# ## 9. Why the tables are computed in float64
+#
+# Near $t = 0$, $\bar\alpha_t$ is within $10^{-4}$ of 1, and many formulas need $1 - \bar\alpha_t$ (the noise
+# variance, $\sqrt{1-\bar\alpha_t}$, $\log(1-\bar\alpha_t)$, the posterior variance of notebook 02). float32 has
+# only about 7 significant digits: numbers near 1 are spaced $6 \times 10^{-8}$ apart, so $1 - \bar\alpha_t$
+# loses about three of its digits there. Compare the same computation in float32 and float64:
+
+# %%
+fig, ax = plt.subplots(figsize=(7, 3.4), layout="constrained")
+for name, colour in (("linear", "C0"), ("cosine", "C1")):
+    betas64 = schedules.BETA_SCHEDULES[name](T)
+    one_minus_abar64 = 1 - torch.cumprod(1 - betas64, 0)  # the reference, float64
+    one_minus_abar32 = 1 - torch.cumprod(1 - betas64.float(), 0)  # the same formula in float32
+    rel_err = ((one_minus_abar32.double() - one_minus_abar64) / one_minus_abar64).abs()
+    ax.semilogy(rel_err.clamp(min=1e-10), color=colour, label=f"{name}: all in float32")
+    lib = schedules.make_schedule(name, T).sqrt_one_minus_alphas_cumprod.double() ** 2  # float64, then stored
+    ax.semilogy(((lib - one_minus_abar64) / one_minus_abar64).abs().clamp(min=1e-10), color=colour, ls=":",
+                label=f"{name}: ddpm_lib (float64, stored as float32)")
+    print(f"{name:7s} code t = 0: 1 - alpha-bar = {one_minus_abar64[0]:.6e} (float64), "
+          f"{one_minus_abar32[0]:.6e} (float32): relative error {rel_err[0]:.1e}")
+ax.set_xlabel("t (code, 0-indexed)")
+ax.set_title(r"relative error of $1 - \bar\alpha_t$")
+ax.set_xlim(0, 200)
+ax.legend(fontsize=8)
+ax.grid(alpha=0.3)
+
+# %% [markdown]
+# A relative error of a few $10^{-4}$ in the noise level of the first steps is small but needless, and it
+# grows in anything divided by $1 - \bar\alpha_t$ or put through a log. The library computes every table in
+# float64 from the betas and rounds only the finished tables to float32 (the dotted lines sit at float32's own
+# rounding, below $10^{-7}$). Tables that need $1 - \bar\alpha_t$ are stored
+# as such, never recomputed from a rounded $\bar\alpha_t$.
+
+# %% [markdown]
+# ## Summary
+#
+# * A schedule is a choice of $\beta_1 \dots \beta_T$; $\bar\alpha_t = \prod_{s \le t}(1-\beta_s)$ is the
+#   signal variance left in $x_t$ and $\mathrm{SNR}(t) = \bar\alpha_t / (1-\bar\alpha_t)$.
+# * Code `t = k` is the paper's $t = k+1$: `alphas_cumprod[T-1]` is $\bar\alpha_T$.
+# * All four schedules end with $\bar\alpha_T \lesssim 10^{-3}$, so $L_T$ is negligible and sampling can start
+#   from $\mathcal{N}(0, \mathbf{I})$.
+# * The linear schedule leaves the last third of its steps as near-pure noise; cosine spends its steps evenly
+#   across noise levels.
+#
+# **`ddpm_lib` now contains:**
+# * `schedules`: `linear_beta_schedule`, `cosine_beta_schedule`, `quadratic_beta_schedule`,
+#   `sigmoid_beta_schedule`, `BETA_SCHEDULES`, `NoiseSchedule` (`from_betas`, all tables in float64 stored as
+#   float32), `make_schedule`, `signal_to_noise`, `extract`;
+# * `plotting`: `image_grid`, `show_images`, `save_grid`, `save_animation`, `plot_schedules`,
+#   `plot_schedule_snapshots`;
+# * `widgets`: `show_source`, `time_slider`, `TimeExplorer`, `schedule_explorer`.
+#
+# **Next:** notebook 02 proves the "nice property" $x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,
+# \epsilon$ we used here, and derives the posterior $q(x_{t-1} \mid x_t, x_0)$ that sampling will imitate.
+#
+# **Questions to think about.**
+# 1. The cosine schedule's $\beta_t$ is clipped to 0.999 at the end. What would go wrong in a formula such as
+#    $1/\sqrt{\alpha_t}$ (used in sampling) if it were not?
+# 2. Halve $T$ to 500 but keep $\beta_1 = 10^{-4}$ and $\beta_T = 0.02$ for the linear schedule. Is the signal
+#    still gone at $t = T$? (Hint: $\log\bar\alpha_T \approx -\sum_t \beta_t$.) What would you change?
