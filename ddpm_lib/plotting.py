@@ -275,3 +275,87 @@ def plot_loss_curve(losses, steps=None, smooth: float = 0.9, title: str | None =
     if title:
         ax.set_title(title)
     return ax.figure
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The U-Net and the loss (notebooks 03 and 04)
+# ---------------------------------------------------------------------------------------------------------
+
+EPS_ROWS = (r"$x_t$", r"$\epsilon$", r"$\epsilon_\theta(x_t, t)$")  # the three rows of an eps-prediction grid
+EPS_SCALE = 0.5  # noise images are shown as eps / 2, so that +-2 standard deviations fill the grey range
+
+
+def plot_shape_trace(traces: dict[str, list]):
+    """The "U": the side length of the feature map after each block of ``unet.shape_trace``, one panel per model
+    in `traces` ({label: [(block name, (B, C, H, W)), ...]}), each point labelled with its channels."""
+    sides = sorted({shape[-1] for trace in traces.values() for _, shape in trace})
+    fig, axes = plt.subplots(len(traces), 1, figsize=(11, 3.3 * len(traces)), layout="constrained", squeeze=False)
+    for i, (ax, (label, trace)) in enumerate(zip(axes[:, 0], traces.items())):
+        ax.plot([shape[-1] for _, shape in trace], "o-", color=f"C{i}", lw=1.5, ms=5)
+        for k, (_, shape) in enumerate(trace):
+            ax.annotate(str(shape[1]), (k, shape[-1]), textcoords="offset points", xytext=(0, 6), ha="center",
+                        fontsize=8, color=f"C{i}")
+        ax.set_xticks(range(len(trace)), [name for name, _ in trace], rotation=45, ha="right", fontsize=8)
+        ax.set_yscale("log", base=2)
+        ax.set_yticks(sides, [f"{s}x{s}" for s in sides])
+        ax.minorticks_off()
+        ax.set_ylim(min(sides) / 1.5, max(sides) * 1.6)
+        ax.set_title(f"{label}: side length after each block (numbers: channels)", fontsize=10)
+        ax.grid(alpha=0.3)
+    return fig
+
+
+@torch.no_grad()
+def predict_eps_at(model, schedule: NoiseSchedule, x0: torch.Tensor, ts, noise: torch.Tensor):
+    """x_t and model(x_t, t) for a batch x0 (B, C, H, W) at each code t in `ts`, with one fixed noise.
+
+    Returns (x_t, eps_pred), each (len(ts), B, C, H, W) float32 on the CPU; the model runs on its own device.
+    """
+    x_t = q_sample_at(schedule.to("cpu"), x0.cpu(), ts, noise.cpu())  # (len(ts), B, C, H, W)
+    weights = list(model.parameters()) + list(model.buffers()) if isinstance(model, torch.nn.Module) else []
+    device = weights[0].device if weights else torch.device("cpu")
+    eps = [model(x.to(device), torch.full((x.shape[0],), int(t), device=device)).float().cpu()
+           for x, t in zip(x_t, ts)]
+    return x_t, torch.stack(eps)
+
+
+def eps_rows(x_t: torch.Tensor, noise: torch.Tensor, eps_pred: torch.Tensor) -> torch.Tensor:
+    """Stack x_t, eps and eps_pred (each (N, C, H, W)) as three grid rows, the noises scaled by EPS_SCALE."""
+    return torch.cat([x_t, EPS_SCALE * noise, EPS_SCALE * eps_pred])  # (3 N, C, H, W)
+
+
+def draw_loss_curves(ax, curves: dict):
+    """Per-t loss curves {label: (t values, losses)} on a log y axis; returns {label: line}."""
+    lines = {}
+    for i, (label, (ts, values)) in enumerate(curves.items()):
+        style = "-" if len(ts) > 30 else "o-"
+        lines[label] = ax.plot(np.asarray(ts), np.asarray(values, dtype=np.float64), style, color=f"C{i}",
+                               label=label, lw=1.8, ms=4)[0]
+    ax.set_yscale("log")
+    ax.set_xlabel("t (code, 0-indexed)")
+    ax.set_ylabel(r"$\|\epsilon - \epsilon_\theta\|^2$ per pixel")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return lines
+
+
+def plot_loss_snapshots(x_t: torch.Tensor, noise: torch.Tensor, eps_pred: torch.Tensor, ts, curves=None):
+    """The static twin of ``widgets.loss_explorer``: for one image at each code t in `ts` (columns), the rows
+    x_t, the true noise eps and the prediction eps_pred; above them, when given, the per-t loss `curves`
+    ({label: (t values, losses)}) with dotted lines at `ts`. x_t, eps_pred: (len(ts), C, H, W); noise: (C, H, W).
+    """
+    n = len(ts)
+    grid_height = 3 * 1.05 + 0.3
+    if curves is None:
+        fig, ax = plt.subplots(figsize=(1.2 * n + 1.6, grid_height), layout="constrained")
+    else:
+        fig = plt.figure(figsize=(max(8.0, 1.2 * n + 1.6), 3.2 + grid_height), layout="constrained")
+        top, bottom = fig.subfigures(2, 1, height_ratios=[3.2, grid_height])
+        curve_ax = top.subplots()
+        draw_loss_curves(curve_ax, curves)
+        for t in ts:
+            curve_ax.axvline(t, color="k", ls=":", lw=0.8)
+        ax = bottom.subplots()
+    rows = eps_rows(x_t, noise.expand_as(x_t), eps_pred)
+    _draw_labelled_grid(ax, rows, ncol=n, col_labels=[f"t = {t}" for t in ts], row_labels=list(EPS_ROWS))
+    return fig

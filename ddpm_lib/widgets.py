@@ -178,3 +178,49 @@ def forward_explorer(schedule: NoiseSchedule, images: torch.Tensor, t: int = 0, 
 
     return TimeExplorer(fig, update, T, value=t, artists=dict(images=ims, bars=bars),
                         data=dict(x0=images, noise=noise, x_t=x_t, heights=heights))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Notebook 04: what the network predicts at t, and where t sits on the per-t loss curve
+# ---------------------------------------------------------------------------------------------------------
+
+
+def loss_explorer(model, schedule: NoiseSchedule, images: torch.Tensor, ts, curves: dict, t: int = 0,
+                  seed: int = 0) -> TimeExplorer:
+    """A slider over t: x_t, the true noise eps and the prediction model(x_t, t) for a few images (B, C, H, W)
+    in [-1, 1] (one fixed noise, ``plotting.fixed_noise(images, seed)``), and a marker on the per-t loss
+    `curves` ({label: (t values, losses)}; the marker follows the first curve).
+
+    The network runs only on the grid `ts` (precomputed here); the slider snaps to the nearest grid t.
+    """
+    T, B = schedule.num_timesteps, images.shape[0]
+    ts = sorted(int(k) for k in ts)
+    noise = plotting.fixed_noise(images.cpu(), seed)
+    x_t, eps_pred = plotting.predict_eps_at(model, schedule, images, ts, noise)  # (len(ts), B, C, H, W) each
+    per_image = ((eps_pred - noise) ** 2).flatten(2).mean(-1)  # (len(ts), B): L_simple of each shown image
+    grid_ts = np.asarray(ts)
+    curve_t, curve_loss = (np.asarray(v, dtype=np.float64) for v in next(iter(curves.values())))
+
+    fig = Figure(figsize=(max(8.0, 1.3 * B + 2), 7.0), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[1, 1.15])
+    curve_ax = top.subplots()
+    plotting.draw_loss_curves(curve_ax, curves)
+    vline = curve_ax.axvline(ts[0], color="k", ls=":", lw=1)
+    marker = curve_ax.plot([ts[0]], [curve_loss[0]], "o", color="C0", ms=9, mfc="none", mew=2)[0]
+    grid_ax = bottom.subplots()
+    plotting._draw_labelled_grid(grid_ax, plotting.eps_rows(x_t[0], noise, eps_pred[0]), ncol=B,
+                                 col_labels=[f"image {i}" for i in range(B)], row_labels=list(plotting.EPS_ROWS))
+    image = grid_ax.get_images()[0]
+    suptitle = fig.suptitle("")
+
+    def update(t: int) -> None:
+        i = int(np.abs(grid_ts - t).argmin())  # the nearest precomputed t
+        k = ts[i]
+        image.set_data(plotting.image_grid(plotting.eps_rows(x_t[i], noise, eps_pred[i]), B))
+        vline.set_xdata([k, k])
+        marker.set_data([k], [np.interp(k, curve_t, curve_loss)])
+        grid_ax.set_xticks(grid_ax.get_xticks(), [f"loss {v:.3f}" for v in per_image[i].tolist()], fontsize=8)
+        suptitle.set_text(_t_label(k) + ("" if k == t else f"  (nearest precomputed to {t})"))
+
+    return TimeExplorer(fig, update, T, value=t, artists=dict(image=image, marker=marker, vline=vline),
+                        data=dict(ts=ts, x0=images, noise=noise, x_t=x_t, eps_pred=eps_pred, per_image=per_image))

@@ -1,0 +1,476 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+
+# %% [markdown]
+# # 03 · The U-Net: the noise predictor $\epsilon_\theta(x_t, t)$
+#
+# Notebooks 01 and 02 built the forward process, which needs no learning. Everything DDPM learns lives in one
+# network, $\epsilon_\theta(x_t, t)$: given a noisy image and its timestep, it guesses the noise $\epsilon$ that
+# was mixed in. Here we take that network apart piece by piece. Nothing is trained yet (that is notebook 05).
+#
+# **Learning goals.** After this notebook you can
+# 1. say why the noise predictor is a U-Net: same-shape output, and features at several scales;
+# 2. derive the sinusoidal time embedding (the Transformer's position encoding) and check it against `ddpm_lib`;
+# 3. explain a ResnetBlock: GroupNorm, SiLU, and how $t$ enters as a per-channel scale and shift (FiLM);
+# 4. compare full and linear attention: $O(N^2)$ against $O(N)$ in the number of pixels, and why each is used
+#    where it is;
+# 5. trace the shapes through the network (28 → 14 → 7, and why it stops at 7) and count its parameters and FLOPs.
+#
+# **Where this fits.** 01 schedules → 02 the forward process → **03 the U-Net $\epsilon_\theta$ (here)** → 04 the
+# loss → 05 training → 06 sampling.
+#
+# **Convention** (as in notebook 01): code `t` runs over `0, ..., T-1`, and **code `t = k` is the paper's
+# $t = k+1$**. The network receives the code `t` as a `LongTensor` of shape `(B,)`.
+
+# %%
+# Setup: the same first cell in every notebook (notebooks/_setup_cell.md explains it).
+import os
+import random
+import sys
+
+import numpy as np
+import torch
+
+DDPM_LIB_INSTALL = "ddpm_lib @ git+https://github.com/annotated-ddpm/annotated-ddpm"  # the one install path
+for root in (os.path.abspath(".."), os.path.abspath(".")):  # in a clone: run from notebooks/ or the repo root
+    if os.path.isfile(os.path.join(root, "ddpm_lib", "__init__.py")):
+        sys.path.insert(0, root)
+        break
+try:
+    from ddpm_lib import config
+except ImportError:  # Kaggle, Colab: install the package, then import it
+    # %pip install -q "{DDPM_LIB_INSTALL}"
+    from ddpm_lib import config
+print(f"ddpm_lib from {os.path.dirname(config.__file__)}")
+# %matplotlib inline
+
+device = config.pick_device()
+if device.type == "cpu":
+    print("Hint: no GPU. Colab: Runtime > Change runtime type > GPU. Kaggle: Settings > Accelerator > GPU.")
+profile = config.get_profile()
+print(f"profile: {profile.name}  (set DDPM_PROFILE=tiny|small|full to change it)")
+SEED = 0
+random.seed(SEED)
+np.random.seed(SEED)
+_ = torch.manual_seed(SEED)
+
+# %%
+import math
+import time
+
+import matplotlib.pyplot as plt
+import torch.nn.functional as F
+from einops import rearrange
+
+from ddpm_lib import data, plotting, schedules, training, unet, widgets
+
+T = profile.timesteps
+schedule = schedules.make_schedule(profile.beta_schedule, T)
+model = training.build_model(profile)  # Unet(dim=profile.dim, dim_mults=profile.dim_mults, ...), untrained
+print(f"profile {profile.name}: Unet(dim={profile.dim}, dim_mults={profile.dim_mults}), "
+      f"{unet.count_parameters(model):,} parameters")
+
+# %% [markdown]
+# ## 1. What the network must do, and why a U-Net
+#
+# The loss of notebook 04 compares $\epsilon_\theta(x_t, t)$ with the true noise $\epsilon$ pixel by pixel, so the
+# output must have **exactly the input's shape**: `(B, 1, 28, 28)` in, `(B, 1, 28, 28)` out. And to tell noise from
+# garment, one pixel is not enough: at small $t$ the network must see fine texture (a few pixels), at large $t$
+# the shape of the whole garment (the whole image), because the histogram of notebook 02 showed that single
+# pixels look Gaussian long before the garment is gone.
+#
+# A **U-Net** (Ronneberger et al. 2015) does both. An *encoder* halves the resolution step by step while adding
+# channels (28×28 → 14×14 → 7×7): each halving doubles how far a 3×3 convolution can see. A *decoder* mirrors it
+# back up to 28×28, and **skip connections** hand every decoder level the encoder's features of the same size,
+# so fine detail does not have to squeeze through the 7×7 bottleneck. Ho et al. use the PixelCNN++ U-Net with
+# ResNet blocks, GroupNorm and self-attention at one low resolution (their Appendix B); `ddpm_lib.unet` is a small
+# version of it. Its module docstring draws the whole thing:
+
+# %%
+print(unet.__doc__)
+
+# %% [markdown]
+# ## 2. Telling the network the time: sinusoidal embeddings
+#
+# One network serves all $T$ timesteps, so it must know $t$: at $t = 10$ it removes a whisper of noise, at
+# $t = 900$ it must imagine a garment. Feeding the integer $t$ (up to 999) straight into a layer would be a badly
+# scaled input. Instead, as the Transformer does with positions (Vaswani et al. 2017, Sec. 3.5), we describe $t$
+# by sines and cosines at geometrically spaced frequencies:
+#
+# $$\mathrm{PE}(t)_{2i} = \sin\!\left(t\,\omega_i\right), \qquad \mathrm{PE}(t)_{2i+1} = \cos\!\left(t\,\omega_i\right),
+# \qquad \omega_i = 10000^{-2i/d}, \quad i = 0, \dots, d/2 - 1 .$$
+#
+# Every feature lies in $[-1, 1]$; the fast frequencies ($\omega_0 = 1$) tell neighbouring steps apart, the slow
+# ones (period up to $2\pi \cdot 10^4$ steps) say roughly *where* in the chain we are, and no two $t$ get the same
+# vector. A shift $t \to t + \Delta$ is a fixed rotation of each (sin, cos) pair, so "a little later" looks the same
+# everywhere.
+
+# %% [markdown]
+# `ddpm_lib` (like the annotated DDPM and lucidrains) makes two harmless changes: all sines first, then all
+# cosines (a permutation of the features, which the following linear layer does not care about), and
+# $\omega_i = 10000^{-i/(d/2-1)}$, so that the slowest frequency is exactly $10^{-4}$. Written naively, one number
+# at a time:
+
+# %%
+def my_time_embedding(t: int, dim: int) -> list[float]:
+    half = dim // 2
+    omegas = [10_000 ** (-i / (half - 1)) for i in range(half)]  # 1, ..., 1e-4
+    return [math.sin(t * w) for w in omegas] + [math.cos(t * w) for w in omegas]
+
+
+emb_dim = 64  # the full profile's dim, for a readable picture
+my_emb = torch.tensor([my_time_embedding(t, emb_dim) for t in range(T)])  # (T, emb_dim)
+similarity = my_emb @ my_emb.T / (emb_dim / 2)  # cosine similarity: every vector has squared norm dim/2
+
+fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained", width_ratios=[1.3, 1])
+im = axes[0].imshow(my_emb.T, aspect="auto", cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
+axes[0].axhline(emb_dim / 2 - 0.5, color="k", lw=0.8)
+axes[0].set_xlabel("t (code, 0-indexed)")
+axes[0].set_ylabel("feature: sines (top half), cosines (bottom half)")
+axes[0].set_title(f"sinusoidal embedding of every t, dim = {emb_dim}")
+fig.colorbar(im, ax=axes[0], shrink=0.8)
+im = axes[1].imshow(similarity, cmap="viridis", origin="lower")
+axes[1].set_xlabel("t")
+axes[1].set_ylabel("t'")
+axes[1].set_title("cosine similarity of the embeddings of t and t'")
+_ = fig.colorbar(im, ax=axes[1], shrink=0.8)
+
+# %% [markdown]
+# Left: the top rows (fast frequencies) flicker from one $t$ to the next, the lower sine rows rise slowly and
+# stay near 0 (their cosines near 1). Right: embeddings of nearby timesteps are similar (the bright diagonal band),
+# distant ones are not, which is what lets the network share what it learns between neighbouring steps.
+# **Check** against the library's module, at the full picture's width and at this profile's:
+
+# %%
+t_all = torch.arange(T)
+torch.testing.assert_close(my_emb, unet.SinusoidalPositionEmbeddings(emb_dim)(t_all), rtol=1e-5, atol=1e-4)
+mine = torch.tensor([my_time_embedding(t, profile.dim) for t in range(T)])
+torch.testing.assert_close(mine, unet.SinusoidalPositionEmbeddings(profile.dim)(t_all), rtol=1e-5, atol=1e-4)
+print("my time embedding matches unet.SinusoidalPositionEmbeddings")
+
+# %% [markdown]
+# (The tolerance is $10^{-4}$: `torch` computes $t\,\omega_i$ in float32, where $999 \cdot \omega$ carries an
+# absolute rounding error of about $10^{-5}$ radians; Python's `math` works in float64.) **Reveal:**
+
+# %%
+widgets.show_source(unet.SinusoidalPositionEmbeddings)
+
+# %% [markdown]
+# Inside `Unet`, the embedding goes through a small MLP (`Linear(dim, 4 dim)`, GELU, `Linear(4 dim, 4 dim)`), so
+# the network can learn its own features of $t$; the result `t_emb`, of size `4 dim`, is handed to every
+# ResnetBlock.
+
+# %% [markdown]
+# ## 3. The ResnetBlock: convolutions, GroupNorm, SiLU, and $t$ as a scale and shift
+#
+# Each block is `h = conv1(SiLU(GroupNorm(x)))`, then `h = conv2(SiLU(GroupNorm(h) * (1 + scale) + shift))`, and the
+# output is `h + skip(x)`. Three ingredients:
+#
+# * **GroupNorm** (Wu & He 2018) splits the $C$ channels into $G$ groups and normalises each group of each image
+#   to mean 0 and variance 1 over its channels and pixels, then applies a learned per-channel gain and bias. Unlike
+#   BatchNorm it does not depend on the other images of the batch, so training with batch 32 and sampling with
+#   batch 1 behave the same.
+# * **SiLU** (or swish), $\mathrm{SiLU}(z) = z\,\sigma(z)$: a smooth ReLU that lets a little negative signal through.
+# * **The time enters as FiLM** (feature-wise linear modulation, Perez et al. 2018): a linear layer maps `t_emb` to
+#   a `scale` and a `shift` for every channel, and the normalised features become $(1 + \text{scale}) \cdot h +
+#   \text{shift}$. The "$1 +$" means scale $= 0$ is the identity. So the *same* convolution weights do different
+#   work at different $t$: the network can turn channels up or down depending on how noisy the input is.
+#
+# Written out with our own GroupNorm and SiLU, reusing a block's weights:
+
+# %%
+def my_group_norm(x, groups, weight, bias, eps=1e-5):
+    B, C, H, W = x.shape
+    g = x.reshape(B, groups, C // groups * H * W)  # each group: its channels and all their pixels
+    g = (g - g.mean(-1, keepdim=True)) / torch.sqrt(g.var(-1, unbiased=False, keepdim=True) + eps)
+    return g.reshape(B, C, H, W) * weight[None, :, None, None] + bias[None, :, None, None]
+
+
+def my_silu(z):
+    return z * torch.sigmoid(z)
+
+
+block = unet.ResnetBlock(16, 32, time_dim=64)  # 16 -> 32 channels, so the skip is a 1x1 conv
+torch.nn.init.normal_(block.conv2.weight, std=0.05)  # conv2 starts at zero (see below): make it non-trivial here
+x, t_emb = torch.randn(2, 16, 14, 14), torch.randn(2, 64)
+
+h = block.conv1(my_silu(my_group_norm(x, 8, block.norm1.weight, block.norm1.bias)))  # (2, 32, 14, 14)
+scale_shift = block.time_mlp[1](my_silu(t_emb))  # the Linear after SiLU: (2, 2 * 32)
+scale, shift = scale_shift[:, :32, None, None], scale_shift[:, 32:, None, None]  # (2, 32, 1, 1) each
+h = block.conv2(my_silu(my_group_norm(h, 8, block.norm2.weight, block.norm2.bias) * (1 + scale) + shift))
+my_out = h + block.skip(x)
+
+torch.testing.assert_close(my_out, block(x, t_emb))
+print(f"my ResnetBlock matches unet.ResnetBlock: {tuple(x.shape)} -> {tuple(my_out.shape)}")
+
+# %%
+widgets.show_source(unet.ResnetBlock)
+
+# %% [markdown]
+# `conv2` is initialised to zero, so at the start of training every block is its skip path alone (the identity
+# when the channel counts agree): a deep network starts out shallow and well-behaved, and learns what to add.
+#
+# Left below: SiLU against ReLU. Right: what this profile's (untrained) network does with $t$, the factor
+# $1 + \text{scale}$ of the first ResnetBlock for a few channels, as a function of $t$. Random at initialisation,
+# but already structured in $t$: the slow waves come from the embedding's low frequencies, the fuzz from its fast
+# ones. Training will shape these curves (typically smooth trends: more or less of a channel as the noise grows).
+
+# %%
+with torch.no_grad():
+    first_block = model.downs[0]["blocks"][0]
+    t_emb_all = model.time_mlp(t_all)  # (T, 4 dim)
+    film_scale = 1 + first_block.time_mlp(t_emb_all)[:, :first_block.conv1.out_channels]  # (T, channels)
+
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.4), layout="constrained")
+z = torch.linspace(-5, 3, 200)
+axes[0].plot(z, my_silu(z), label=r"SiLU $z\,\sigma(z)$")
+axes[0].plot(z, torch.relu(z), "--", label="ReLU")
+axes[0].set_xlabel("z")
+axes[0].legend()
+axes[0].set_title("activation")
+axes[1].plot(t_all, film_scale[:, :6])
+axes[1].set_xlabel("t (code, 0-indexed)")
+axes[1].set_title(r"$1 + \mathrm{scale}_c(t)$, first ResnetBlock, 6 channels (untrained)")
+for ax in axes:
+    ax.grid(alpha=0.3)
+
+# %% [markdown]
+# ## 4. Attention: letting every pixel look at every other
+#
+# Convolutions see a neighbourhood; **self-attention** lets each position gather information from the whole image
+# in one layer. The feature map `(B, C, H, W)` is read as $N = HW$ tokens of $C$ channels. Per head, three 1×1
+# convolutions give queries $Q$, keys $K$ and values $V$ (each $N \times d$), and
+#
+# $$\mathrm{Attention}(Q, K, V) = \mathrm{softmax}\!\left(\frac{QK^\top}{\sqrt d}\right) V .$$
+#
+# The $N \times N$ matrix $QK^\top$ says how much each position listens to each other; dividing by $\sqrt d$ keeps
+# the logits' scale independent of $d$. `unet.Attention` adds a GroupNorm before, an output 1×1 convolution after,
+# and a residual connection. Written out, with `F.scaled_dot_product_attention` replaced by the formula:
+
+# %%
+attn = unet.Attention(64)  # 64 channels, 4 heads of d = 32: the bottleneck of the small profile
+x = torch.randn(2, 64, 7, 7)
+heads, d = attn.heads, attn.to_qkv.out_channels // (3 * attn.heads)
+
+qkv = attn.to_qkv(attn.norm(x))  # (B, 3 heads d, 7, 7)
+q, k, v = rearrange(qkv, "b (three heads d) h w -> three b heads (h w) d", three=3, heads=heads)  # (B, heads, N, d)
+weights = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(d), dim=-1)  # (B, heads, N, N): rows sum to 1
+out = weights @ v  # (B, heads, N, d)
+my_out = x + attn.to_out(rearrange(out, "b heads (h w) d -> b (heads d) h w", h=7, w=7))
+
+torch.testing.assert_close(my_out, attn(x), rtol=1e-4, atol=1e-5)
+print(f"my softmax(QK^T / sqrt(d)) V matches unet.Attention; the attention matrix is {tuple(weights.shape)}")
+
+# %%
+widgets.show_source(unet.Attention)
+
+# %% [markdown]
+# **The cost.** $QK^\top$ and the product with $V$ take about $2 \cdot 2N^2 d$ FLOPs per head, and the $N \times N$
+# matrix must be stored: **quadratic in the number of pixels**. At 7×7, $N = 49$: nothing. At 28×28, $N = 784$ and
+# the matrix has 614,656 entries per head and image; with 4 heads and a batch of 128 that is 315 million numbers
+# (1.3 GB in float32) for one layer's forward pass.
+#
+# **Linear attention** (Shen et al. 2018) reorders the product. With a softmax over the channels of each query and
+# over the positions of each key (instead of over $QK^\top$), the product is associative:
+# $(QK^\top)V = Q(K^\top V)$, and $K^\top V$ is a $d \times d$ summary of the whole image. Cost: $2 \cdot 2Nd^2$ per
+# head, **linear in $N$**. It is a weaker operation (a fixed summary instead of a per-pixel choice), so `ddpm_lib`
+# uses it at the middle resolutions (14×14) and keeps full softmax attention at the 7×7 bottleneck, where it is
+# cheap. (The small profile turns linear attention off altogether: on a CPU it cost 20% of the training speed.)
+
+# %%
+lin = unet.LinearAttention(64)
+x = torch.randn(2, 64, 14, 14)
+qkv = lin.to_qkv(lin.norm(x))
+q, k, v = rearrange(qkv, "b (three heads d) h w -> three b heads d (h w)", three=3, heads=lin.heads)  # (B, heads, d, N)
+q = q.softmax(dim=-2) * lin.scale  # softmax over the d channels of each query
+k = k.softmax(dim=-1)  # softmax over the N positions of each key
+context = k @ v.transpose(-1, -2)  # (B, heads, d, d): the whole image summarised
+out = context.transpose(-1, -2) @ q  # (B, heads, d, N)
+my_out = x + lin.to_out(rearrange(out, "b heads d (h w) -> b (heads d) h w", h=14, w=14))
+torch.testing.assert_close(my_out, lin(x), rtol=1e-4, atol=1e-5)
+print("my linear attention matches unet.LinearAttention")
+
+sides = torch.arange(4, 65)
+n = sides**2
+heads, d = 4, 32
+fig, ax = plt.subplots(figsize=(7, 3.6), layout="constrained")
+ax.loglog(sides, heads * 4 * n**2 * d, label=r"full: $4 N^2 d$ per head")
+ax.loglog(sides, heads * 4 * n * d**2, label=r"linear: $4 N d^2$ per head")
+for side in (7, 14, 28):
+    ax.axvline(side, color="k", ls=":", lw=0.8)
+ax.set_xticks([4, 7, 14, 28, 64], ["4x4", "7x7", "14x14", "28x28", "64x64"])
+ax.minorticks_off()
+ax.set_xlabel("feature map (N = side^2 tokens)")
+ax.set_ylabel("FLOPs of the attention products")
+ax.set_title("4 heads of d = 32: the two cost the same at N = d (about 6x6)")
+ax.legend()
+ax.grid(alpha=0.3, which="both")
+
+# %%
+widgets.show_source(unet.LinearAttention)
+
+# %% [markdown]
+# ## 5. Down and up: 28 → 14 → 7, and no further
+#
+# `Downsample` halves the resolution without throwing a pixel away: every 2×2 patch moves into the channels
+# (`b c (h 2) (w 2) -> b (c 4) h w`, "space to depth"), then a 1×1 convolution mixes them. `Upsample` copies each
+# pixel into a 2×2 block (nearest neighbour) and smooths with a 3×3 convolution. The rearrangement alone is a
+# permutation, so it can be undone exactly:
+
+# %%
+x = torch.randn(2, 8, 28, 28)
+packed = rearrange(x, "b c (h p1) (w p2) -> b (c p1 p2) h w", p1=2, p2=2)  # (2, 32, 14, 14)
+torch.testing.assert_close(rearrange(packed, "b (c p1 p2) h w -> b c (h p1) (w p2)", p1=2, p2=2), x)
+print(f"{tuple(x.shape)} -> {tuple(packed.shape)} -> back, losslessly; "
+      f"Downsample(8, 16): {tuple(unet.Downsample(8, 16)(x).shape)}")
+
+# %%
+widgets.show_source(unet.Downsample)
+widgets.show_source(unet.Upsample)
+
+# %% [markdown]
+# Why stop at 7×7? **7 is odd.** A third halving would need 3.5 pixels; rounding to 3 or 4 breaks the way up,
+# where the decoder's 6×6 or 8×8 must be concatenated with the encoder's 7×7 skip. So with $L$ levels the side must
+# be divisible by $2^{L-1}$: 28 works with up to three levels, 32 (CIFAR-10) with up to six. At 7×7 a 3×3
+# convolution already spans almost half the image, and the full attention of the bottleneck sees all of it, so
+# nothing is lost. (Many U-Net codebases fail on 28×28 for exactly this reason.) `Unet` checks it up front:
+
+# %%
+too_deep = unet.Unet(8, dim_mults=(1, 2, 4, 8))  # four levels: 28 -> 14 -> 7 -> 3.5?
+try:
+    too_deep(torch.zeros(1, 1, 28, 28), torch.zeros(1, dtype=torch.long))
+except ValueError as e:
+    print("ValueError:", e)
+print("the same network on 32x32:", tuple(too_deep(torch.zeros(1, 1, 32, 32), torch.zeros(1, dtype=torch.long)).shape))
+
+# %% [markdown]
+# ## 6. The whole network, and the shape of every step
+#
+# **Reveal** `Unet.forward`: the time embedding, the way down (each ResnetBlock's output saved as a skip), the
+# middle (ResnetBlock, Attention, ResnetBlock at the lowest resolution), and the way up (each block first
+# concatenates a skip, so its input has twice the channels).
+
+# %%
+widgets.show_source(unet.Unet.forward)
+
+# %% [markdown]
+# `unet.shape_trace` runs one forward pass with hooks and records the output shape of every block. Here for this
+# notebook's profile and for the full one (the tiny profile of CI has only two levels, 28 → 14). Two blocks appear
+# where you might not expect them: `downs.1.attn` and `ups.1.attn` are the linear attention at 14×14.
+
+# %%
+x, t = torch.zeros(1, profile.channels, 28, 28), torch.zeros(1, dtype=torch.long)
+full_profile = config.get_profile("full")
+traces = {f"{profile.name}: dim {profile.dim}, mults {profile.dim_mults}": unet.shape_trace(model, x, t)}
+if profile.name != "full":
+    full_model = training.build_model(full_profile)
+    traces[f"full: dim {full_profile.dim}, mults {full_profile.dim_mults}"] = unet.shape_trace(full_model, x, t)
+else:
+    full_model = model
+
+for label, trace in traces.items():
+    print(label)
+    print(f"  {'block':22s} {'output (B, C, H, W)':>20s}")
+    for name, shape in trace:
+        print(f"  {name:22s} {str(shape):>20s}")
+
+# %%
+fig = plotting.plot_shape_trace(traces)
+
+# %% [markdown]
+# The "U" is the resolution going down and back up; the channels (numbers on the points) grow as the resolution
+# shrinks, so every level has a similar amount of work. The last block (`final`: GroupNorm, SiLU, 3×3 conv) maps
+# back to one channel, the predicted noise.
+#
+# ## 7. How big, how expensive
+#
+# Parameters (`unet.count_parameters`) and the FLOPs of one forward pass for one image (`unet.forward_flops`,
+# which counts convolutions, linear layers and attention with torch's `FlopCounterMode`) for every profile:
+
+# %%
+print(f"{'profile':8s} {'dim':>4s} {'dim_mults':>10s} {'bottleneck':>10s} {'linear attn':>11s} "
+      f"{'parameters':>12s} {'MFLOPs/image':>13s}")
+for name, p in config.PROFILES.items():
+    m = model if name == profile.name else (full_model if name == "full" else training.build_model(p))
+    side = 28 // 2 ** (len(p.dim_mults) - 1)
+    n_linear = sum(isinstance(module, unet.LinearAttention) for module in m.modules())
+    print(f"{name:8s} {p.dim:4d} {str(p.dim_mults):>10s} {f'{side}x{side}':>10s} {n_linear:11d} "
+          f"{unet.count_parameters(m):12,d} {unet.forward_flops(m) / 1e6:13.1f}")
+
+parts = {"time embedding MLP": model.time_mlp, "down path": model.downs,
+         "middle": torch.nn.ModuleList([model.mid_block1, model.mid_attn, model.mid_block2]),
+         "up path": model.ups, "first and last conv": torch.nn.ModuleList([model.init_conv, model.final])}
+print(f"\nwhere the {profile.name} profile's parameters are:")
+for part, module in parts.items():
+    print(f"  {part:20s} {unet.count_parameters(module):10,d}")
+
+# %% [markdown]
+# Training does a forward and a backward pass (about three times the forward FLOPs) per image per step. The full
+# profile's 1.5 GFLOPs per image times a batch of 128 times 3 is about 0.6 TFLOPs per step: a fraction of a second
+# on a GPU, several seconds on a laptop CPU. That is why the profiles exist. In the small and full profiles the up
+# path holds the most parameters (its blocks read the concatenation of two feature maps), and the 7x7 middle almost
+# as many (it has the most channels). The tiny profile of CI has only two levels, so its bottleneck (and its one full
+# attention) is at 14x14 and it has no linear attention at all.
+
+# %% [markdown]
+# ## 8. One forward pass on real garments
+#
+# The network is untrained, but it already runs: four garments, noised at a few $t$ with one fixed noise, go in as
+# a batch, and predictions of the same shape come out. Rows: $x_t$, the true noise $\epsilon$, and the prediction
+# $\epsilon_\theta(x_t, t)$ (both noises shown at half contrast, so $\pm 2$ standard deviations fill the grey range).
+
+# %%
+x0 = data.load_images("train", n=4)  # (4, 1, 28, 28) in [-1, 1]
+ts = [0, 100, 300, 600, T - 1]
+noise = plotting.fixed_noise(x0, SEED)
+model = model.to(device).eval()
+start = time.perf_counter()
+x_t, eps_pred = plotting.predict_eps_at(model, schedule, x0, ts, noise)  # (len(ts), 4, 1, 28, 28) each
+print(f"{len(ts)} forward passes of a batch of 4 on {device.type}: {time.perf_counter() - start:.2f} s")
+assert eps_pred.shape == x_t.shape  # same shape in and out: the one thing the loss needs
+for k, x, e in zip(ts, x_t, eps_pred):
+    print(f"code t = {k:3d}: std of x_t {x.std():.2f}, of eps_pred {e.std():.3f}, "
+          f"L_simple {F.mse_loss(e, noise).item():.3f}")
+fig = plotting.plot_loss_snapshots(x_t[:, 0], noise[0], eps_pred[:, 0], ts)
+
+# %% [markdown]
+# The untrained prediction is a faint, smooth image, nothing like the noise: the zero-initialised `conv2` of every
+# block leaves mostly the skip paths, and the final convolution's random weights. Its loss is about 1, what
+# predicting $\epsilon_\theta = 0$ would score ($\mathbb{E}\,\epsilon^2 = 1$). Notebook 04 defines that loss
+# properly, and trains this network to push it down.
+
+# %% [markdown]
+# ## Summary
+#
+# * $\epsilon_\theta(x_t, t)$ maps `(B, C, H, W)` and `t` `(B,)` to a tensor of the input's shape; a U-Net does that
+#   while looking at the image at 28×28, 14×14 and 7×7.
+# * $t$ enters as a sinusoidal embedding (the Transformer's), an MLP, and a per-channel FiLM scale and shift in every
+#   ResnetBlock.
+# * Full attention costs $O(N^2)$ in the number of pixels and is used at 7×7; linear attention costs $O(N)$ and is
+#   affordable at 14×14.
+# * 28 → 14 → 7 and stop: 7 is odd. Sizes and costs per profile are in the table of Section 7.
+#
+# **`ddpm_lib` now contains** (in addition to `schedules` and `forward`):
+# * `unet`: `Unet`, `SinusoidalPositionEmbeddings`, `ResnetBlock`, `Attention`, `LinearAttention`, `Downsample`,
+#   `Upsample`, `shape_trace`, `count_parameters`, `forward_flops`;
+# * `training`: `build_model` (the Unet of a profile);
+# * `plotting`: `plot_shape_trace`, `predict_eps_at`, `eps_rows`, `plot_loss_snapshots`.
+#
+# **Next:** notebook 04 derives the loss that turns this network into a denoiser, and trains it briefly.
+#
+# **Questions to think about.**
+# 1. The time embedding's slowest frequency is $10^{-4}$, so its period is about 63,000 steps. What would go wrong
+#    with $T = 1000$ if the slowest frequency were $2\pi/500$ instead?
+# 2. For 64×64 images (say CelebA at low resolution), at which resolutions would you put full attention, and
+#    at which linear attention? Estimate the size of the attention matrix at each.

@@ -1,0 +1,560 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+
+# %% [markdown]
+# # 04 · The loss: from the variational bound to $L_\text{simple}$ (Algorithm 1)
+#
+# Notebook 03 built a network $\epsilon_\theta(x_t, t)$ that outputs *something* of the right shape. Here we derive
+# what it should output and how to train it: the paper's chain of reasoning from a bound on the log-likelihood to a
+# one-line loss, "predict the noise" (Ho et al. 2020, Sec. 3).
+#
+# **Learning goals.** After this notebook you can
+# 1. write the variational bound (Eqs. 3-5) as a sum of KL divergences $L_T + \sum_t L_{t-1} + L_0$, and the KL
+#    between two Gaussians;
+# 2. derive the $\epsilon$-parameterisation (Eqs. 10-12) and $L_\text{simple}$ (Eq. 14), and check Algorithm 1
+#    written by hand against `losses.p_losses`;
+# 3. derive the *optimal* noise predictor for Gaussian data, and explain why even it has a loss far from zero at
+#    small $t$ and close to zero at large $t$;
+# 4. train a U-Net briefly and read its loss per timestep against that yardstick;
+# 5. evaluate the full bound in bits per dimension, term by term.
+#
+# **Where this fits.** 01 schedules → 02 the forward process → 03 the U-Net → **04 the loss (here)** → 05 training
+# → 06 sampling.
+#
+# **Convention** (as in notebook 01): code `t` runs over `0, ..., T-1`, and **code `t = k` is the paper's
+# $t = k+1$**. In the bound, code column `k` of `vlb_terms(...)["terms"]` is the paper's $L_k$: column 0 is the
+# decoder term $L_0$, and the prior term $L_T$ comes separately.
+
+# %%
+# Setup: the same first cell in every notebook (notebooks/_setup_cell.md explains it).
+import os
+import random
+import sys
+
+import numpy as np
+import torch
+
+DDPM_LIB_INSTALL = "ddpm_lib @ git+https://github.com/annotated-ddpm/annotated-ddpm"  # the one install path
+for root in (os.path.abspath(".."), os.path.abspath(".")):  # in a clone: run from notebooks/ or the repo root
+    if os.path.isfile(os.path.join(root, "ddpm_lib", "__init__.py")):
+        sys.path.insert(0, root)
+        break
+try:
+    from ddpm_lib import config
+except ImportError:  # Kaggle, Colab: install the package, then import it
+    # %pip install -q "{DDPM_LIB_INSTALL}"
+    from ddpm_lib import config
+print(f"ddpm_lib from {os.path.dirname(config.__file__)}")
+# %matplotlib inline
+
+device = config.pick_device()
+if device.type == "cpu":
+    print("Hint: no GPU. Colab: Runtime > Change runtime type > GPU. Kaggle: Settings > Accelerator > GPU.")
+profile = config.get_profile()
+print(f"profile: {profile.name}  (set DDPM_PROFILE=tiny|small|full to change it)")
+SEED = 0
+random.seed(SEED)
+np.random.seed(SEED)
+_ = torch.manual_seed(SEED)
+
+# %%
+import math
+import time
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import torch.nn.functional as F
+
+from ddpm_lib import data, forward, losses, oracle, plotting, schedules, training, widgets
+
+T = profile.timesteps
+schedule = schedules.make_schedule(profile.beta_schedule, T).to(device)
+x0 = data.load_images("train", n=256).to(device)  # (256, 1, 28, 28) in [-1, 1]
+print(f"schedule: {profile.beta_schedule}, T = {T}; x0: {tuple(x0.shape)}")
+
+# %% [markdown]
+# ## 1. The bound (Eqs. 3-5)
+#
+# The reverse process $p_\theta(x_{0:T}) = p(x_T) \prod_{t=1}^T p_\theta(x_{t-1} \mid x_t)$ starts from
+# $p(x_T) = \mathcal{N}(0, \mathbf{I})$ and takes Gaussian steps $p_\theta(x_{t-1} \mid x_t) =
+# \mathcal{N}(\mu_\theta(x_t, t), \sigma_t^2 \mathbf{I})$. Its likelihood $p_\theta(x_0) = \int p_\theta(x_{0:T})\,
+# dx_{1:T}$ is intractable, but with the forward process $q$ as a proposal and Jensen's inequality (Eq. 3):
+#
+# $$\mathbb{E}\left[-\log p_\theta(x_0)\right]
+# \le \mathbb{E}_q\!\left[-\log \frac{p_\theta(x_{0:T})}{q(x_{1:T} \mid x_0)}\right]
+# = \mathbb{E}_q\!\left[-\log p(x_T) -
+# \sum_{t \ge 1} \log \frac{p_\theta(x_{t-1} \mid x_t)}{q(x_t \mid x_{t-1})}
+# \right] =: L .$$
+
+# %% [markdown]
+# Now rewrite each forward step backwards with Bayes' rule, conditioning on $x_0$ (notebook 02, Section 6):
+# $q(x_t \mid x_{t-1}) = q(x_{t-1} \mid x_t, x_0)\, q(x_t \mid x_0) / q(x_{t-1} \mid x_0)$ for $t > 1$. The ratios
+# $q(x_t \mid x_0)/q(x_{t-1} \mid x_0)$ telescope, and what is left groups into KL divergences (Eq. 5):
+#
+# $$L = \mathbb{E}_q\Big[\underbrace{D_\mathrm{KL}\big(q(x_T \mid x_0)\,\|\,p(x_T)\big)}_{L_T}
+# + \sum_{t > 1} \underbrace{D_\mathrm{KL}\big(q(x_{t-1} \mid x_t, x_0)\,\|\,p_\theta(x_{t-1} \mid x_t)\big)}_{L_{t-1}}
+# \;\underbrace{-\log p_\theta(x_0 \mid x_1)}_{L_0}\Big].$$
+#
+# * $L_T$ has no parameters: notebook 01 showed it is tiny for every schedule.
+# * Each $L_{t-1}$ compares the model's step with the posterior of notebook 02, **a Gaussian with a known mean**.
+# * $L_0$ is a decoder that puts probability on the 256 grey levels (Eq. 13; Section 8 below).
+
+# %% [markdown]
+# ## 2. The KL divergence between two Gaussians
+#
+# Every $L_{t-1}$ is a KL between Gaussians, and it has a closed form. Per dimension, with $p_1 = \mathcal{N}(\mu_1,
+# \sigma_1^2)$ and $p_2 = \mathcal{N}(\mu_2, \sigma_2^2)$,
+#
+# $$D_\mathrm{KL}(p_1 \| p_2) = \mathbb{E}_{p_1}\!\left[\log p_1(x) - \log p_2(x)\right]
+# = \log\frac{\sigma_2}{\sigma_1} + \frac{\mathbb{E}_{p_1}[(x-\mu_2)^2]}{2\sigma_2^2} -
+# \frac{\mathbb{E}_{p_1}[(x-\mu_1)^2]}{2\sigma_1^2}
+# = \log\frac{\sigma_2}{\sigma_1} + \frac{\sigma_1^2 + (\mu_1-\mu_2)^2}{2\sigma_2^2} - \frac12 ,$$
+#
+# using $\mathbb{E}_{p_1}[(x-\mu_2)^2] = \sigma_1^2 + (\mu_1 - \mu_2)^2$. With equal variances only the means matter:
+# $D_\mathrm{KL} = (\mu_1 - \mu_2)^2 / (2\sigma^2)$. **Check** against `losses.normal_kl` (which takes log-variances)
+# and against a Monte Carlo estimate of $\mathbb{E}_{p_1}[\log p_1 - \log p_2]$:
+
+# %%
+mu1, var1, mu2, var2 = 0.3, 0.5, -0.2, 0.8
+my_kl = math.log(math.sqrt(var2 / var1)) + (var1 + (mu1 - mu2) ** 2) / (2 * var2) - 0.5
+lib_kl = losses.normal_kl(torch.tensor(mu1), torch.tensor(math.log(var1)),
+                          torch.tensor(mu2), torch.tensor(math.log(var2)))
+torch.testing.assert_close(torch.tensor(my_kl), lib_kl)
+
+g = torch.Generator().manual_seed(SEED)
+p1, p2 = torch.distributions.Normal(mu1, var1**0.5), torch.distributions.Normal(mu2, var2**0.5)
+z = mu1 + var1**0.5 * torch.randn(200_000, generator=g, dtype=torch.float64)
+mc = (p1.log_prob(z) - p2.log_prob(z)).mean().item()
+assert abs(mc - my_kl) < 0.01
+print(f"KL = {my_kl:.4f} nats (formula), {lib_kl.item():.4f} (losses.normal_kl), {mc:.4f} (Monte Carlo)")
+
+# %%
+widgets.show_source(losses.normal_kl)
+
+# %% [markdown]
+# ## 3. Predicting the noise (Eqs. 8-12)
+#
+# The paper fixes the reverse variance $\sigma_t^2$ (to $\beta_t$ or $\tilde\beta_t$), so only the mean is learned,
+# and by Section 2 (Eq. 8):
+#
+# $$L_{t-1} = \mathbb{E}_q\!\left[\frac{1}{2\sigma_t^2}\,\big\|\tilde\mu_t(x_t, x_0) - \mu_\theta(x_t, t)\big\|^2\right]
+# + C .$$
+#
+# Substitute $x_0 = (x_t - \sqrt{1-\bar\alpha_t}\,\epsilon)/\sqrt{\bar\alpha_t}$ (notebook 02, Section 7) into the
+# posterior mean $\tilde\mu_t$ of Eq. 7 and simplify (Eq. 10):
+#
+# $$\tilde\mu_t = \frac{1}{\sqrt{\alpha_t}}\left(x_t - \frac{\beta_t}{\sqrt{1-\bar\alpha_t}}\,\epsilon\right).$$
+#
+# $x_t$ is an input of the model; only $\epsilon$ is unknown. So parameterise the model's mean the same way, with a
+# network that predicts $\epsilon$ (Eq. 11): $\mu_\theta(x_t, t) = \frac{1}{\sqrt{\alpha_t}}\big(x_t -
+# \frac{\beta_t}{\sqrt{1-\bar\alpha_t}}\,\epsilon_\theta(x_t, t)\big)$. The $x_t$ cancel in the difference (Eq. 12):
+#
+# $$L_{t-1} - C = \mathbb{E}_{x_0, \epsilon}\!\left[\frac{\beta_t^2}{2\sigma_t^2\,\alpha_t\,(1-\bar\alpha_t)}\,
+# \big\|\epsilon - \epsilon_\theta\big(\sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon,\ t\big)\big\|^2
+# \right].$$
+#
+# **Check** both steps at one $t$ with an arbitrary (wrong) noise prediction: Eq. 10 against the library's posterior
+# mean, and the KL of Eq. 8 against the weighted squared error of Eq. 12, pixel by pixel.
+
+# %%
+k = 500  # code t
+t = torch.full((x0.shape[0],), k, device=device)
+eps = torch.randn(x0.shape, generator=torch.Generator().manual_seed(SEED)).to(device)
+x_t = forward.q_sample(schedule, x0, t, noise=eps)
+alpha_t, beta_t, abar_t = schedule.alphas[k], schedule.betas[k], schedule.alphas_cumprod[k]
+
+mu_tilde, _, log_var = forward.q_posterior_mean_variance(schedule, x0, x_t, t)
+my_mu_tilde = (x_t - beta_t / (1 - abar_t).sqrt() * eps) / alpha_t.sqrt()  # Eq. 10
+torch.testing.assert_close(my_mu_tilde, mu_tilde, rtol=1e-4, atol=1e-5)
+
+eps_theta = eps + 0.3 * torch.randn(x0.shape, generator=torch.Generator().manual_seed(1)).to(device)  # a guess
+mu_theta = (x_t - beta_t / (1 - abar_t).sqrt() * eps_theta) / alpha_t.sqrt()  # Eq. 11
+kl = losses.normal_kl(mu_tilde, log_var, mu_theta, log_var)  # Eq. 8, sigma_t^2 = beta-tilde_t
+sigma2_t = schedule.posterior_variance[k]
+weight_t = beta_t**2 / (2 * sigma2_t * alpha_t * (1 - abar_t))  # Eq. 12's weight
+torch.testing.assert_close(kl, weight_t * (eps - eps_theta) ** 2, rtol=1e-3, atol=1e-6)
+print(f"code t = {k}: Eq. 10 and Eq. 12 check out; the weight of ||eps - eps_theta||^2 is {weight_t:.2e}")
+
+# %% [markdown]
+# **$L_\text{simple}$ (Eq. 14).** The weight in Eq. 12 varies a lot with $t$ (plotted below with
+# $\sigma_t^2 = \tilde\beta_t$): large in the first steps, where $\tilde\beta_t$ is tiny, and between 0.005 and
+# 0.01 everywhere else. Ho et al. simply drop it and sample $t$ uniformly:
+#
+# $$L_\text{simple}(\theta) = \mathbb{E}_{t, x_0, \epsilon}\!\left[\big\|\epsilon -
+# \epsilon_\theta\big(\sqrt{\bar\alpha_t}\,x_0
+# + \sqrt{1-\bar\alpha_t}\,\epsilon,\ t\big)\big\|^2\right].$$
+#
+# Relative to the bound, this *down-weights* the first few steps, whose noise is imperceptible, and lets the network
+# concentrate on the harder denoising of noisier images. The paper found that it gives better samples (their
+# Table 2), at the price of a worse bound.
+
+# %%
+sigma2 = schedule.posterior_variance.double().cpu()
+weights = (schedule.betas.double().cpu() ** 2 / (2 * sigma2 * schedule.alphas.double().cpu()
+                                                  * (1 - schedule.alphas_cumprod.double().cpu())))
+fig, ax = plt.subplots(figsize=(7, 3.2), layout="constrained")
+ax.semilogy(range(1, T), weights[1:],
+            label=r"Eq. 12: $\beta_t^2 / (2\sigma_t^2\alpha_t(1-\bar\alpha_t))$, $\sigma_t^2=\tilde\beta_t$")
+ax.axhline(1, color="C1", label=r"$L_\mathrm{simple}$: 1 for every t")
+ax.set_xlabel("t (code, 0-indexed)")
+ax.set_title(r"the weight of $\|\epsilon - \epsilon_\theta\|^2$ at each t")
+ax.legend(fontsize=8)
+ax.grid(alpha=0.3, which="both")
+
+# %% [markdown]
+# (Code $t = 0$ is left out: there $\tilde\beta = 0$ and the term is the decoder $L_0$ instead.) The bound's weight
+# falls from about 0.6 at code $t = 1$ to 0.005, then creeps up to $\beta_T / (2\alpha_T) \approx 0.01$: relative to
+# the first steps, $L_\text{simple}$ gives every later step about 100 times more weight.
+
+# %% [markdown]
+# ## 4. Algorithm 1, by hand, checked against `p_losses`
+#
+# Training is four lines (Algorithm 1): take a batch $x_0$, draw $t \sim \mathrm{Uniform}\{1, \dots, T\}$ (in code
+# `{0, ..., T-1}`: **all** $T$ steps, including the last), draw $\epsilon \sim \mathcal{N}(0, \mathbf{I})$, and take a
+# gradient step on $\|\epsilon - \epsilon_\theta(x_t, t)\|^2$. The loss part, for an untrained U-Net of this profile,
+# with $t$ and $\epsilon$ fixed so that the library sees the same draws:
+
+# %%
+model = training.build_model(profile).to(device)  # untrained, as in notebook 03
+g = torch.Generator().manual_seed(SEED)
+x_batch = x0[:32]
+t = torch.randint(0, T, (32,), generator=g).to(device)  # 2. t ~ Uniform{0, ..., T-1}
+eps = torch.randn(x_batch.shape, generator=g).to(device)  # 3. eps ~ N(0, I)
+x_t = schedule.sqrt_alphas_cumprod[t].view(-1, 1, 1, 1) * x_batch \
+    + schedule.sqrt_one_minus_alphas_cumprod[t].view(-1, 1, 1, 1) * eps  # Eq. 4
+my_loss = ((eps - model(x_t, t)) ** 2).mean()  # 4. || eps - eps_theta(x_t, t) ||^2, averaged over pixels
+
+torch.testing.assert_close(my_loss, losses.p_losses(model, schedule, x_batch, t=t, noise=eps))
+print(f"my Algorithm 1 loss {my_loss.item():.4f} matches losses.p_losses (untrained network)")
+
+# %%
+widgets.show_source(losses.p_losses)
+
+# %% [markdown]
+# Two details: the squared error is averaged over pixels (the paper's $\|\cdot\|^2$ sums them; the factor 784 only
+# rescales the learning rate), and `reduction="none"` returns one loss per image, which Section 6 uses to split the
+# loss by $t$.
+#
+# **Other distances.** `loss_type` also offers `"l1"`, $|\epsilon - \epsilon_\theta|$, and `"huber"` (PyTorch's
+# smooth L1): quadratic for errors below 1, linear above, so a few large errors pull less. The paper uses L2, which
+# is what the derivation gives; the others are popular variants (the annotated DDPM trains with Huber). Checked by
+# hand on the same draws:
+
+# %%
+with torch.no_grad():
+    err = model(x_t, t) - eps
+mine = {"l2": (err**2).mean(), "l1": err.abs().mean(),
+        "huber": torch.where(err.abs() < 1, 0.5 * err**2, err.abs() - 0.5).mean()}
+for loss_type, value in mine.items():
+    lib = losses.p_losses(model, schedule, x_batch, t=t, noise=eps, loss_type=loss_type)
+    torch.testing.assert_close(value, lib)
+    print(f"{loss_type:6s} {value.item():.4f}  matches p_losses(loss_type={loss_type!r})")
+
+e = torch.linspace(-3, 3, 301)
+fig, ax = plt.subplots(figsize=(5.5, 3.2), layout="constrained")
+ax.plot(e, e**2, label="l2")
+ax.plot(e, e.abs(), label="l1")
+ax.plot(e, F.smooth_l1_loss(e, torch.zeros_like(e), reduction="none"), label="huber (smooth L1)")
+ax.set_xlabel(r"error $\epsilon_\theta - \epsilon$ of one pixel")
+ax.set_ylabel("penalty")
+ax.set_ylim(0, 4)
+ax.legend()
+ax.grid(alpha=0.3)
+
+# %% [markdown]
+# ## 5. The exact oracle: the best possible noise predictor for Gaussian data
+#
+# How low can $L_\text{simple}$ go? For real images nobody knows, but for **Gaussian data** it has a closed form.
+# Let every pixel be $x_0 \sim \mathcal{N}(m, s^2)$, independent of $\epsilon$. With $a = \sqrt{\bar\alpha_t}$ and
+# $b = \sqrt{1-\bar\alpha_t}$, $x_t = a x_0 + b \epsilon$ and $\epsilon$ are jointly Gaussian, with
+# $\mathrm{Var}(x_t) = a^2 s^2 + b^2$ and $\mathrm{Cov}(\epsilon, x_t) = b$. The best prediction under squared error
+# is the conditional mean, which for jointly Gaussian variables is **linear in $x_t$**:
+#
+# $$\epsilon^*(x_t, t) = \mathbb{E}[\epsilon \mid x_t]
+# = \frac{\mathrm{Cov}(\epsilon, x_t)}{\mathrm{Var}(x_t)}\big(x_t - \mathbb{E}x_t\big)
+# = \frac{b}{a^2 s^2 + b^2}\,(x_t - a m),$$
+#
+# and what is left is the conditional variance, the smallest possible loss at $t$ (per pixel):
+#
+# $$\min_\theta L_\text{simple}(t) = \mathrm{Var}(\epsilon \mid x_t) = 1 - \frac{b^2}{a^2 s^2 + b^2}
+# = \frac{a^2 s^2}{a^2 s^2 + b^2} = \frac{s^2\,\mathrm{SNR}(t)}{s^2\,\mathrm{SNR}(t) + 1}.$$
+
+# %%
+M, S = 0.1, 0.2  # Gaussian "images": every pixel N(0.1, 0.2^2), 5 standard deviations inside [-1, 1]
+
+
+def my_oracle(x_t, t):
+    abar = schedule.alphas_cumprod[t].view(-1, 1, 1, 1).double()
+    a, b = abar.sqrt(), (1 - abar).sqrt()
+    return (b / (a**2 * S**2 + b**2) * (x_t.double() - a * M)).float()
+
+
+gauss_oracle = oracle.GaussianOracle(schedule, M, S).to(device)
+x_gauss = M + S * torch.randn(4096, 1, 4, 4, generator=torch.Generator().manual_seed(SEED))
+x_gauss = x_gauss.clamp(-1, 1).to(device)  # the clamp never acts at 5 standard deviations; p_losses checks the range
+t_check = torch.randint(0, T, (4096,), generator=torch.Generator().manual_seed(1)).to(device)
+torch.testing.assert_close(my_oracle(x_gauss, t_check), gauss_oracle(x_gauss, t_check))
+print("my optimal denoiser matches oracle.GaussianOracle")
+
+# %%
+widgets.show_source(oracle.GaussianOracle)
+widgets.show_source(oracle.oracle_loss_per_t)
+
+# %% [markdown]
+# **Check the minimum.** Run `p_losses` with the oracle as the model, at a grid of $t$, on 4,096 Gaussian "images"
+# of 4×4 pixels, and compare with the formula (within 5 Monte Carlo standard errors):
+
+# %%
+analytic = oracle.oracle_loss_per_t(schedule, S).cpu()  # (T,)
+t_grid = [0, 5, 10, 20, 50, 100, 150, 200, 300, 400, 500, 600, 700, 800, 900, T - 1]
+g = torch.Generator().manual_seed(2)
+measured, stderr = [], []
+for k in t_grid:
+    noise = torch.randn(x_gauss.shape, generator=g).to(device)
+    per_image = losses.p_losses(gauss_oracle, schedule, x_gauss, t=torch.full((4096,), k, device=device),
+                                noise=noise, reduction="none")
+    measured.append(per_image.mean().item())
+    stderr.append(per_image.std().item() / 4096**0.5)
+    assert abs(measured[-1] - analytic[k].item()) < 5 * stderr[-1] + 1e-6, k
+print("p_losses with the oracle equals the analytic minimum at every t of the grid")
+
+fig, ax = plt.subplots(figsize=(7, 3.4), layout="constrained")
+ax.plot(analytic, label=r"analytic: $a^2s^2 / (a^2s^2 + b^2)$")
+ax.errorbar(t_grid, measured, yerr=[2 * e for e in stderr], fmt="o", ms=4, label="p_losses with GaussianOracle")
+ax.set_yscale("log")
+ax.set_xlabel("t (code, 0-indexed)")
+ax.set_title(rf"the smallest possible $L_\mathrm{{simple}}$ at each t, data $\mathcal{{N}}({M}, {S}^2)$")
+ax.legend()
+ax.grid(alpha=0.3, which="both")
+
+# %% [markdown]
+# **The perfect model does not reach zero.** At small $t$, $x_t - a m = a(x_0 - m) + b\epsilon$: the data's own
+# spread $a s \approx 0.2$ swamps the noise $b \approx 0.01$-$0.1$, so $x_t$ says almost nothing about $\epsilon$ and
+# the loss is near 1, as for a guess of 0. At large $t$, $x_t \approx \epsilon$ and predicting $\epsilon$ is easy:
+# the loss falls like $a^2 s^2$. So the loss per $t$ of any model, however good, **falls with $t$**, and
+# $L_\text{simple}$ averaged over $t$ never approaches 0. Watch for that shape below: it says nothing about the
+# model being bad at small $t$. (Real data are not Gaussian: structure, such as "the background is exactly -1",
+# lets a network beat a per-pixel Gaussian predictor, most of all at small $t$.)
+#
+# A yardstick for Fashion-MNIST itself: give every pixel its own mean and standard deviation, measured on the data.
+# `GaussianOracle` accepts those as `(C, H, W)` tensors. Its predictor is then the best one that looks at each pixel
+# alone (linear least squares needs only means and variances), and its loss on the **real** images is exactly the
+# formula above, averaged over pixels:
+
+# %%
+pixel_data = data.load_images("train", n=10_000)
+pixel_mean, pixel_std = pixel_data.mean(0), pixel_data.std(0).clamp(min=1e-3)  # (1, 28, 28); corners are constant
+abar = schedule.alphas_cumprod.double().cpu()[:, None]
+s2 = pixel_std.double().flatten()[None] ** 2
+pixel_oracle_curve = (abar * s2 / (abar * s2 + 1 - abar)).mean(1)  # (T,): per-pixel minimum, averaged
+pixel_oracle = oracle.GaussianOracle(schedule, pixel_mean, pixel_std).to(device)
+for k in (10, 300):
+    tk = torch.full((x0.shape[0],), k, device=device)
+    got = losses.p_losses(pixel_oracle, schedule, x0, t=tk).item()
+    print(f"code t = {k}: p_losses of the per-pixel oracle on 256 real images {got:.4f}, "
+          f"formula {pixel_oracle_curve[k]:.4f}")
+    assert abs(got - pixel_oracle_curve[k].item()) < 0.05 * pixel_oracle_curve[k].item() + 0.01
+
+# %% [markdown]
+# ## 6. A real U-Net, trained briefly
+#
+# Now the network of notebook 03. If notebook 05 (or `python -m ddpm_lib train`) has left a checkpoint for this
+# profile under `runs/<profile>/`, we use its EMA weights; otherwise we **train here, for at most 1.5 minutes**
+# (`training.train(..., minutes=1.5)`; the tiny profile of CI stops after its 30 steps, in seconds). That is far from
+# a converged model (notebook 05 trains for real), but plenty to see the loss fall. Nothing is written to `runs/`.
+
+# %%
+TRAIN_MINUTES = 1.5
+run_dir = Path(root) / "runs" / profile.name  # `root`: the repository root the first cell found (else ".")
+model = None
+try:
+    cached, _, cached_profile = training.load_model_for_sampling(run_dir, device=device)
+    fields = ("channels", "dim", "dim_mults", "blocks_per_level", "linear_attn", "timesteps", "beta_schedule")
+    if all(getattr(cached_profile, f) == getattr(profile, f) for f in fields):
+        model = cached
+        print(f"using the EMA weights of {run_dir / training.CHECKPOINT_NAME}")
+    else:
+        print(f"{run_dir} holds a model of another shape: training here instead")
+except (FileNotFoundError, training.CheckpointError) as e:
+    print(f"no usable checkpoint ({type(e).__name__}): training here for at most {TRAIN_MINUTES} minutes")
+
+if model is None:
+    loader = data.make_dataloader(data.load_fashion_mnist("train"), profile.batch_size, seed=profile.seed,
+                                  hflip=profile.hflip, subset=profile.subset)
+    _ = torch.manual_seed(SEED)
+    model = training.build_model(profile).to(device)
+    state = training.train(model, schedule, loader, profile, minutes=TRAIN_MINUTES)
+    print(f"{state.step} steps in {state.seconds:.0f} s (stopped by: {state.stopped})")
+    model = state.model  # the raw weights: an EMA needs more steps than this to catch up
+    steps, history = zip(*state.loss_history)
+    fig = plotting.plot_loss_curve(history, steps, title=f"L_simple while training ({profile.name} profile)")
+model = model.eval().requires_grad_(False)
+
+# %% [markdown]
+# **The loss by timestep.** Split $\{0, \dots, T-1\}$ into 10 equal buckets, draw $t$ uniformly inside each for 64
+# images, and average the per-image `p_losses`. Beside it, the per-pixel Gaussian yardstick of Section 5.
+
+# %%
+n_buckets = 10
+edges = [i * T // n_buckets for i in range(n_buckets + 1)]
+g = torch.Generator().manual_seed(3)
+x_eval = x0[:64]
+bucket_t, bucket_loss = [], []
+start = time.perf_counter()
+with torch.no_grad():
+    for lo, hi in zip(edges, edges[1:]):
+        t = torch.randint(lo, hi, (x_eval.shape[0],), generator=g).to(device)
+        noise = torch.randn(x_eval.shape, generator=g).to(device)
+        bucket_loss.append(losses.p_losses(model, schedule, x_eval, t=t, noise=noise).item())
+        bucket_t.append((lo + hi - 1) / 2)
+print(f"{n_buckets} buckets x {x_eval.shape[0]} images in {time.perf_counter() - start:.1f} s")
+for lo, hi, value in zip(edges, edges[1:], bucket_loss):
+    print(f"  t in [{lo:3d}, {hi:4d}): L_simple {value:.4f}   (per-pixel oracle at the middle: "
+          f"{pixel_oracle_curve[(lo + hi) // 2]:.4f})")
+
+curves = {"U-Net, trained briefly (bucket means)": (bucket_t, bucket_loss),
+          "per-pixel Gaussian oracle (Section 5)": (range(T), pixel_oracle_curve)}
+fig, ax = plt.subplots(figsize=(7, 3.4), layout="constrained")
+_ = plotting.draw_loss_curves(ax, curves)
+
+# %% [markdown]
+# Both curves fall with $t$, for the reason of Section 5: late in the chain, $x_t$ is mostly noise and $\epsilon$
+# is easy to read off. The per-pixel oracle is the best a pixel-by-pixel predictor can do; a well-trained U-Net
+# beats it at most $t$ by using the neighbours of each pixel (notebook 05). A network trained for a minute or two
+# typically beats it at small and middle $t$ already (it has learnt that the background is flat), but stays far
+# above it at large $t$, where the oracle's loss is nearly 0 and the network has not yet learnt to copy $x_t$
+# (the 30 steps of the tiny profile are not enough for either).
+#
+# **What the network sees and says.** The rows are $x_t$, the true noise $\epsilon$, and $\epsilon_\theta(x_t, t)$
+# (both noises at half contrast). At large $t$ the prediction is nearly the noise itself; at small $t$ it is only a
+# rough, blurry guess: the noise is hidden under the garment. The static figure first (it shows in any viewer), then
+# the same view with a slider (needs a running kernel): the network ran on a grid of 25 timesteps, and the slider
+# snaps to the nearest; the circle marks $t$ on the U-Net's loss curve, the tick labels the loss of each image.
+
+# %%
+snapshot_ts = [0, 50, 150, 300, 500, 750, T - 1]
+shown = x0[:4]
+noise = plotting.fixed_noise(shown.cpu(), SEED)  # the explorer's noise (same seed), so both agree
+x_t, eps_pred = plotting.predict_eps_at(model, schedule, shown[:1], snapshot_ts, noise[:1])
+fig = plotting.plot_loss_snapshots(x_t[:, 0], noise[0], eps_pred[:, 0], snapshot_ts, curves)
+
+# %%
+explorer_ts = torch.linspace(0, T - 1, 25).round().long().tolist()
+widgets.loss_explorer(model, schedule, shown, explorer_ts, curves, t=300, seed=SEED)
+
+# %% [markdown]
+# ## 7. The whole bound, in bits per dimension
+#
+# $L_\text{simple}$ trains the network; the bound $L$ of Section 1 measures it as a likelihood model. `vlb_terms`
+# computes every term for a batch: for each code $t$ it draws $x_t \sim q(x_t \mid x_0)$ and evaluates the KL between
+# the posterior and the model's step (with $\mu_\theta$ from $\epsilon_\theta$ as in Eq. 11 and
+# $\sigma_t^2 = \tilde\beta_t$), plus $L_0$ and $L_T$. That is $T$ network calls, so we use only 4 images. Dividing
+# nats by $\ln 2$ and by the 784 pixels gives **bits per dimension**, the unit of the paper's Table 2 (3.70 on
+# CIFAR-10, for a model trained for days).
+
+# %%
+widgets.show_source(losses.vlb_terms)
+
+# %%
+start = time.perf_counter()
+bound = losses.vlb_terms(model, schedule, x0[:4], generator=torch.Generator(device).manual_seed(SEED))
+print(f"{T} network calls in {time.perf_counter() - start:.1f} s")
+terms = bound["terms"].mean(0).cpu()  # (T,): column k is the paper's L_k, in bits/dim
+print(f"L_0 (decoder)     {terms[0]:8.3f} bits/dim")
+print(f"sum of L_1..L_T-1 {terms[1:].sum():8.3f} bits/dim")
+print(f"L_T (prior)       {bound['prior'].mean():8.5f} bits/dim")
+print(f"total             {bound['total'].mean():8.3f} bits/dim  (per image: "
+      + ", ".join(f"{v:.2f}" for v in bound["total"].tolist()) + ")")
+
+fig, ax = plt.subplots(figsize=(8, 3.6), layout="constrained")
+ax.semilogy(range(1, T), terms[1:], lw=1, label=r"$L_{t}$: KL terms (code column t)")
+ax.semilogy([0], [terms[0]], "o", color="C1", label=r"$L_0$: decoder $-\log p(x_0 \mid x_1)$")
+ax.semilogy([T], [bound["prior"].mean().cpu()], "s", color="C2", label=r"$L_T$: prior KL")
+ax.set_xlabel("t (code, 0-indexed)")
+ax.set_ylabel("bits per dimension")
+ax.set_title(f"the terms of the bound, {profile.name} profile: total {bound['total'].mean():.2f} bits/dim")
+ax.legend(fontsize=8)
+ax.grid(alpha=0.3, which="both")
+
+# %% [markdown]
+# Per step, the terms are largest in the first few steps and in $L_0$: there the posterior $q(x_{t-1} \mid x_t, x_0)$
+# is very narrow, so any error in $\epsilon_\theta$ is divided by a tiny $\sigma_t^2$ (the large weight of Section 3).
+# The later terms are small, but there are a thousand of them: each is about Eq. 12's weight (0.005-0.01) times the
+# network's $L_\text{simple}$ at that $t$, in nats. For a briefly trained network that error is large at large $t$
+# (its loss curve above is far above the oracle's there), so those many small terms add up to most of the total.
+# A well-trained model (notebook 05) shrinks them, and what is left is dominated by the first steps: the steps
+# $L_\text{simple}$ cares least about. That is why it gives good samples but only a fair bound.
+#
+# **A check with a known answer.** Quantise Gaussian data $\mathcal{N}(0.1, 0.2^2)$ to the 256 grey levels. No model
+# can beat the **entropy** $H$ of that discrete distribution, in bits per pixel; the bound of the Gaussian oracle
+# should come close to it from above. With the reverse variance $\sigma_t^2 = \beta_t$, which suits spread-out data,
+# it lands within a fraction of a bit; with $\tilde\beta_t$, right for a single data point, it is looser:
+
+# %%
+levels = torch.arange(256, dtype=torch.float64) / 127.5 - 1  # the grey levels in [-1, 1]
+half_bin = 1 / 255
+
+
+def cdf(z):
+    return torch.special.ndtr((z - M) / S)
+
+
+p = cdf(levels + half_bin) - cdf(levels - half_bin)
+p[0], p[-1] = cdf(levels[0] + half_bin), 1 - cdf(levels[-1] - half_bin)  # the edge bins take the tails
+H = -(p * torch.log2(p)).sum().item()
+
+x_quant = torch.round((x_gauss[:64].cpu().repeat(1, 1, 2, 2) + 1) * 127.5) / 127.5 - 1  # (64, 1, 8, 8)
+bpd = {}
+for variance in ("beta", "posterior"):
+    out = losses.vlb_terms(gauss_oracle, schedule, x_quant.to(device), variance=variance,
+                           generator=torch.Generator(device).manual_seed(SEED))
+    bpd[variance] = out["total"].mean().item()
+print(f"entropy of the quantised data:              H = {H:.3f} bits/dim")
+print(f"bound of the exact oracle, sigma^2 = beta:        {bpd['beta']:.3f} bits/dim")
+print(f"bound of the exact oracle, sigma^2 = beta-tilde:  {bpd['posterior']:.3f} bits/dim")
+assert H - 0.05 < bpd["beta"] < H + 0.3 and bpd["beta"] < bpd["posterior"]
+
+# %% [markdown]
+# (The 4×4 Gaussian images of Section 5, tiled 2×2 to 8×8, are just a convenient supply of independent pixels here;
+# the bound treats pixels one by one, and tiling only repeats them.) So the bound is a real bound: it stays above
+# what is possible, and an exact denoiser gets close to it. The gap that is left comes from fixing $\sigma_t^2$,
+# which Nichol & Dhariwal (2021) later learn as well.
+
+# %% [markdown]
+# ## Summary
+#
+# * The bound (Eq. 5) is $L_T + \sum_{t>1} L_{t-1} + L_0$, a sum of KL divergences between Gaussians, each in closed
+#   form: $D_\mathrm{KL} = \log\frac{\sigma_2}{\sigma_1} + \frac{\sigma_1^2 + (\mu_1-\mu_2)^2}{2\sigma_2^2} - \frac12$.
+# * Predicting the noise (Eq. 11) turns each KL into a weighted $\|\epsilon - \epsilon_\theta\|^2$ (Eq. 12);
+#   dropping the weight gives $L_\text{simple}$ (Eq. 14), one line of code: `losses.p_losses`.
+# * For Gaussian data the optimal $\epsilon_\theta$ is linear in $x_t$; its loss $a^2s^2/(a^2s^2 + b^2)$ is near 1
+#   at small $t$ and near 0 at large $t$. A falling loss per $t$ is the nature of the task, not a flaw of the model.
+# * `losses.vlb_terms` evaluates the whole bound in bits/dim with $T$ network calls; the exact oracle's bound sits
+#   just above the entropy of the data.
+#
+# **`ddpm_lib` now contains** (in addition to `schedules`, `forward` and `unet`):
+# * `losses`: `p_losses` (Algorithm 1; `loss_type` `"l2"`, `"l1"`, `"huber"`), `normal_kl`,
+#   `discretized_gaussian_log_likelihood`, `vlb_terms`, `bits_per_dim`;
+# * `oracle`: `GaussianOracle`, `oracle_loss_per_t`;
+# * `training`: `train` (used here briefly; notebook 05 explains it), `load_model_for_sampling`;
+# * `plotting`: `draw_loss_curves`, `plot_loss_snapshots`, `predict_eps_at`; `widgets`: `loss_explorer`.
+#
+# **Next:** notebook 05 trains the U-Net for real: the loop of Algorithm 1 with AdamW, an EMA of the weights and
+# checkpoints.
+#
+# **Questions to think about.**
+# 1. In Section 5, which $t$ contributes most to the *average* $L_\text{simple}$ of the oracle? If you could
+#    sample $t$ non-uniformly to reduce the variance of the loss estimate, where would you put more samples?
+# 2. Eq. 12 with $\sigma_t^2 = \beta_t$ instead of $\tilde\beta_t$: how does the weight change at small $t$? Use the
+#    plot of Section 3 and notebook 02's $\tilde\beta_t / \beta_t$.
