@@ -359,3 +359,87 @@ def plot_loss_snapshots(x_t: torch.Tensor, noise: torch.Tensor, eps_pred: torch.
     rows = eps_rows(x_t, noise.expand_as(x_t), eps_pred)
     _draw_labelled_grid(ax, rows, ncol=n, col_labels=[f"t = {t}" for t in ts], row_labels=list(EPS_ROWS))
     return fig
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Training and sampling (notebooks 05 and 06)
+# ---------------------------------------------------------------------------------------------------------
+
+
+def plot_loss_by_t(loss_by_t, edges, ax=None, title: str | None = "loss by timestep range over training"):
+    """``TrainState.loss_by_t`` [(step, [mean loss per t bucket])] as one line per bucket of code t
+    (``edges`` from ``TrainState.t_bucket_edges()``), log y, dark = small t; returns the figure."""
+    steps = np.asarray([step for step, _ in loss_by_t])
+    values = np.asarray([means for _, means in loss_by_t], dtype=np.float64)  # (records, buckets), NaN = empty
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
+    colours = plt.get_cmap("viridis")(np.linspace(0, 0.9, values.shape[1]))
+    for i in range(values.shape[1]):
+        ax.plot(steps, values[:, i], color=colours[i], lw=1.4, label=f"t in [{edges[i]}, {edges[i + 1]})")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel(r"$\|\epsilon - \epsilon_\theta\|^2$ per pixel")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, ncol=2)
+    if title:
+        ax.set_title(title)
+    return ax.figure
+
+
+def draw_training_progress(fig, loss_history, samples: torch.Tensor | None = None, step: int | None = None):
+    """On `fig` (pyplot or ``matplotlib.figure.Figure``): the loss curve so far (``TrainState.loss_history``)
+    and, when given, a grid of samples (B, C, H, W) in [-1, 1] from the EMA model. Returns the figure."""
+    fig.clear()
+    axes = fig.subplots(1, 2 if samples is not None else 1, width_ratios=[1.6, 1] if samples is not None else None)
+    axes = np.atleast_1d(axes)
+    if loss_history:
+        steps, losses = zip(*loss_history)
+        plot_loss_curve(losses, steps, smooth=0.5, ax=axes[0], title=f"L_simple up to step {step or steps[-1]}")
+    if samples is not None:
+        show_images(samples, nrow=math.ceil(math.sqrt(samples.shape[0])), ax=axes[1], title="EMA model samples")
+    return fig
+
+
+@torch.no_grad()
+def reverse_trajectory(model, schedule: NoiseSchedule, shape, generator: torch.Generator | None = None,
+                       keep: int | None = None, progress: bool = False) -> dict:
+    """Run Algorithm 2 once (``sampling.p_sample_loop_progressive``) and keep every step, indexed by code t.
+
+    Returns {"x_t": (T, K, C, H, W), "x0_pred": (T, K, C, H, W), "sample": (B, C, H, W)} float32 on the CPU:
+    x_t[t] is the input of step t (x_t[T-1] is the starting noise), x0_pred[t] the model's guess of x_0 there,
+    for the first K = `keep` images (default all B); sample is the final x_0 of all B. Memory: 2 T K C H W
+    floats (8 images of 28x28 at T = 1000: 50 MB).
+    """
+    from .sampling import p_sample_loop_progressive
+
+    T, K = schedule.num_timesteps, shape[0] if keep is None else min(keep, shape[0])
+    x_t = torch.empty(T, K, *shape[1:])
+    x0_pred = torch.empty(T, K, *shape[1:])
+    for step in p_sample_loop_progressive(model, schedule, shape, generator=generator, progress=progress):
+        x_t[step["t"]], x0_pred[step["t"]] = step["x_t"][:K].float().cpu(), step["x0_pred"][:K].float().cpu()
+        last = step["sample"]
+    return {"x_t": x_t, "x0_pred": x0_pred, "sample": last.float().cpu()}
+
+
+def plot_reverse_snapshots(trajectory: dict, ts, n: int = 4):
+    """The static twin of ``widgets.reverse_explorer``: for the first `n` images of a ``reverse_trajectory``,
+    x_t (top) and the predicted x_0 (bottom) at each code t in `ts` (columns, from noise to data)."""
+    ts = sorted(ts, reverse=True)  # sampling runs from t = T-1 down to 0
+    fig, axes = plt.subplots(2, 1, figsize=(1.1 * len(ts) + 1.2, 2.2 * n + 0.8), layout="constrained")
+    for ax, key, label in zip(axes, ("x_t", "x0_pred"), (r"$x_t$", r"predicted $x_0$")):
+        x = trajectory[key][ts, :n].transpose(0, 1).reshape(-1, *trajectory[key].shape[2:])  # rows: images
+        _draw_labelled_grid(ax, x, ncol=len(ts), col_labels=[f"t = {t}" for t in ts], row_labels=[""] * n)
+        ax.set_ylabel(label, fontsize=12)
+    return fig
+
+
+def denoising_frames(trajectory: dict, n_frames: int = 40, nrow: int = 4, hold: int = 10) -> list:
+    """Frames for a GIF: [x_t grid | predicted x_0 grid] at `n_frames` t from T-1 to 0, then the final samples
+    held for `hold` frames. Each frame is an (H, W) numpy array in [0, 1]."""
+    T = trajectory["x_t"].shape[0]
+    ts = np.linspace(T - 1, 0, n_frames).round().astype(int)
+    final = image_grid(trajectory["sample"][:trajectory["x_t"].shape[1]], nrow)  # the kept images only
+    gap = np.ones((final.shape[0], 6))  # a white bar between the two grids
+    frames = [np.hstack([image_grid(trajectory["x_t"][t], nrow), gap, image_grid(trajectory["x0_pred"][t], nrow)])
+              for t in ts]
+    return frames + [np.hstack([final, gap, final])] * hold

@@ -388,3 +388,64 @@ def train(model, schedule: NoiseSchedule, loader, profile: Profile, out_dir=None
     if path is not None and state.step != saved_step:
         save()
     return state
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Notebooks 05 and 06: train once per profile, reuse the checkpoint after that
+# ---------------------------------------------------------------------------------------------------------
+
+_BUDGET_FIELDS = ("max_steps", "minutes", "checkpoint_every", "n_samples", "ddim_steps")  # may change between runs
+
+
+def default_runs_dir() -> Path:
+    """``$DDPM_RUNS_DIR``, else ``<repo>/runs`` when ddpm_lib is a checkout (notebooks/ or the root as cwd alike),
+    else ``./runs``."""
+    if os.environ.get("DDPM_RUNS_DIR"):
+        return Path(os.environ["DDPM_RUNS_DIR"])
+    repo = Path(__file__).resolve().parent.parent
+    return repo / "runs" if (repo / "pyproject.toml").is_file() else Path("runs").resolve()
+
+
+def ensure_trained(profile: Profile, out_dir=None, device=None, callback=None):
+    """(ema_model, schedule, state or None): reuse ``out_dir/checkpoint.pt`` if it finished `profile`'s budget,
+    else train (resuming a partial run of the same network), so that each notebook runs alone.
+
+    out_dir: default ``default_runs_dir() / profile.name``. A checkpoint counts as finished when it reached
+    profile.max_steps or spent profile.minutes of training (5 s or 2 % of slack for the last step's callback and
+    save); then nothing is trained and state is None. A checkpoint of another network (the profile changed) or
+    an unreadable one is renamed ``checkpoint.stale.pt`` and training starts over. The minutes of a resumed run
+    count toward the budget. The model is in eval mode without gradients; the full history is in the checkpoint.
+    """
+    from .data import load_fashion_mnist, make_dataloader
+
+    path = Path(out_dir if out_dir is not None else default_runs_dir() / profile.name) / CHECKPOINT_NAME
+    device = torch.device(device) if device is not None else pick_device(verbose=False)
+    seconds_done = 0.0
+    if path.exists():
+        try:
+            ckpt = load_checkpoint(path, map_location="cpu")
+            saved = profile_from_dict(ckpt["profile"])
+            why = "" if saved.replace(**{f: getattr(profile, f) for f in _BUDGET_FIELDS}) == profile else \
+                f"it was trained with another profile ({saved})"
+        except CheckpointError as e:
+            why = str(e)
+        if why:
+            path.replace(path.with_name("checkpoint.stale.pt"))
+            print(f"not reusing {path}: {why}\nrenamed it checkpoint.stale.pt; training from scratch")
+        else:
+            budget = 60 * profile.minutes if profile.minutes else math.inf
+            if ckpt["step"] >= profile.max_steps or ckpt["seconds"] >= budget - max(5.0, 0.02 * budget):
+                print(f"reusing {path}: step {ckpt['step']}, {ckpt['seconds'] / 60:.1f} min of training "
+                      f"(delete it to train again)")
+                model, schedule, _ = load_model_for_sampling(path, device=device)
+                return model, schedule, None
+            seconds_done = ckpt["seconds"]
+    torch.manual_seed(profile.seed)  # the initial weights, as in `python -m ddpm_lib train`
+    model = build_model(profile).to(device)
+    loader = make_dataloader(load_fashion_mnist("train"), profile.batch_size, seed=profile.seed,
+                             hflip=profile.hflip, subset=profile.subset)
+    schedule = make_schedule(profile.beta_schedule, profile.timesteps)
+    minutes = profile.minutes - seconds_done / 60 if profile.minutes else None
+    state = train(model, schedule, loader, profile, out_dir=path.parent, minutes=minutes, resume=True,
+                  callback=callback, device=device)
+    return state.ema_model.eval().requires_grad_(False), state.schedule, state

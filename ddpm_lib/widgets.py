@@ -224,3 +224,79 @@ def loss_explorer(model, schedule: NoiseSchedule, images: torch.Tensor, ts, curv
 
     return TimeExplorer(fig, update, T, value=t, artists=dict(image=image, marker=marker, vline=vline),
                         data=dict(ts=ts, x0=images, noise=noise, x_t=x_t, eps_pred=eps_pred, per_image=per_image))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Notebooks 05 and 06: a live view of training, and a slider over the reverse process
+# ---------------------------------------------------------------------------------------------------------
+
+
+class TrainingMonitor:
+    """A ``train(..., callback=monitor)`` callback: the loss curve and a few EMA samples, redrawn in place.
+
+    At most every `every_s` seconds (and at the first call) it samples `n_images` with DDIM (`ddim_steps` network
+    calls, always the same starting noise, so you watch the same garments form) and replaces one displayed PNG
+    (an IPython display handle). Its time counts toward the training budget: keep it cheap. ``draws`` counts
+    the redraws; ``samples`` holds the latest samples (B, C, H, W).
+    """
+
+    def __init__(self, every_s: float = 30.0, n_images: int = 16, ddim_steps: int = 10, seed: int = 0):
+        self.every_s, self.n_images, self.ddim_steps, self.seed = every_s, n_images, ddim_steps, seed
+        self.fig = Figure(figsize=(10, 3.6), layout="constrained")
+        self.handle, self.draws, self.samples, self._last = None, 0, None, -float("inf")
+
+    def __call__(self, state) -> None:
+        import time
+
+        if time.monotonic() - self._last < self.every_s:
+            return
+        self.draw(state)
+        self._last = time.monotonic()  # after drawing: a slow draw does not eat the whole interval
+
+    def draw(self, state) -> None:
+        from IPython.display import Image, display
+
+        from .sampling import ddim_sample
+
+        p = state.profile
+        model, schedule = state.ema_model, state.schedule
+        device = schedule.device
+        model.eval()
+        generator = torch.Generator(device).manual_seed(self.seed)
+        with torch.no_grad(), torch.autocast(device.type, dtype=state.amp_dtype, enabled=state.amp_dtype is not None):
+            self.samples = ddim_sample(model, schedule, (self.n_images, p.channels, p.image_size, p.image_size),
+                                       steps=min(self.ddim_steps, schedule.num_timesteps), generator=generator,
+                                       progress=False).float().cpu()
+        plotting.draw_training_progress(self.fig, state.loss_history, self.samples, step=state.step)
+        buffer = io.BytesIO()
+        self.fig.savefig(buffer, format="png", dpi=72)
+        image = Image(buffer.getvalue())
+        if self.handle is None:
+            self.handle = display(image, display_id=True)
+        else:
+            self.handle.update(image)
+        self.draws += 1
+
+
+def reverse_explorer(trajectory: dict, t: int | None = None, n: int = 4) -> TimeExplorer:
+    """A slider over t along one run of Algorithm 2 (``plotting.reverse_trajectory``, precomputed): x_t and the
+    predicted x_0 for the first `n` images. ``update(t)`` only swaps the two images' data."""
+    x_t, x0_pred = trajectory["x_t"][:, :n], trajectory["x0_pred"][:, :n]  # (T, n, C, H, W) each
+    T = x_t.shape[0]
+    t = T - 1 if t is None else t
+
+    fig = Figure(figsize=(max(6.0, 1.5 * n), 3.8), layout="constrained")
+    axes = fig.subplots(2, 1)
+    ims = []
+    for ax, frames, label in zip(axes, (x_t, x0_pred), (r"$x_t$ (what the sampler holds)", r"predicted $x_0$")):
+        ims.append(ax.imshow(plotting.image_grid(frames[t], nrow=n), cmap="gray", vmin=0, vmax=1))
+        ax.set_title(label, fontsize=10)
+        ax.set_axis_off()
+    suptitle = fig.suptitle("")
+
+    def update(t: int) -> None:
+        ims[0].set_data(plotting.image_grid(x_t[t], nrow=n))
+        ims[1].set_data(plotting.image_grid(x0_pred[t], nrow=n))
+        suptitle.set_text(_t_label(t) + ("  (the last step: no noise added)" if t == 0 else ""))
+
+    return TimeExplorer(fig, update, T, value=t, artists=dict(images=ims), data=dict(x_t=x_t, x0_pred=x0_pred))

@@ -1,0 +1,454 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 · Training: Algorithm 1, and everything a real training loop adds to it
+#
+# Notebook 04 wrote the loss $L_\text{simple}$; notebook 03 built the network $\epsilon_\theta$. Here we put them
+# in a loop and train a model on Fashion-MNIST. The paper's training algorithm is five lines; a loop that
+# trains reliably for hours and survives an interruption needs a few more pieces, and each gets a cell.
+#
+# **Learning goals.** After this notebook you can
+# 1. read Algorithm 1 of Ho et al. (2020) and write one step of it by hand, then check it against
+#    `training.train_step`;
+# 2. explain what the loop adds around it: AdamW with a learning-rate warm-up, gradient clipping, an
+#    exponential moving average (EMA) of the weights, mixed precision on a GPU, atomic checkpoints with exact
+#    resume, and a guard against NaNs;
+# 3. train a model with the current profile, and read its loss curve, its loss per range of $t$, and its samples;
+# 4. say what to expect from each profile: `tiny` (seconds, noise-like blobs), `small` (about 10 minutes on a
+#    CPU, recognisable garments) and `full` (a GPU).
+#
+# **Where this fits.** 01 schedules → 02 the forward process → 03 the U-Net $\epsilon_\theta$ → 04 the loss →
+# **05 training (here)** → 06 sampling. The checkpoint trained here is cached under `runs/<profile>/`;
+# notebook 06 reuses it if it is there, and trains its own otherwise (it never needs this notebook to have run).
+#
+# **Convention** (as in every notebook): code `t` runs over `0, ..., T-1`, and **code `t = k` is the paper's
+# $t = k+1$**. Algorithm 1 draws the paper's $t \sim \mathrm{Uniform}(\{1, \dots, T\})$; the code draws
+# `torch.randint(0, T)`, the same $T$ values.
+
+# %%
+# Setup: the same first cell in every notebook (notebooks/_setup_cell.md explains it).
+import os
+import random
+import sys
+
+import numpy as np
+import torch
+
+DDPM_LIB_INSTALL = "ddpm_lib @ git+https://github.com/annotated-ddpm/annotated-ddpm"  # the one install path
+for root in (os.path.abspath(".."), os.path.abspath(".")):  # in a clone: run from notebooks/ or the repo root
+    if os.path.isfile(os.path.join(root, "ddpm_lib", "__init__.py")):
+        sys.path.insert(0, root)
+        break
+try:
+    from ddpm_lib import config
+except ImportError:  # Kaggle, Colab: install the package, then import it
+    # %pip install -q "{DDPM_LIB_INSTALL}"
+    from ddpm_lib import config
+print(f"ddpm_lib from {os.path.dirname(config.__file__)}")
+# %matplotlib inline
+
+device = config.pick_device()
+if device.type == "cpu":
+    print("Hint: no GPU. Colab: Runtime > Change runtime type > GPU. Kaggle: Settings > Accelerator > GPU.")
+profile = config.get_profile()
+print(f"profile: {profile.name}  (set DDPM_PROFILE=tiny|small|full to change it)")
+SEED = 0
+random.seed(SEED)
+np.random.seed(SEED)
+_ = torch.manual_seed(SEED)
+
+# %%
+import copy
+import tempfile
+import time
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+from ddpm_lib import data, plotting, sampling, schedules, training, widgets
+
+T = profile.timesteps
+run_dir = training.default_runs_dir() / profile.name  # runs/<profile>/ at the repository root
+budget = f"{profile.max_steps} steps" + (f" or {profile.minutes} min" if profile.minutes else "")
+print(f"profile {profile.name}: Unet(dim={profile.dim}, dim_mults={profile.dim_mults}), "
+      f"batch {profile.batch_size}, lr {profile.lr}, budget {budget}")
+print(f"checkpoints and figures go to {run_dir}")
+
+# %% [markdown]
+# ## 1. Algorithm 1, as the paper writes it
+#
+# > **Algorithm 1** Training
+# > 1. **repeat**
+# > 2. $\quad x_0 \sim q(x_0)$
+# > 3. $\quad t \sim \mathrm{Uniform}(\{1, \dots, T\})$
+# > 4. $\quad \epsilon \sim \mathcal{N}(0, \mathbf{I})$
+# > 5. $\quad$ Take gradient descent step on
+# >    $\nabla_\theta \left\| \epsilon - \epsilon_\theta\!\left(\sqrt{\bar\alpha_t}\,x_0
+# >    + \sqrt{1-\bar\alpha_t}\,\epsilon,\ t\right) \right\|^2$
+# > 6. **until** converged
+#
+# Each step takes a batch of real images, noises each one to its own random level $t$ in one shot (notebook 02's
+# "nice property"), and asks the network to name the noise. Nothing is sequential in $t$: one batch trains all
+# noise levels at once. Let us write one step by hand, with plain Adam at the learning rate of the first step.
+
+# %%
+x0 = data.load_images("train", n=8)  # (8, 1, 28, 28) in [-1, 1]: one small batch
+B = x0.shape[0]
+schedule = schedules.make_schedule(profile.beta_schedule, T)
+check_profile = profile.replace(log_every=1)  # record the loss of every step
+torch.manual_seed(SEED)
+mine = training.build_model(profile)  # on the CPU, in float32, like the library's step there
+theirs = copy.deepcopy(mine)
+
+g = torch.Generator().manual_seed(profile.seed)  # the library seeds its own generator the same way
+t = torch.randint(0, T, (B,), generator=g)  # line 3 (0-indexed)
+eps = torch.randn(x0.shape, generator=g)  # line 4
+abar_t = schedule.alphas_cumprod[t].view(B, 1, 1, 1)  # (B,) -> (B, 1, 1, 1) to broadcast over the image
+x_t = abar_t.sqrt() * x0 + (1 - abar_t).sqrt() * eps  # Eq. 4
+loss = ((eps - mine(x_t, t)) ** 2).mean()  # line 5: Eq. 14, averaged over pixels and images
+loss.backward()
+torch.nn.utils.clip_grad_norm_(mine.parameters(), profile.grad_clip)  # (section 2)
+first_lr = profile.lr * min(1.0, 1 / max(1, profile.warmup_steps))  # the warm-up's first step (section 2)
+with torch.no_grad():
+    opt = torch.optim.AdamW(mine.parameters(), lr=first_lr, weight_decay=0.0)
+    opt.step()
+print(f"my step: t = {t.tolist()}, loss {loss.item():.4f}")
+
+# %% [markdown]
+# **Check.** The library's `train` runs the same step when given the same batch (a list with one batch is a
+# loader that repeats itself), the same seed and the same initial weights. After one step, the loss and every
+# weight must agree.
+
+# %%
+state = training.train(theirs, schedule, [x0], check_profile, steps=1, device="cpu")
+torch.testing.assert_close(state.loss_history[0][1], loss.item(), rtol=1e-5, atol=0)  # sums in another order
+for (name, p_mine), p_lib in zip(mine.named_parameters(), theirs.parameters()):
+    torch.testing.assert_close(p_mine.grad, p_lib.grad, rtol=1e-4, atol=1e-6, msg=name)  # the clipped gradient
+    torch.testing.assert_close(p_mine, p_lib, rtol=0, atol=2 * first_lr, msg=name)  # see below
+print(f"one step of Algorithm 1 by hand matches training.train_step: loss {state.loss_history[0][1]:.4f}, "
+      f"the same gradients for all {sum(p.numel() for p in mine.parameters()):,} weights")
+
+# %% [markdown]
+# Why compare the weights only to within two learning rates? Adam's first step moves *every* weight by about
+# $\pm$lr, whatever the size of its gradient, even a gradient that is pure rounding noise (a bias just before a
+# GroupNorm has a true gradient of zero). Two correct implementations that sum in a different order can then
+# step such a weight in opposite directions. The gradients themselves agree to rounding.
+#
+# **Reveal.** `train_step` is Algorithm 1 with the numbered lines as comments; `p_losses` (notebook 04) builds
+# $x_t$ and the loss. It returns the loss of each image and its $t$, so the loop can record the loss by $t$.
+
+# %%
+widgets.show_source(training.train_step)
+
+# %% [markdown]
+# ## 2. What a real loop adds
+#
+# Algorithm 1 says "take a gradient descent step" and "until converged". In practice that hides five choices.
+#
+# ### 2.1 AdamW, and a learning-rate warm-up
+#
+# The paper uses Adam (learning rate $2\cdot10^{-4}$ for CIFAR-10). Adam divides each gradient by a running
+# estimate of its size, so every weight moves by about the learning rate per step, whatever the gradient's
+# scale. At the very first steps that estimate rests on one or two gradients and is unreliable, and the weights
+# of a fresh network are far from anything useful: a full-size step then can throw the network into a bad
+# region. A **warm-up** raises the learning rate linearly over the first `warmup_steps` steps. We use AdamW with
+# weight decay 0, which is exactly Adam.
+
+# %%
+steps = np.arange(0, 3 * max(1, profile.warmup_steps))
+lrs = profile.lr * np.minimum(1.0, (steps + 1) / max(1, profile.warmup_steps))  # the LambdaLR of the library
+fig, ax = plt.subplots(figsize=(6, 2.6), layout="constrained")
+ax.plot(steps, lrs)
+ax.set_xlabel("step")
+ax.set_ylabel("learning rate")
+_ = ax.set_title(f"linear warm-up over {profile.warmup_steps} steps (profile {profile.name}), then constant")
+
+# %% [markdown]
+# ### 2.2 Gradient clipping
+#
+# A rare batch can produce a huge gradient (a very small $t$, where $\epsilon$ is hard to see in $x_t$, or an
+# unlucky draw). `clip_grad_norm_` rescales the whole gradient when its norm exceeds `grad_clip` (1.0 here),
+# keeping its direction. Here is the gradient norm of our fresh network on the same batch at a few noise
+# levels:
+
+# %%
+fresh = training.build_model(profile)
+norms = {}
+for k in [0, 10, 100, 500, T - 1]:
+    fresh.zero_grad()
+    t_k = torch.full((B,), k)
+    x_t = schedule.sqrt_alphas_cumprod[k] * x0 + schedule.sqrt_one_minus_alphas_cumprod[k] * eps  # Eq. 4
+    ((eps - fresh(x_t, t_k)) ** 2).mean().backward()
+    norms[k] = torch.nn.utils.clip_grad_norm_(fresh.parameters(), float("inf")).item()  # inf: measure, no clip
+print("gradient norm of a fresh network, by code t: " + ", ".join(f"t={k}: {v:.2f}" for k, v in norms.items()))
+print(f"clip threshold: {profile.grad_clip}")
+
+# %% [markdown]
+# At initialisation every one is above the threshold (and the large-$t$ ones most: there the loss starts
+# furthest from its floor), so the first steps are all clipped, which acts as a second warm-up. Once the loss
+# has dropped, the gradients shrink and clipping only catches the occasional outlier batch.
+
+# %% [markdown]
+# ### 2.3 An exponential moving average (EMA) of the weights
+#
+# Each step moves the weights along the gradient of *one* batch, so they jitter around where the average
+# gradient would take them. The EMA keeps a second copy that averages the recent weights:
+#
+# $$\theta_\text{EMA} \leftarrow d\,\theta_\text{EMA} + (1-d)\,\theta, \qquad d = \texttt{ema\_decay},$$
+#
+# an average over roughly the last $1/(1-d)$ steps (1000 steps for $d = 0.999$). **Sampling uses the EMA
+# weights**: a sample runs the network hundreds of times, and every small error of a jittery weight gets
+# compounded along the chain; the averaged weights are smoother. Ho et al. use $d = 0.9999$, and almost every
+# diffusion codebase since does the same.
+#
+# **The warm-up of the EMA.** Started at step 0, the EMA remembers the random initial weights for about
+# $1/(1-d)$ steps. The library copies the raw weights for the first `ema_warmup` steps, then starts averaging.
+# A one-dimensional picture, a "weight" that drifts from 0 to 1 while it jitters:
+
+# %%
+rng = np.random.default_rng(SEED)
+n, d, warm = 3000, 0.995, 100
+step = np.arange(n)
+trend = 1.5 * np.exp(-step / 20) + 1 - np.exp(-step / 400)  # a random start (1.5), a fast first drop, then a drift
+raw = trend + 0.15 * rng.standard_normal(n)  # ... and the jitter of one batch at a time
+plain, warmed = raw.copy(), raw.copy()  # both start at the initial weight
+for i in range(1, n):
+    plain[i] = d * plain[i - 1] + (1 - d) * raw[i]  # EMA from the initial weight
+    warmed[i] = raw[i] if i < warm else d * warmed[i - 1] + (1 - d) * raw[i]  # copy first, then average
+fig, ax = plt.subplots(figsize=(8, 3), layout="constrained")
+ax.plot(raw, color="0.75", lw=0.6, label=r"raw weight $\theta$")
+ax.plot(plain, label=f"EMA, d = {d}, from step 0")
+ax.plot(warmed, label=f"EMA, d = {d}, copying for the first {warm} steps")
+ax.set_xlabel("step")
+ax.legend(fontsize=8)
+_ = ax.set_title("both EMAs are smooth; the one started at step 0 remembers the initial weight for long")
+
+# %% [markdown]
+# Both averages are smooth once they average; the plain one carries the random initial value along for several
+# hundred steps ($1/(1-d) = 200$ here), while the one with a warm-up starts averaging only after the fast early
+# changes. This is `training._ema_with_warmup`, plugged into torch's
+# `AveragedModel`:
+
+# %%
+widgets.show_source(training._ema_with_warmup)
+
+# %% [markdown]
+# ### 2.4 Mixed precision (on CUDA)
+#
+# On a GPU, the forward pass runs under `torch.autocast`: matrix products in bfloat16 (or float16 on older GPUs)
+# are several times faster, while the weights, the optimizer and the loss stay in float32. float16 has a narrow
+# exponent range, so small gradients would round to zero: a `GradScaler` multiplies the loss by a large factor
+# before `backward`, divides the gradients back before clipping, and skips a step whose gradients overflowed.
+# bfloat16 has float32's exponent range and needs no scaler. On a CPU everything stays float32.
+# `_new_state` sets up all of section 2 at once:
+
+# %%
+widgets.show_source(training._new_state)
+amp = "fp32 (CPU)" if device.type != "cuda" else ("bf16" if torch.cuda.is_bf16_supported() else "fp16 + GradScaler")
+print(f"on this machine ({device.type}): {amp}")
+
+# %% [markdown]
+# ### 2.5 Checkpoints, written atomically, and an exact resume
+#
+# Training for hours means it will be interrupted: a Colab session times out, a laptop sleeps, you press stop.
+# Two things make that harmless.
+#
+# * **Atomic writes.** A checkpoint is written to a temporary file and then renamed over the old one
+#   (`os.replace`). A crash mid-write leaves the previous checkpoint intact, never half a file.
+# * **Everything the next step reads.** Weights, the EMA, Adam's moment estimates, the learning-rate schedule,
+#   the grad scaler, the random generators (for $t$ and $\epsilon$) and the position in the data. Miss one and a
+#   resumed run silently differs from an uninterrupted one.
+
+# %%
+widgets.show_source(training.save_checkpoint)
+
+# %% [markdown]
+# **Demonstration.** A small network, a few steps (cheap in every profile). Run A trains `2 N` steps in one go.
+# Run B is "interrupted" after `N` steps: a callback raises `KeyboardInterrupt`, exactly what the stop button
+# does, and `train` saves a checkpoint on its way out. Then we build a *fresh* model, as a new session would,
+# and resume. The step counter continues from `N`, and the weights end up equal to run A's.
+
+# %%
+demo = config.get_profile("tiny").replace(subset=64, batch_size=16, log_every=2, checkpoint_every=100)
+N = 4
+train_set = data.load_fashion_mnist("train")
+
+
+def fresh_model():  # what a new session would build: the same initial weights
+    torch.manual_seed(SEED)
+    return training.build_model(demo)
+
+
+def demo_loader():  # and a new loader: its generator (the data order) is part of what a checkpoint restores
+    return data.make_dataloader(train_set, demo.batch_size, seed=demo.seed, subset=demo.subset)
+
+
+def stop_at_n(state):  # a train() callback, called every log_every steps
+    if state.step == N:
+        raise KeyboardInterrupt
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    a = training.train(fresh_model(), schedule, demo_loader(), demo, out_dir=Path(tmp) / "a", steps=2 * N,
+                       device="cpu")
+    b = training.train(fresh_model(), schedule, demo_loader(), demo, out_dir=Path(tmp) / "b", steps=2 * N,
+                       callback=stop_at_n, device="cpu")
+    print(f"run B stopped: {b.stopped} at step {b.step}")
+    b = training.train(fresh_model(), schedule, demo_loader(), demo, out_dir=Path(tmp) / "b", steps=2 * N,
+                       resume=True, device="cpu")
+print(f"run B resumed and stopped at step {b.step}; its loss history: {[s for s, _ in b.loss_history]}")
+for (name, p_a), p_b in zip(a.ema_model.state_dict().items(), b.ema_model.state_dict().values()):
+    torch.testing.assert_close(p_a, p_b, msg=name)
+print(f"{N} steps + interrupt + resume + {N} steps = {2 * N} steps in one go: identical EMA weights")
+
+# %% [markdown]
+# ### 2.6 A guard against NaNs
+#
+# If the loss ever becomes NaN or infinite (a learning rate too high, a corrupt batch, fp16 overflow), every
+# later step is wasted and the next checkpoint would save garbage. `train_step` checks the loss (and, in fp32,
+# the gradient norm) *before* updating the weights and stops with an explanation; the last checkpoint stays
+# intact. Here we sabotage a network with a forward hook that turns its output into NaN:
+
+# %%
+broken = fresh_model()
+_ = broken.register_forward_hook(lambda module, inputs, output: output * float("nan"))
+try:
+    training.train(broken, schedule, demo_loader(), demo, steps=1, device="cpu")
+except FloatingPointError as e:
+    print(f"FloatingPointError: {e}")
+
+# %% [markdown]
+# ## 3. Training with the current profile
+#
+# `training.ensure_trained(profile)` is the one call notebooks 05 and 06 share: if `runs/<profile>/checkpoint.pt`
+# finished this profile's budget, it loads the EMA model and trains nothing; if a partial run is there (an
+# interrupted session), it resumes it; otherwise it builds the U-Net, the data loader and the schedule and calls
+# `train`. Interrupting this cell is safe: run it again to continue.
+#
+# What to expect:
+#
+# | profile | where | budget | samples |
+# |---|---|---|---|
+# | `tiny` | CI, seconds | 30 steps, a tiny U-Net, 512 images | noise-like blobs: the pipeline runs |
+# | `small` | a 2-core CPU | about 10 minutes | recognisable garments, blurry, some malformed |
+# | `full` | a GPU | 20,000 steps of the annotated-DDPM U-Net | sharp garments of every class |
+#
+# The live figure below updates in place every 30 seconds or so (in `tiny`, training ends before a second
+# update): the loss so far, and 16 samples from the EMA model, always from the same starting noise, so you see
+# the *same* garments take shape.
+
+# %%
+widgets.show_source(training.ensure_trained)
+
+# %%
+monitor = widgets.TrainingMonitor(every_s=30, n_images=16, ddim_steps=10, seed=SEED)
+start = time.time()
+model, schedule, state = training.ensure_trained(profile, run_dir, device=device, callback=monitor)
+if state is None:
+    print("loaded a finished checkpoint: no training, no live figure (delete the checkpoint to train again)")
+else:
+    print(f"trained {state.step} steps in {state.seconds / 60:.1f} min (this session: {time.time() - start:.0f} s), "
+          f"stopped by: {state.stopped}; the monitor drew {monitor.draws} times")
+
+# %% [markdown]
+# ## 4. Reading the training run
+#
+# Everything is in the checkpoint, whether this session trained or loaded it: the loss recorded every
+# `log_every` steps, and the loss split by range of $t$.
+
+# %%
+ckpt = training.load_checkpoint(run_dir)
+steps_logged, losses_logged = zip(*ckpt["history"]["loss"])
+print(f"checkpoint: step {ckpt['step']}, {ckpt['seconds'] / 60:.1f} min of training, "
+      f"last recorded loss {losses_logged[-1]:.4f}")
+fig = plotting.plot_loss_curve(losses_logged, steps_logged, smooth=0.5,  # each record averages log_every steps
+                              title=f"L_simple, profile {profile.name}")
+
+# %% [markdown]
+# The loss falls fast in the first few hundred steps (the network learns the easy part: at large $t$, $x_t$ *is*
+# almost the noise), then slowly. It never approaches 0: at small $t$ the noise is a tiny perturbation of a
+# garment, and which part of the image is noise cannot be known for sure. Notebook 04's bound says where the
+# floor is. The loss split by ranges of $t$ shows it:
+
+# %%
+edges = [i * T // training.T_BUCKETS for i in range(training.T_BUCKETS + 1)]  # as TrainState.t_bucket_edges
+fig = plotting.plot_loss_by_t(ckpt["history"]["loss_by_t"], edges)
+
+# %% [markdown]
+# Small $t$ (dark lines) stay high: predicting a faint noise on top of a sharp image is hard. Large $t$ (light
+# lines) drop low early: when $x_t$ is almost all noise, $\epsilon \approx x_t$. The average that
+# Algorithm 1 minimises weighs every range equally, which is the paper's choice of $L_\text{simple}$ over the
+# true bound (notebook 04). In `tiny` there are only a few records, and some ranges may not have been drawn
+# at all in a window (gaps in the lines).
+
+# %% [markdown]
+# ## 5. Samples: EMA weights vs raw weights
+#
+# Notebook 06 derives the samplers; here we just use one. DDIM with `profile.ddim_steps` network calls turns
+# noise into images; we run it twice from the *same* noise, with the EMA weights and with the raw weights of the
+# last step (also in the checkpoint).
+
+# %%
+shape = (profile.n_samples, profile.channels, profile.image_size, profile.image_size)
+start = time.time()
+samples = sampling.ddim_sample(model, schedule, shape, steps=profile.ddim_steps,
+                               generator=torch.Generator(device).manual_seed(SEED), progress=False)
+print(f"{profile.n_samples} samples, {profile.ddim_steps} DDIM steps: {time.time() - start:.1f} s")
+path = plotting.save_grid(samples, run_dir / "samples_05.png", nrow=8)
+print(f"saved {path}")
+fig = plotting.show_images(samples, nrow=8, title=f"EMA model, profile {profile.name}, step {ckpt['step']}")
+
+# %%
+raw_model = training.build_model(profile)
+raw_model.load_state_dict(ckpt["model"])
+raw_model = raw_model.to(device).eval()
+k = min(16, profile.n_samples)
+raw_samples = sampling.ddim_sample(raw_model, schedule, (k, *shape[1:]), steps=profile.ddim_steps,
+                                   generator=torch.Generator(device).manual_seed(SEED), progress=False)
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), layout="constrained")
+_ = plotting.show_images(samples[:k], nrow=8, ax=axes[0], title="EMA weights")
+_ = plotting.show_images(raw_samples, nrow=8, ax=axes[1], title="raw weights of the last step (same noise)")
+
+# %% [markdown]
+# Same noise, so the two grids show the same garments where both models agree. The raw weights reflect the
+# last few batches; the EMA averages over the last ~$1/(1-d)$ steps. Late in a long run the EMA samples are
+# usually cleaner; in a very short run (`tiny`), the EMA has hardly started averaging and the two look alike.
+#
+# **What you should see.** In `tiny`: grey, noise-like blobs, perhaps a brighter patch in the centre, where
+# garments usually are. That is the expected result of 30 steps: the notebook checks that the pipeline runs, not
+# that it has learned. In `small`: garments you can name (trousers and shoes first, then shirts, dresses and
+# bags), blurry, some with odd shapes. In `full`: sharp garments of all ten classes.
+
+# %% [markdown]
+# ## Summary
+#
+# * Algorithm 1 is one line of math per step: draw $t$ and $\epsilon$, noise $x_0$ in one shot, regress
+#   $\epsilon$ (checked by hand against `training.train_step`).
+# * Around it: AdamW with a linear warm-up, gradient clipping at norm 1, an EMA of the weights (with a warm-up)
+#   that sampling uses, autocast on CUDA, atomic checkpoints that resume exactly, and a NaN guard.
+# * `ensure_trained(profile)` trains once per profile and reuses `runs/<profile>/checkpoint.pt` afterwards.
+#
+# **`ddpm_lib` now contains** (in addition to notebooks 01-04):
+# * `training`: `train`, `train_step`, `TrainState` (`loss_history`, `loss_by_t`, `ema_model`), `build_model`,
+#   `save_checkpoint`, `load_checkpoint`, `load_model_for_sampling`, `ensure_trained`, `default_runs_dir`;
+# * `plotting`: `plot_loss_curve`, `plot_loss_by_t`, `draw_training_progress`;
+# * `widgets`: `TrainingMonitor`.
+#
+# **Next:** notebook 06 derives the reverse process and samples from this model step by step.
+#
+# **Questions to think about.**
+# 1. With `ema_decay = 0.999`, how many steps does it take for the EMA to forget 95 % of the weights it had at
+#    some step? What would happen to samples drawn after 500 steps of training without the EMA warm-up?
+# 2. The loss by range of $t$ is highest at small $t$. Would you draw $t$ uniformly, or more often where the
+#    loss is high? What would that change in the objective (notebook 04)?

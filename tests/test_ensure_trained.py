@@ -1,0 +1,73 @@
+"""ensure_trained: train once per profile, reuse a finished checkpoint, resume a partial one, replace a stale one."""
+
+import pytest
+import torch
+
+from ddpm_lib import training
+from ddpm_lib.config import Profile
+from ddpm_lib.training import CHECKPOINT_NAME, ensure_trained, load_checkpoint, save_checkpoint
+
+PROFILE = Profile(name="ensure", subset=64, dim=8, dim_mults=(1, 2), batch_size=16, warmup_steps=1, max_steps=4,
+                  ema_warmup=1, checkpoint_every=100, log_every=2, n_samples=4, ddim_steps=2)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def weights(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_trains_then_reuses(tmp_path, capsys):
+    model, schedule, state = ensure_trained(PROFILE, tmp_path, device="cpu")
+    assert state is not None and state.step == PROFILE.max_steps and state.stopped == "steps"
+    assert (tmp_path / CHECKPOINT_NAME).is_file()
+    assert not model.training and not any(p.requires_grad for p in model.parameters())
+    assert schedule.num_timesteps == PROFILE.timesteps
+    before = (tmp_path / CHECKPOINT_NAME).stat().st_mtime_ns
+    again, _, state2 = ensure_trained(PROFILE, tmp_path, device="cpu")
+    assert state2 is None and "reusing" in capsys.readouterr().out
+    assert (tmp_path / CHECKPOINT_NAME).stat().st_mtime_ns == before  # nothing rewritten
+    torch.testing.assert_close(weights(again), weights(model), rtol=0, atol=0)  # the EMA weights, exactly
+
+
+def test_resumes_a_partial_run_exactly(tmp_path, capsys):
+    full, _, _ = ensure_trained(PROFILE, tmp_path / "full", device="cpu")
+    ensure_trained(PROFILE.replace(max_steps=2), tmp_path / "split", device="cpu")  # "interrupted" at step 2
+    resumed, _, state = ensure_trained(PROFILE, tmp_path / "split", device="cpu")  # a larger budget: resume
+    assert "resuming" in capsys.readouterr().out and state.step == PROFILE.max_steps
+    assert [s for s, _ in state.loss_history] == [2, 4]  # the history continues across the two sessions
+    torch.testing.assert_close(weights(resumed), weights(full))
+
+
+def test_minutes_budget_counts_as_finished(tmp_path):
+    ensure_trained(PROFILE, tmp_path, device="cpu")
+    path = tmp_path / CHECKPOINT_NAME
+    ckpt = load_checkpoint(path)
+    ckpt["seconds"] = 59.0  # 1 minute budget, within the 5 s of slack
+    save_checkpoint(ckpt, path)
+    _, _, state = ensure_trained(PROFILE.replace(max_steps=100, minutes=1.0), tmp_path, device="cpu")
+    assert state is None
+
+
+def test_another_network_or_a_corrupt_file_is_set_aside(tmp_path, capsys):
+    ensure_trained(PROFILE.replace(dim=4), tmp_path, device="cpu")
+    _, _, state = ensure_trained(PROFILE, tmp_path, device="cpu")
+    assert state is not None and state.step == PROFILE.max_steps
+    assert (tmp_path / "checkpoint.stale.pt").is_file() and "another profile" in capsys.readouterr().out
+    (tmp_path / CHECKPOINT_NAME).write_bytes(b"not a checkpoint")
+    _, _, state = ensure_trained(PROFILE, tmp_path, device="cpu")
+    assert state is not None and state.step == PROFILE.max_steps
+
+
+def test_runs_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("DDPM_RUNS_DIR", str(tmp_path))
+    assert training.default_runs_dir() == tmp_path
+    monkeypatch.delenv("DDPM_RUNS_DIR")
+    repo = training.default_runs_dir().parent
+    assert (repo / "ddpm_lib" / "training.py").is_file()  # an editable checkout: <repo>/runs, whatever the cwd
