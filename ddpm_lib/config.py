@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import random
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 
@@ -97,3 +99,17 @@ def get_profile(name: str | None = None) -> Profile:
             "(set DDPM_PROFILE or pass --profile)"
         )
     return PROFILES[name]
+
+
+def notebook_setup(seed: int = 0) -> tuple[torch.device, Profile]:
+    """The chores of every notebook's first cell: pick the device and say so (with a hint where there is no GPU),
+    read the profile from ``$DDPM_PROFILE``, and seed Python's, NumPy's and torch's global generators."""
+    device = pick_device()
+    if device.type == "cpu":
+        print("Hint: no GPU. Colab: Runtime > Change runtime type > GPU. Kaggle: Settings > Accelerator > GPU.")
+    profile = get_profile()
+    print(f"profile: {profile.name}  (set DDPM_PROFILE=tiny|small|full to change it)")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return device, profile
