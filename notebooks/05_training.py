@@ -39,10 +39,8 @@
 # %%
 # Setup: the same first cell in every notebook (notebooks/_setup_cell.md explains it).
 import os
-import random
 import sys
 
-import numpy as np
 import torch
 
 DDPM_LIB_INSTALL = "ddpm_lib @ git+https://github.com/annotated-ddpm/annotated-ddpm"  # the one install path
@@ -58,15 +56,8 @@ except ImportError:  # Kaggle, Colab: install the package, then import it
 print(f"ddpm_lib from {os.path.dirname(config.__file__)}")
 # %matplotlib inline
 
-device = config.pick_device()
-if device.type == "cpu":
-    print("Hint: no GPU. Colab: Runtime > Change runtime type > GPU. Kaggle: Settings > Accelerator > GPU.")
-profile = config.get_profile()
-print(f"profile: {profile.name}  (set DDPM_PROFILE=tiny|small|full to change it)")
 SEED = 0
-random.seed(SEED)
-np.random.seed(SEED)
-_ = torch.manual_seed(SEED)
+device, profile = config.notebook_setup(SEED)  # the device (with a hint if no GPU), $DDPM_PROFILE, seeds
 
 # %%
 import copy
@@ -75,6 +66,7 @@ import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 
 from ddpm_lib import data, plotting, sampling, schedules, training, widgets
 
