@@ -352,7 +352,8 @@ def train(model, schedule: NoiseSchedule, loader, profile: Profile, out_dir=None
 
     saved_step, seconds_before, start = state.step, state.seconds, time.monotonic()
     deadline = start + 60 * minutes if minutes else math.inf
-    bar = tqdm(total=steps, initial=state.step, desc="training", unit="step")
+    # With a wall-clock budget the step budget is rarely what stops us: no bar length, so no bogus ETA.
+    bar = tqdm(total=steps if deadline == math.inf else None, initial=state.step, desc="training", unit="step")
     try:
         while state.step < steps:
             if time.monotonic() >= deadline:
@@ -366,7 +367,9 @@ def train(model, schedule: NoiseSchedule, loader, profile: Profile, out_dir=None
             bar.update(1)
             if state.step % profile.log_every == 0:
                 lr = state.lr_scheduler.get_last_lr()[0]
-                bar.set_postfix(loss=f"{state.loss_history[-1][1]:.4f}", lr=f"{lr:.2g}")
+                left = f"{(deadline - time.monotonic()) / 60:.1f}" if deadline < math.inf else None
+                bar.set_postfix(loss=f"{state.loss_history[-1][1]:.4f}", lr=f"{lr:.2g}",
+                                **({"min_left": left} if left else {}))
                 if callback is not None:
                     callback(state)
             if path is not None and state.step % profile.checkpoint_every == 0:

@@ -17,3 +17,13 @@ def linear():
 @pytest.fixture(scope="session")
 def cosine():
     return make_schedule("cosine", 1000)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a module: faster for tiny models on a busy 2-core machine, and the same float sums
+    in this process and in a fresh one (the resume tests compare them bit for bit)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

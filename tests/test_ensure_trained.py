@@ -11,12 +11,7 @@ PROFILE = Profile(name="ensure", subset=64, dim=8, dim_mults=(1, 2), batch_size=
                   ema_warmup=1, checkpoint_every=100, log_every=2, n_samples=4, ddim_steps=2)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: one torch thread in this module
 
 
 def weights(model):

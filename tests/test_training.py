@@ -29,13 +29,7 @@ PROFILE = Profile(name="test", dim=8, dim_mults=(1, 2), batch_size=4, lr=1e-3, w
                   ema_decay=0.9, ema_warmup=1, checkpoint_every=1000, log_every=1)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One thread here and in the fresh process: faster on a busy 2-core machine, and the same float sums."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: one torch thread in this module
 
 
 @pytest.fixture(scope="module")
