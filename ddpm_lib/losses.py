@@ -35,7 +35,7 @@ def p_losses(model, schedule: NoiseSchedule, x0: torch.Tensor, t: torch.Tensor |
         raise ValueError(f"loss_type must be one of {LOSS_TYPES}; got {loss_type!r}")
     if reduction not in ("mean", "none"):
         raise ValueError(f"reduction must be 'mean' or 'none'; got {reduction!r}")
-    check_images(x0, "x0", data_range=True)
+    check_images(x0, "x0")  # the shape; q_sample below checks the range (one pass over x0, not two)
     B = x0.shape[0]
     if t is None:  # 1
         t = torch.randint(0, schedule.num_timesteps, (B,), generator=generator, device=x0.device)
