@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .forward import check_images, q_mean_variance, q_posterior_mean_variance, q_sample
-from .schedules import NoiseSchedule
+from .schedules import NoiseSchedule, extract
 
 LOSS_TYPES = ("l2", "l1", "huber")
 
@@ -37,11 +37,12 @@ def p_losses(model, schedule: NoiseSchedule, x0: torch.Tensor, t: torch.Tensor |
         raise ValueError(f"reduction must be 'mean' or 'none'; got {reduction!r}")
     check_images(x0, "x0")  # the shape; q_sample below checks the range (one pass over x0, not two)
     B = x0.shape[0]
+    schedule = schedule.to(x0.device)
     if t is None:  # 1
         t = torch.randint(0, schedule.num_timesteps, (B,), generator=generator, device=x0.device)
     if noise is None:  # 2
         noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
-    x_t = q_sample(schedule, x0, t, noise=noise)  # 3
+    x_t = q_sample(schedule, x0, t, noise=noise)  # 3 (q_sample checks x0's range and t, once per call)
     eps_pred = model(x_t, t.to(x0.device))
     if eps_pred.shape != noise.shape:
         raise ValueError(f"the model must return eps_pred of x_t's shape {tuple(x_t.shape)}; "
@@ -103,16 +104,18 @@ def vlb_terms(model, schedule: NoiseSchedule, x0: torch.Tensor, clip_denoised: b
     """
     from .sampling import p_mean_variance  # the model's side of the bound lives with the sampler
 
-    check_images(x0, "x0", data_range=True)
+    check_images(x0, "x0", data_range=True)  # once, here: the loop below runs T steps without checks
     B, T = x0.shape[0], schedule.num_timesteps
     schedule = schedule.to(x0.device)
     to_bits = 1.0 / math.log(2.0)
     terms = torch.zeros(B, T, device=x0.device)
     for k in tqdm(range(T - 1, -1, -1), desc="bound", disable=not progress, leave=False):
         t = torch.full((B,), k, device=x0.device, dtype=torch.long)
-        x_t = q_sample(schedule, x0, t, generator=generator)
+        noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+        x_t = extract(schedule.sqrt_alphas_cumprod, t, x0.shape) * x0 \
+            + extract(schedule.sqrt_one_minus_alphas_cumprod, t, x0.shape) * noise  # Eq. 4, as q_sample does it
         with torch.no_grad():
-            out = p_mean_variance(model, schedule, x_t, t, clip_denoised=clip_denoised, variance=variance)
+            out = p_mean_variance(model, schedule, x_t, k, clip_denoised=clip_denoised, variance=variance)
         if k == 0:  # L_0: the discretized Gaussian decoder
             nll = -discretized_gaussian_log_likelihood(x0, out["mean"], 0.5 * out["log_variance"])
             terms[:, 0] = _mean_over_dims(nll) * to_bits
@@ -120,8 +123,7 @@ def vlb_terms(model, schedule: NoiseSchedule, x0: torch.Tensor, clip_denoised: b
             true_mean, _, true_log_var = q_posterior_mean_variance(schedule, x0, x_t, t)
             kl = normal_kl(true_mean, true_log_var, out["mean"], out["log_variance"])
             terms[:, k] = _mean_over_dims(kl) * to_bits
-    t_last = torch.full((B,), T - 1, device=x0.device, dtype=torch.long)
-    mean_T, _, log_var_T = q_mean_variance(schedule, x0, t_last)
+    mean_T, _, log_var_T = q_mean_variance(schedule, x0, T - 1)
     prior = _mean_over_dims(normal_kl(mean_T, log_var_T, torch.zeros_like(mean_T), torch.zeros_like(mean_T)))
     prior = prior * to_bits
     return {"prior": prior, "terms": terms, "total": prior + terms.sum(dim=1)}

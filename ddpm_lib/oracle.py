@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from .schedules import NoiseSchedule, check_timesteps, extract
+from .schedules import NoiseSchedule, extract
 
 
 class GaussianOracle(torch.nn.Module):
@@ -23,17 +23,17 @@ class GaussianOracle(torch.nn.Module):
 
     def __init__(self, schedule: NoiseSchedule, mean=0.0, std=1.0):
         super().__init__()
-        self.schedule = schedule
+        self.register_buffer("alphas_cumprod", schedule.alphas_cumprod.double())  # float64: an exact yardstick
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float64))
         self.register_buffer("std", torch.as_tensor(std, dtype=torch.float64))
         if (self.std <= 0).any():
             raise ValueError(f"std must be > 0; got {std}")
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        t = check_timesteps(self.schedule, t, batch=x_t.shape[0]).to(x_t.device)
-        abar = extract(self.schedule.alphas_cumprod.double(), t, x_t.shape)  # float64 for an exact yardstick
+        """x_t: (B, C, H, W); t: (B,) LongTensor on the oracle's device (move it with .to(device), like a network)."""
+        abar = extract(self.alphas_cumprod, t, x_t.shape)  # (B, 1, 1, 1)
         a, b2 = abar.sqrt(), 1.0 - abar
-        m, s2 = self.mean.to(x_t.device), self.std.to(x_t.device) ** 2
+        m, s2 = self.mean, self.std ** 2
         eps = b2.sqrt() / (abar * s2 + b2) * (x_t.double() - a * m)
         return eps.to(x_t.dtype)
 

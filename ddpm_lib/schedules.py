@@ -15,7 +15,6 @@ Glossary (paper symbol -> our name -> diffusers' ``DDPMScheduler`` name):
     alpha-bar_{t-1}                      alphas_cumprod_prev[t]               alpha_prod_t_prev
     sqrt(alpha-bar_t)                    sqrt_alphas_cumprod[t]               alpha_prod_t ** 0.5
     sqrt(1 - alpha-bar_t)                sqrt_one_minus_alphas_cumprod[t]     beta_prod_t ** 0.5
-    1 / sqrt(alpha_t)                    sqrt_recip_alphas[t]                 (inline)
     beta-tilde_t (Eq. 7)                 posterior_variance[t]                _get_variance(t)
     log beta-tilde_t, first one clipped  posterior_log_variance_clipped[t]    (inline)
     mu-tilde coefficient of x_0 (Eq. 7)  posterior_mean_coef1[t]              pred_original_sample_coeff
@@ -102,7 +101,6 @@ class NoiseSchedule:
     log_one_minus_alphas_cumprod: torch.Tensor
     sqrt_recip_alphas_cumprod: torch.Tensor  # 1 / sqrt(alpha-bar_t), for x_0 from eps
     sqrt_recipm1_alphas_cumprod: torch.Tensor  # sqrt(1 / alpha-bar_t - 1)
-    sqrt_recip_alphas: torch.Tensor
     posterior_variance: torch.Tensor
     posterior_log_variance_clipped: torch.Tensor
     posterior_mean_coef1: torch.Tensor
@@ -143,7 +141,6 @@ class NoiseSchedule:
             log_one_minus_alphas_cumprod=torch.log(1.0 - alphas_cumprod),
             sqrt_recip_alphas_cumprod=(1.0 / alphas_cumprod).sqrt(),
             sqrt_recipm1_alphas_cumprod=(1.0 / alphas_cumprod - 1.0).sqrt(),
-            sqrt_recip_alphas=(1.0 / alphas).sqrt(),
             posterior_variance=posterior_variance,
             posterior_log_variance_clipped=posterior_log_variance_clipped,
             posterior_mean_coef1=betas * alphas_cumprod_prev.sqrt() / (1.0 - alphas_cumprod),
@@ -153,7 +150,11 @@ class NoiseSchedule:
         return cls(**{name: table.to(torch.float32) for name, table in tables.items()})
 
     def to(self, device) -> NoiseSchedule:
-        """The same tables on `device` (a no-op copy of references when they are already there)."""
+        """The same tables on `device`; ``self`` when they are already there. Samplers, the loss and training call
+        it once at their entry point, so that the per-step math indexes tables that already sit beside x_t."""
+        device = torch.device(device)
+        if self.betas.device == device:
+            return self
         return NoiseSchedule(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 
 
@@ -164,35 +165,45 @@ def make_schedule(name: str = "linear", timesteps: int = 1000, **kwargs) -> Nois
     return NoiseSchedule.from_betas(BETA_SCHEDULES[name](timesteps, **kwargs))
 
 
-def signal_to_noise(schedule: NoiseSchedule, t: torch.Tensor | None = None) -> torch.Tensor:
-    """SNR(t) = alpha-bar_t / (1 - alpha-bar_t): the signal's power over the noise's in x_t. All T if t is None."""
-    return schedule.snr if t is None else schedule.snr[check_timesteps(schedule, t).to(schedule.device)]
-
-
 # ---------------------------------------------------------------------------------------------------------
-# Gathering a table at t, and checking t
+# Gathering a table at t, and checking t at the door
 # ---------------------------------------------------------------------------------------------------------
 
 
-def check_timesteps(schedule: NoiseSchedule, t: torch.Tensor, batch: int | None = None) -> torch.Tensor:
-    """Check that t is a LongTensor of shape (B,) with values in {0, ..., T-1}; return it."""
+def check_timesteps(schedule: NoiseSchedule, t, batch: int) -> torch.Tensor:
+    """Check t at a public entry point and return it as a LongTensor of shape (batch,) on the schedule's device.
+
+    t is an int (the same step for every image: checked in Python, free) or a LongTensor of shape (batch,) with
+    values in {0, ..., T-1} (checked with one pass over t: a host sync on a GPU, so never call this per step).
+    """
     T = schedule.num_timesteps
+    if isinstance(t, int) and not isinstance(t, bool):
+        if not 0 <= t < T:
+            raise ValueError(_out_of_range(T, t, t))
+        return torch.full((batch,), t, dtype=torch.long, device=schedule.device)
     if not isinstance(t, torch.Tensor):
-        raise ValueError(f"t must be a torch.LongTensor of shape (B,); got {type(t).__name__}. "
+        raise ValueError(f"t must be an int or a torch.LongTensor of shape (B,); got {type(t).__name__}. "
                          "Try torch.full((B,), t, dtype=torch.long).")
     if t.dtype not in (torch.int64, torch.int32):
         raise ValueError(f"t must hold integer timesteps (torch.long); got dtype {t.dtype}. "
                          "Timesteps are indices 0..T-1, not fractions: use .long().")
-    if t.ndim != 1 or (batch is not None and t.shape[0] != batch):
-        want = f"({batch},)" if batch is not None else "(B,)"
-        raise ValueError(f"t must have shape {want}, one timestep per image; got {tuple(t.shape)}")
-    if t.numel() and (int(t.min()) < 0 or int(t.max()) >= T):
-        raise ValueError(f"t out of range: timesteps are 0-indexed in {{0, ..., {T - 1}}} (code t = k is the "
-                         f"paper's t = k+1); got min {int(t.min())}, max {int(t.max())}")
-    return t.long()
+    if t.shape != (batch,):
+        raise ValueError(f"t must have shape ({batch},), one timestep per image; got {tuple(t.shape)}")
+    if t.numel():
+        lo, hi = torch.stack(t.aminmax()).tolist()  # note: a CPU-GPU sync point (one read of two numbers)
+        if lo < 0 or hi >= T:
+            raise ValueError(_out_of_range(T, lo, hi))
+    return t.long().to(schedule.device)
+
+
+def _out_of_range(T: int, lo: int, hi: int) -> str:
+    return (f"t out of range: timesteps are 0-indexed in {{0, ..., {T - 1}}} (code t = k is the paper's t = k+1); "
+            f"got min {lo}, max {hi}")
 
 
 def extract(table: torch.Tensor, t: torch.Tensor, x_shape) -> torch.Tensor:
-    """Gather ``table[t]`` and reshape it to (B, 1, 1, ...) so it broadcasts against a tensor of ``x_shape``."""
-    out = table.to(t.device)[t]  # (B,)
-    return out.reshape(t.shape[0], *([1] * (len(x_shape) - 1)))  # (B, 1, 1, 1) for images
+    """Gather ``table[t]`` for t (B,) and reshape it to (B, 1, 1, ...) so it broadcasts against ``x_shape``.
+
+    No checks and no copy: t must be valid and on the table's device (``schedule.to(device)`` once, up front).
+    """
+    return table[t].reshape(t.shape[0], *([1] * (len(x_shape) - 1)))  # (B, 1, 1, 1) for images

@@ -113,7 +113,7 @@ def test_unclipped_mean_is_eq_11(linear):
     out = sampling.p_mean_variance(oracle, linear, x, t, clip_denoised=False)
     b = linear.betas[t].view(-1, 1, 1, 1)
     eq11 = (x - b / linear.sqrt_one_minus_alphas_cumprod[t].view(-1, 1, 1, 1) * out["eps_pred"]) \
-        * linear.sqrt_recip_alphas[t].view(-1, 1, 1, 1)
+        / linear.alphas[t].sqrt().view(-1, 1, 1, 1)
     torch.testing.assert_close(out["mean"], eq11, rtol=1e-4, atol=1e-5)
 
 
@@ -140,3 +140,60 @@ def test_bad_arguments_raise(linear):
         sampling.p_sample(lambda x, t: x[:, :, :2], linear, torch.zeros(1, 1, 4, 4), torch.tensor([3]))
     with pytest.raises(ValueError, match="out of range"):
         sampling.p_sample(zero, linear, torch.zeros(1, 1, 4, 4), torch.tensor([1000]))
+
+
+SYNC_POINTS = ("item", "__bool__", "__int__", "__float__", "tolist", "__index__")  # each reads a value to the host
+
+
+@pytest.fixture
+def sync_counter(monkeypatch):
+    """Count the calls that copy a tensor's value to the host (a CPU-GPU sync on CUDA) while the test runs."""
+    count = {"n": 0}
+    for name in SYNC_POINTS:
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *args, _original=original, **kwargs):
+            count["n"] += 1
+            return _original(self, *args, **kwargs)
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    return count
+
+
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim"])
+def test_no_host_sync_inside_the_sampling_loops(sampler, sync_counter):
+    # The steps are checked at the door (an int t is checked in Python); nothing reads a tensor's value per step.
+    zero = lambda x, t: torch.zeros_like(x)  # noqa: E731
+    sched = make_schedule("linear", 40)
+    steps = sampling.progressive(sampler, zero, sched, (2, 1, 4, 4), steps=None if sampler == "ddpm" else 20,
+                                 progress=False)
+    first = next(steps)  # DDIM reads its visited timesteps (a CPU tensor) once, before the first step
+    before = sync_counter["n"]
+    rest = list(steps)
+    assert sync_counter["n"] == before and len(rest) == (39 if sampler == "ddpm" else 19)
+    assert set(first) == set(rest[-1]) == {"t", "x_t", "x0_pred", "sample"}
+
+
+def test_checks_at_the_door_sync_once_per_call(linear, sync_counter):
+    zero = lambda x, t: torch.zeros_like(x)  # noqa: E731
+    sampling.p_sample(zero, linear, torch.zeros(3, 1, 4, 4), torch.tensor([0, 5, 999]))
+    assert sync_counter["n"] == 1  # t's min and max, read together once
+
+
+def test_ddim_progressive_is_ddim_sample(linear):
+    oracle = GaussianOracle(linear, M, S)
+    steps = list(sampling.ddim_sample_loop_progressive(oracle, linear, (3, 1, 4, 4), steps=10, eta=0.5,
+                                                        generator=torch.Generator().manual_seed(4), progress=False))
+    direct = sampling.ddim_sample(oracle, linear, (3, 1, 4, 4), steps=10, eta=0.5,
+                                  generator=torch.Generator().manual_seed(4), progress=False)
+    assert [s["t"] for s in steps] == sampling.ddim_timesteps(1000, 10).tolist()[::-1]
+    torch.testing.assert_close(steps[-1]["sample"], direct)
+    torch.testing.assert_close(steps[1]["x_t"], steps[0]["sample"])
+
+
+def test_p_sample_with_an_int_t_is_the_same_step(linear):
+    oracle = GaussianOracle(linear, M, S)
+    x = torch.randn(2, 1, 4, 4)
+    for k in (0, 1, 500):
+        a = sampling.p_sample(oracle, linear, x, k, generator=torch.Generator().manual_seed(1))["sample"]
+        b = sampling.p_sample(oracle, linear, x, torch.full((2,), k), generator=torch.Generator().manual_seed(1))
+        torch.testing.assert_close(a, b["sample"])

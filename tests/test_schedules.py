@@ -4,10 +4,11 @@ import pytest
 import torch
 
 from ddpm_lib import schedules
-from ddpm_lib.schedules import BETA_SCHEDULES, NoiseSchedule, extract, make_schedule, signal_to_noise
+from ddpm_lib.schedules import BETA_SCHEDULES, NoiseSchedule, extract, make_schedule
 
 TABLES = ["betas", "alphas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alphas_cumprod",
-          "sqrt_one_minus_alphas_cumprod", "sqrt_recip_alphas", "posterior_variance",
+          "sqrt_one_minus_alphas_cumprod", "log_one_minus_alphas_cumprod", "sqrt_recip_alphas_cumprod",
+          "sqrt_recipm1_alphas_cumprod", "snr", "posterior_variance",
           "posterior_log_variance_clipped", "posterior_mean_coef1", "posterior_mean_coef2"]
 
 
@@ -62,7 +63,7 @@ def test_derived_tables_against_their_definitions():
     torch.testing.assert_close(s.posterior_mean_coef1.double(), b * abar_prev.sqrt() / (1 - abar), rtol=1e-6, atol=0)
     torch.testing.assert_close(s.sqrt_one_minus_alphas_cumprod ** 2 + s.sqrt_alphas_cumprod ** 2,
                                torch.ones(1000))
-    torch.testing.assert_close(signal_to_noise(s).double(), abar / (1 - abar), rtol=1e-5, atol=0)
+    torch.testing.assert_close(s.snr.double(), abar / (1 - abar), rtol=1e-5, atol=0)
 
 
 def test_float64_matters_near_t0():
@@ -94,11 +95,25 @@ def test_extract_gathers_and_broadcasts():
     (torch.tensor([-1]), "out of range"),
     (torch.tensor([0.5]), "integer timesteps"),
     (torch.tensor([[1]]), "shape"),
-    (3, "LongTensor"),
+    (3.0, "LongTensor"),
+    (1000, "out of range"),
+    (-1, "out of range"),
 ])
 def test_bad_timesteps_raise(t, match):
     with pytest.raises(ValueError, match=match):
-        schedules.check_timesteps(make_schedule("linear", 1000), t)
+        schedules.check_timesteps(make_schedule("linear", 1000), t, batch=1)
+
+
+def test_check_timesteps_takes_an_int_for_the_whole_batch():
+    s = make_schedule("linear", 1000)
+    t = schedules.check_timesteps(s, 999, batch=3)
+    assert t.dtype == torch.long and t.tolist() == [999, 999, 999]
+    assert schedules.check_timesteps(s, torch.tensor([0, 5], dtype=torch.int32), batch=2).dtype == torch.long
+
+
+def test_to_returns_the_same_schedule_when_already_there():
+    s = make_schedule("linear", 10)
+    assert s.to("cpu") is s
 
 
 def test_to_moves_every_table():
