@@ -20,7 +20,7 @@ import time
 
 import torch
 
-from ddpm_lib import config, sampling, training
+from ddpm_lib import checkpoint, config, runs, sampling, training
 from ddpm_lib.schedules import make_schedule
 
 
@@ -57,7 +57,7 @@ def main() -> int:
     profile = config.get_profile(args.profile).replace(checkpoint_every=10**9, minutes=None)
     loader, source = _loader(profile, 20_000)
     torch.manual_seed(0)
-    model = training.build_model(profile).to(device)
+    model = runs.build_model(profile).to(device)
     schedule = make_schedule(profile.beta_schedule, profile.timesteps)
     failures = []
     with tempfile.TemporaryDirectory() as out:
@@ -81,7 +81,7 @@ def main() -> int:
         if not all(torch.isfinite(p).all() for p in ema.parameters()):
             failures.append("EMA weights are not finite")
         img_per_s = (args.steps - warm) * profile.batch_size / train_s
-        ema_model, sched, _ = training.load_model_for_sampling(f"{out}/checkpoint.pt", device=device)
+        ema_model, sched, _ = checkpoint.load_model_for_sampling(f"{out}/checkpoint.pt", device=device)
 
     x = torch.randn(64, 1, 28, 28, device=device)
     t = torch.full((64,), 500, device=device)

@@ -3,22 +3,57 @@
     python -m ddpm_lib data [--source auto|local|hub]
     python -m ddpm_lib train --profile small --out runs/small [--minutes N] [--steps N] [--resume] [--seed S]
     python -m ddpm_lib sample --checkpoint runs/small/checkpoint.pt --n 64 --sampler ddim --steps 50 --seed 0 \\
-        --out samples.png [--gif denoise.gif] [--npy samples.npy]
+        --out samples.png [--gif denoise.gif] [--npy samples.npy] [--scale 4]
 
 ``--steps`` in ``train`` is the total step count, so ``--resume --steps 2000`` trains up to step 2000.
+Every argument (and ``$DDPM_PROFILE``) is checked before any work: a bad one ends with one line that names it
+and what it accepts, and exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from pathlib import Path
 
-import numpy as np
-import torch
-
 GIF_FRAMES = 40  # frames of the denoising animation, evenly spaced over the reverse process
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (no usage block): ``python -m ddpm_lib train: error: ... (see --help)``."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}") from None
+        if not value > 0 or (kind is float and not math.isfinite(value)):
+            raise argparse.ArgumentTypeError(f"must be a positive {kind.__name__}, got {text!r}")
+        return value
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
+
+
+def _non_negative_int(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return int(text)
+
+
+def _profile_name(text: str) -> str:
+    from .config import PROFILE_CHOICES
+
+    name = text.strip().lower()
+    if name not in PROFILE_CHOICES:
+        raise argparse.ArgumentTypeError(f"unknown profile {text!r}; choose one of {', '.join(PROFILE_CHOICES)}")
+    return name
 
 
 def cmd_data(args) -> int:
@@ -35,10 +70,10 @@ def cmd_data(args) -> int:
 
 
 def cmd_train(args) -> int:
+    from .checkpoint import CHECKPOINT_NAME
     from .config import get_profile, pick_device
-    from .data import load_fashion_mnist, make_dataloader
-    from .schedules import make_schedule
-    from .training import CHECKPOINT_NAME, build_model, train
+    from .runs import build_training
+    from .training import train
 
     profile = get_profile(args.profile)
     if args.seed is not None:
@@ -49,14 +84,9 @@ def cmd_train(args) -> int:
               "another --out (or delete it) to start over.", file=sys.stderr)
         return 2
     device = pick_device()
-    torch.manual_seed(profile.seed)  # the initial weights
-    model = build_model(profile)
-    dataset = load_fashion_mnist("train")
-    loader = make_dataloader(dataset, profile.batch_size, seed=profile.seed, hflip=profile.hflip,
-                             subset=profile.subset)
-    schedule = make_schedule(profile.beta_schedule, profile.timesteps)
-    print(f"profile {profile.name}: Unet(dim={profile.dim}, dim_mults={profile.dim_mults}), "
-          f"{sum(p.numel() for p in model.parameters()):,} parameters, {profile.subset or len(dataset):,} images")
+    model, schedule, loader = build_training(profile, device)
+    print(f"profile {profile.name}: {profile.unet}, {sum(p.numel() for p in model.parameters()):,} parameters, "
+          f"{profile.subset or 60_000:,} images")
     try:
         state = train(model, schedule, loader, profile, out_dir=out, steps=args.steps, minutes=args.minutes,
                       resume=args.resume, device=device)
@@ -73,78 +103,95 @@ def cmd_sample(args) -> int:
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no window
+    import torch
+
+    from .checkpoint import CheckpointError, load_model_for_sampling
     from .config import pick_device
-    from .data import from_model_range
-    from .plotting import image_grid, save_animation, save_grid
-    from .sampling import ddim_sample, p_sample_loop_progressive
-    from .training import CheckpointError, load_model_for_sampling
 
     try:
-        model, schedule, profile = load_model_for_sampling(args.checkpoint, device=pick_device())
+        model, schedule, profile = load_model_for_sampling(args.checkpoint, device=pick_device(verbose=False))
     except (FileNotFoundError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    device = schedule.device
-    shape = (args.n, profile.channels, profile.image_size, profile.image_size)
-    generator = torch.Generator(device).manual_seed(args.seed)
-    frames = []  # (N, C, H, W) in [-1, 1], along the reverse process
-    if args.sampler == "ddpm":
-        if args.steps is not None:
-            print(f"note: --steps is for ddim; ddpm runs all T = {schedule.num_timesteps} steps")
-        every = max(1, schedule.num_timesteps // GIF_FRAMES)
-        for step in p_sample_loop_progressive(model, schedule, shape, generator=generator):
-            if args.gif and step["t"] % every == 0:
-                frames.append(step["x_t"])
-            x0 = step["sample"]
-    else:
-        steps = args.steps or profile.ddim_steps
+    print(f"sampling on {schedule.device.type}: {profile.name} profile, {profile.unet}")
+    T = schedule.num_timesteps
+    if args.sampler == "ddpm" and args.steps not in (None, T):
+        print(f"error: --steps is for ddim; ddpm runs all T = {T} steps (drop --steps)", file=sys.stderr)
+        return 2
+    if args.steps is not None and args.steps > T:
+        print(f"error: --steps must be at most T = {T} for this checkpoint; got {args.steps}", file=sys.stderr)
+        return 2
+    steps = None if args.sampler == "ddpm" else (args.steps or profile.ddim_steps)
+    generator = torch.Generator(schedule.device).manual_seed(args.seed)
+    _write_samples(args, model, schedule, profile.sample_shape(args.n), steps, generator)
+    return 0
 
-        def recording_model(x_t, t):  # ddim_sample has no progressive variant: record each x_t it visits
-            frames.append(x_t)
-            return model(x_t, t)
 
-        x0 = ddim_sample(recording_model if args.gif else model, schedule, shape, steps=steps, generator=generator)
+def _write_samples(args, model, schedule, shape, steps, generator) -> None:
+    """Sample once, recording the steps a GIF needs, and write the PNG grid, the GIF and the .npy asked for."""
+    import numpy as np
+
+    from .data import from_model_range
+    from .plotting import denoising_frames, save_animation, save_grid
+    from .probes import reverse_trajectory
+    from .sampling import last_sample, progressive
+
     nrow = math.ceil(math.sqrt(args.n))  # a near-square grid
-    save_grid(x0, args.out, nrow=nrow)
-    print(f"wrote {args.out}: {args.n} samples ({args.sampler})")
     if args.gif:
-        keep = np.linspace(0, len(frames) - 1, min(GIF_FRAMES, len(frames))).round().astype(int)
-        frames = [frames[i].cpu() for i in keep] + [x0.cpu()] * 10  # Pillow merges repeats: a held last frame
-        save_animation([image_grid(f, nrow) for f in frames], args.gif, fps=12)
-        print(f"wrote {args.gif}: {len(keep) + 1} frames of the denoising")
+        trajectory = reverse_trajectory(model, schedule, shape, sampler=args.sampler, steps=steps,
+                                        generator=generator, frames=GIF_FRAMES, progress=True)
+        x0 = trajectory["sample"]
+    else:
+        x0 = last_sample(progressive(args.sampler, model, schedule, shape, steps=steps, generator=generator))
+    save_grid(x0, args.out, nrow=nrow, scale=args.scale)
+    print(f"wrote {args.out}: {args.n} samples ({args.sampler}), {args.scale}x pixels")
+    if args.gif:
+        frames = denoising_frames(trajectory, n_frames=GIF_FRAMES, nrow=nrow)
+        save_animation(frames, args.gif, fps=12, scale=max(1, args.scale // 2))
+        print(f"wrote {args.gif}: {len(trajectory['ts'])} steps of the denoising, x_t beside the predicted x_0")
     if args.npy:
         images = from_model_range(x0).float().cpu()  # (N, C, H, W) in [0, 1]
         np.save(args.npy, images.numpy().astype(np.float32))
         print(f"wrote {args.npy}: array {tuple(images.shape)} float32 in [0, 1]")
-    return 0
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ddpm_lib", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m ddpm_lib", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("data", help="locate or fetch Fashion-MNIST and say where it is")
     p.add_argument("--source", choices=("auto", "local", "hub"), default="auto")
 
     p = sub.add_parser("train", help="train a DDPM with a profile's settings")
-    p.add_argument("--profile", default=None, help="tiny, small, full or auto (default: $DDPM_PROFILE or auto)")
+    p.add_argument("--profile", type=_profile_name, default=None,
+                   help="tiny, small, full or auto (default: $DDPM_PROFILE, else auto)")
     p.add_argument("--out", default=None, help="run folder for checkpoint.pt (default: runs/<profile>)")
-    p.add_argument("--minutes", type=float, default=None, help="wall-clock budget (default: the profile's)")
-    p.add_argument("--steps", type=int, default=None, help="total steps (default: the profile's max_steps)")
+    p.add_argument("--minutes", type=_positive(float), default=None, help="wall-clock budget (default: the profile's)")
+    p.add_argument("--steps", type=_positive(int), default=None, help="total steps (default: the profile's max_steps)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
-    p.add_argument("--seed", type=int, default=None, help="seed for weights, data order and noise")
+    p.add_argument("--seed", type=_non_negative_int, default=None, help="seed for weights, data order and noise")
 
     p = sub.add_parser("sample", help="draw samples from a checkpoint's EMA weights")
     p.add_argument("--checkpoint", required=True)
-    p.add_argument("--n", type=int, default=64, help="number of images")
+    p.add_argument("--n", type=_positive(int), default=64, help="number of images")
     p.add_argument("--sampler", choices=("ddpm", "ddim"), default="ddim")
-    p.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the profile's ddim_steps)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=_positive(int), default=None, help="DDIM steps (default: the profile's ddim_steps)")
+    p.add_argument("--seed", type=_non_negative_int, default=0)
     p.add_argument("--out", default="samples.png", help="PNG image grid")
+    p.add_argument("--scale", type=_positive(int), default=4, help="pixels per image pixel in the PNG (default 4)")
     p.add_argument("--gif", default=None, help="GIF of the denoising trajectory")
     p.add_argument("--npy", default=None, help=".npy of the samples, (N, 1, 28, 28) float32 in [0, 1]")
+    return parser
 
+
+def main(argv=None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "profile", "unset") is None and os.environ.get("DDPM_PROFILE"):  # checked like --profile
+        try:
+            args.profile = _profile_name(os.environ["DDPM_PROFILE"])
+        except argparse.ArgumentTypeError as e:
+            parser.exit(2, f"{parser.prog}: error: $DDPM_PROFILE: {e}\n")
     return {"data": cmd_data, "train": cmd_train, "sample": cmd_sample}[args.command](args)
 
 

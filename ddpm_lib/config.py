@@ -19,23 +19,21 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .unet import UnetConfig
+
 
 @dataclass(frozen=True)
 class Profile:
     name: str
     # --- data ---
     image_size: int = 28  # Fashion-MNIST is 28x28
-    channels: int = 1  # greyscale
     subset: int | None = None  # train on the first `subset` images only (None: all 60,000)
     hflip: bool = True  # random horizontal flips (garments are roughly left-right symmetric)
     # --- diffusion (the paper's defaults) ---
     timesteps: int = 1000  # T
     beta_schedule: str = "linear"  # 1e-4 -> 0.02, Ho et al. 2020
-    # --- model: Unet(dim, dim_mults=...) ---
-    dim: int = 64  # channels at the first resolution
-    dim_mults: tuple[int, ...] = (1, 2, 4)  # 28 -> 14 -> 7
-    blocks_per_level: int = 1  # ResnetBlocks per level, down and up (2 costs ~1.6x the FLOPs)
-    linear_attn: bool = True  # LinearAttention at the middle levels (off in small: -20 % CPU throughput)
+    # --- the network: Unet(**asdict(unet)) ---
+    unet: UnetConfig = UnetConfig()
     # --- training (Algorithm 1) ---
     batch_size: int = 128
     lr: float = 2e-4  # AdamW learning rate after warm-up
@@ -47,10 +45,18 @@ class Profile:
     ema_warmup: int = 200  # EMA tracks the raw weights exactly for the first steps
     checkpoint_every: int = 1000  # steps between checkpoints
     log_every: int = 50  # steps between loss-history records
-    seed: int = 0  # seeds the weights (CLI), the data order and training's draws of t and eps
+    seed: int = 0  # seeds the weights, the data order and training's draws of t and eps
     # --- sampling ---
     n_samples: int = 64  # images in a sample grid
     ddim_steps: int = 50  # network calls for DDIM
+
+    @property
+    def channels(self) -> int:
+        return self.unet.channels
+
+    def sample_shape(self, n: int) -> tuple[int, int, int, int]:
+        """(n, C, H, W): the shape of n images of this profile, for the samplers."""
+        return (n, self.unet.channels, self.image_size, self.image_size)
 
     def replace(self, **changes) -> Profile:
         """A copy with some fields changed, e.g. ``get_profile("small").replace(minutes=2)``."""
@@ -59,19 +65,32 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "tiny": Profile(
-        name="tiny", subset=512, dim=8, dim_mults=(1, 2), batch_size=32, warmup_steps=5, max_steps=30,
-        ema_warmup=5, checkpoint_every=20, log_every=5, n_samples=16, ddim_steps=10,
+        name="tiny", subset=512, unet=UnetConfig(dim=8, dim_mults=(1, 2)), batch_size=32, warmup_steps=5,
+        max_steps=30, ema_warmup=5, checkpoint_every=20, log_every=5, n_samples=16, ddim_steps=10,
     ),
     "small": Profile(
-        name="small", dim=32, dim_mults=(1, 2, 2), linear_attn=False, batch_size=64, lr=1e-3, warmup_steps=200,
-        max_steps=200_000, minutes=10.0, ema_decay=0.995, ema_warmup=100, checkpoint_every=500,
+        name="small", unet=UnetConfig(dim=32, dim_mults=(1, 2, 2), linear_attn=False), batch_size=64, lr=1e-3,
+        warmup_steps=200, max_steps=200_000, minutes=10.0, ema_decay=0.995, ema_warmup=100, checkpoint_every=500,
         log_every=25, n_samples=64, ddim_steps=50,
     ),
     "full": Profile(
-        name="full", dim=64, dim_mults=(1, 2, 4), batch_size=128, lr=2e-4, warmup_steps=500,
+        name="full", unet=UnetConfig(dim=64, dim_mults=(1, 2, 4)), batch_size=128, lr=2e-4, warmup_steps=500,
         max_steps=20_000, ema_decay=0.999, ema_warmup=200, checkpoint_every=1000, log_every=50,
     ),
 }
+PROFILE_CHOICES = (*PROFILES, "auto")
+
+
+def profile_from_dict(d: dict) -> Profile:
+    """Inverse of ``dataclasses.asdict(profile)`` (how checkpoints store it): lists become tuples, fields this
+    version does not know are ignored, and a version-1 checkpoint's flat network fields (dim, dim_mults, ...)
+    become ``unet``."""
+    known = {f.name for f in dataclasses.fields(Profile)}
+    unet_fields = {f.name for f in dataclasses.fields(UnetConfig)}
+    unet = d.get("unet") or {k: v for k, v in d.items() if k in unet_fields}
+    unet = UnetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in unet.items() if k in unet_fields})
+    rest = {k: v for k, v in d.items() if k in known and k != "unet"}
+    return Profile(**rest, unet=unet)
 
 
 def pick_device(verbose: bool = True) -> torch.device:
@@ -94,10 +113,8 @@ def get_profile(name: str | None = None) -> Profile:
     if name == "auto":
         name = "full" if torch.cuda.is_available() else "small"
     if name not in PROFILES:
-        raise ValueError(
-            f"unknown profile {name!r}; choose one of {sorted(PROFILES)} or 'auto' "
-            "(set DDPM_PROFILE or pass --profile)"
-        )
+        raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)} or 'auto' "
+                         "(set DDPM_PROFILE or pass --profile)")
     return PROFILES[name]
 
 

@@ -242,7 +242,7 @@ def describe_data_source(source: str = "auto") -> str:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Transforms: images -> (B, 1, 28, 28) float32 in [-1, 1], random horizontal flips
+# Images as one uint8 tensor (N, 1, 28, 28)
 
 
 def images_uint8(dataset) -> torch.Tensor:
@@ -275,21 +275,6 @@ def to_uint8_batch(images) -> torch.Tensor:
     if x.dtype != torch.uint8 or x.ndim != 4 or x.shape[1] != 1:
         raise ValueError(f"expected uint8 greyscale images (N, [1,] H, W); got {tuple(x.shape)} {x.dtype}")
     return x
-
-
-def to_tensor_batch(images) -> torch.Tensor:
-    """PIL images or uint8 arrays -> float32 (N, 1, 28, 28) in [-1, 1], ready for the model."""
-    return to_model_range(to_uint8_batch(images))
-
-
-def random_hflip(x: torch.Tensor, generator: torch.Generator | None = None, p: float = 0.5) -> torch.Tensor:
-    """Flip each image of x (B, C, H, W) left-right with probability p; seeded through `generator`."""
-    flip = torch.rand(x.shape[0], generator=generator) < p  # (B,)
-    return _flip_where(x, flip)
-
-
-def _flip_where(x: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
-    return torch.where(flip.view(-1, 1, 1, 1).to(x.device), x.flip(-1), x)  # flip(-1): mirror the width
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """Figures for the notebooks: image grids, schedule curves, the forward process, histograms, GIFs.
 
 matplotlib and PIL only (no ipywidgets: the sliders live in ``widgets.py`` and reuse the ``draw_*`` helpers here,
-so a slider and its static twin draw the same figure). Images come in as ``(B, C, H, W)`` in ``[-1, 1]``, the
-range the math uses; a 2-D array ``(H, W)`` in ``[0, 1]`` goes out to matplotlib. Every ``plot_*`` function
-returns its figure (created with pyplot, so a notebook shows it once; assign it: ``fig = plot_...``).
+so a slider and its static twin draw the same figure; what they show is computed in ``probes.py``). Images come
+in as ``(B, C, H, W)`` in ``[-1, 1]``, the range the math uses; a 2-D array ``(H, W)`` in ``[0, 1]`` goes out to
+matplotlib. Every ``plot_*`` function returns its figure (created with pyplot, so a notebook shows it once;
+assign it: ``fig = plot_...``).
 
 Notebooks that add figures: put them in their own section below, named after the notebook.
 """
@@ -18,7 +19,7 @@ import numpy as np
 import torch
 
 from .data import from_model_range
-from .forward import q_sample
+from .probes import fixed_noise, q_sample_at
 from .schedules import NoiseSchedule
 
 # ---------------------------------------------------------------------------------------------------------
@@ -61,11 +62,13 @@ def show_images(x: torch.Tensor, nrow: int = 8, title: str | None = None, ax=Non
     return ax.figure
 
 
-def save_grid(x: torch.Tensor, path: str | Path, nrow: int = 8) -> Path:
-    """Write a batch (B, C, H, W) in [-1, 1] as one PNG grid; returns the path."""
+def save_grid(x: torch.Tensor, path: str | Path, nrow: int = 8, scale: int = 1) -> Path:
+    """Write a batch (B, C, H, W) in [-1, 1] as one PNG grid, each pixel enlarged to scale x scale; returns the path."""
+    grid = image_grid(x, nrow)
+    grid = np.kron(grid, np.ones((scale, scale) + (1,) * (grid.ndim - 2)))  # nearest-neighbour enlargement
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    plt.imsave(path, image_grid(x, nrow), cmap="gray", vmin=0, vmax=1)
+    plt.imsave(path, grid, cmap="gray", vmin=0, vmax=1)
     return path
 
 
@@ -137,19 +140,6 @@ def plot_schedules(schedules: dict[str, NoiseSchedule]):
     return fig
 
 
-def fixed_noise(x0: torch.Tensor, seed: int = 0) -> torch.Tensor:
-    """Noise eps ~ N(0, I) shaped like x0, from a seeded generator: a slider and its static twin agree."""
-    return torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed)).to(x0)
-
-
-def q_sample_at(schedule: NoiseSchedule, x0: torch.Tensor, ts, noise: torch.Tensor) -> torch.Tensor:
-    """x_t = q_sample(x0, t, noise) for every t in `ts` with the same noise: (len(ts), B, C, H, W)."""
-    ts = torch.as_tensor(list(ts), dtype=torch.long)
-    B = x0.shape[0]
-    x_t = q_sample(schedule, x0.repeat(len(ts), 1, 1, 1), ts.repeat_interleave(B), noise.repeat(len(ts), 1, 1, 1))
-    return x_t.view(len(ts), *x0.shape)  # (len(ts) * B, C, H, W) -> (len(ts), B, C, H, W)
-
-
 def as_batch(image: torch.Tensor) -> torch.Tensor:
     """One image (C, H, W) or a batch (B, C, H, W) -> a float batch (B, C, H, W)."""
     image = torch.as_tensor(image).float()
@@ -169,12 +159,12 @@ def plot_schedule_snapshots(schedules: dict[str, NoiseSchedule], image: torch.Te
         for t in ts:
             ax.axvline(t, color="k", ls=":", lw=0.8)
     rows = torch.cat([q_sample_at(s, x0, ts, noise)[:, 0] for s in schedules.values()])  # (S * len(ts), C, H, W)
-    _draw_labelled_grid(bottom.subplots(), rows, ncol=len(ts), col_labels=[f"t = {t}" for t in ts],
+    draw_labelled_grid(bottom.subplots(), rows, ncol=len(ts), col_labels=[f"t = {t}" for t in ts],
                         row_labels=list(schedules))
     return fig
 
 
-def _draw_labelled_grid(ax, x: torch.Tensor, ncol: int, col_labels, row_labels, padding: int = 2):
+def draw_labelled_grid(ax, x: torch.Tensor, ncol: int, col_labels, row_labels, padding: int = 2):
     """A grid of images with a label above each column and left of each row (ticks on one imshow)."""
     H, W = x.shape[-2:]
     ax.imshow(image_grid(x, ncol, padding), cmap="gray", vmin=0, vmax=1)
@@ -231,7 +221,7 @@ def plot_forward_strip(schedule: NoiseSchedule, x0: torch.Tensor, ts, seed: int 
     x_t = q_sample_at(schedule, x0, ts, noise).transpose(0, 1)  # (B, len(ts), C, H, W): one row per image
     if ax is None:
         _, ax = plt.subplots(figsize=(1.1 * len(ts) + 0.8, 1.1 * x0.shape[0] + 0.4), layout="constrained")
-    _draw_labelled_grid(ax, x_t.reshape(-1, *x0.shape[1:]), ncol=len(ts), col_labels=[f"t = {t}" for t in ts],
+    draw_labelled_grid(ax, x_t.reshape(-1, *x0.shape[1:]), ncol=len(ts), col_labels=[f"t = {t}" for t in ts],
                         row_labels=[""] * x0.shape[0])
     return ax.figure
 
@@ -305,20 +295,6 @@ def plot_shape_trace(traces: dict[str, list]):
     return fig
 
 
-@torch.no_grad()
-def predict_eps_at(model, schedule: NoiseSchedule, x0: torch.Tensor, ts, noise: torch.Tensor):
-    """x_t and model(x_t, t) for a batch x0 (B, C, H, W) at each code t in `ts`, with one fixed noise.
-
-    Returns (x_t, eps_pred), each (len(ts), B, C, H, W) float32 on the CPU; the model runs on its own device.
-    """
-    x_t = q_sample_at(schedule.to("cpu"), x0.cpu(), ts, noise.cpu())  # (len(ts), B, C, H, W)
-    weights = list(model.parameters()) + list(model.buffers()) if isinstance(model, torch.nn.Module) else []
-    device = weights[0].device if weights else torch.device("cpu")
-    eps = [model(x.to(device), torch.full((x.shape[0],), int(t), device=device)).float().cpu()
-           for x, t in zip(x_t, ts)]
-    return x_t, torch.stack(eps)
-
-
 def eps_rows(x_t: torch.Tensor, noise: torch.Tensor, eps_pred: torch.Tensor) -> torch.Tensor:
     """Stack x_t, eps and eps_pred (each (N, C, H, W)) as three grid rows, the noises scaled by EPS_SCALE."""
     return torch.cat([x_t, EPS_SCALE * noise, EPS_SCALE * eps_pred])  # (3 N, C, H, W)
@@ -357,7 +333,7 @@ def plot_loss_snapshots(x_t: torch.Tensor, noise: torch.Tensor, eps_pred: torch.
             curve_ax.axvline(t, color="k", ls=":", lw=0.8)
         ax = bottom.subplots()
     rows = eps_rows(x_t, noise.expand_as(x_t), eps_pred)
-    _draw_labelled_grid(ax, rows, ncol=n, col_labels=[f"t = {t}" for t in ts], row_labels=list(EPS_ROWS))
+    draw_labelled_grid(ax, rows, ncol=n, col_labels=[f"t = {t}" for t in ts], row_labels=list(EPS_ROWS))
     return fig
 
 
@@ -400,46 +376,32 @@ def draw_training_progress(fig, loss_history, samples: torch.Tensor | None = Non
     return fig
 
 
-@torch.no_grad()
-def reverse_trajectory(model, schedule: NoiseSchedule, shape, generator: torch.Generator | None = None,
-                       keep: int | None = None, progress: bool = False) -> dict:
-    """Run Algorithm 2 once (``sampling.p_sample_loop_progressive``) and keep every step, indexed by code t.
-
-    Returns {"x_t": (T, K, C, H, W), "x0_pred": (T, K, C, H, W), "sample": (B, C, H, W)} float32 on the CPU:
-    x_t[t] is the input of step t (x_t[T-1] is the starting noise), x0_pred[t] the model's guess of x_0 there,
-    for the first K = `keep` images (default all B); sample is the final x_0 of all B. Memory: 2 T K C H W
-    floats (8 images of 28x28 at T = 1000: 50 MB).
-    """
-    from .sampling import p_sample_loop_progressive
-
-    T, K = schedule.num_timesteps, shape[0] if keep is None else min(keep, shape[0])
-    x_t = torch.empty(T, K, *shape[1:])
-    x0_pred = torch.empty(T, K, *shape[1:])
-    for step in p_sample_loop_progressive(model, schedule, shape, generator=generator, progress=progress):
-        x_t[step["t"]], x0_pred[step["t"]] = step["x_t"][:K].float().cpu(), step["x0_pred"][:K].float().cpu()
-        last = step["sample"]
-    return {"x_t": x_t, "x0_pred": x0_pred, "sample": last.float().cpu()}
-
-
 def plot_reverse_snapshots(trajectory: dict, ts, n: int = 4):
-    """The static twin of ``widgets.reverse_explorer``: for the first `n` images of a ``reverse_trajectory``,
-    x_t (top) and the predicted x_0 (bottom) at each code t in `ts` (columns, from noise to data)."""
-    ts = sorted(ts, reverse=True)  # sampling runs from t = T-1 down to 0
-    fig, axes = plt.subplots(2, 1, figsize=(1.1 * len(ts) + 1.2, 2.2 * n + 0.8), layout="constrained")
+    """The static twin of ``widgets.reverse_explorer``: for the first `n` images of a ``probes.reverse_trajectory``,
+    x_t (top) and the predicted x_0 (bottom) at each code t in `ts` (columns, from noise to data; each t snaps
+    to the nearest step the sampler visited)."""
+    index = sorted({nearest_step(trajectory, t) for t in ts}, reverse=True)  # sampling runs from t = T-1 down
+    fig, axes = plt.subplots(2, 1, figsize=(1.1 * len(index) + 1.2, 2.2 * n + 0.8), layout="constrained")
     for ax, key, label in zip(axes, ("x_t", "x0_pred"), (r"$x_t$", r"predicted $x_0$")):
-        x = trajectory[key][ts, :n].transpose(0, 1).reshape(-1, *trajectory[key].shape[2:])  # rows: images
-        _draw_labelled_grid(ax, x, ncol=len(ts), col_labels=[f"t = {t}" for t in ts], row_labels=[""] * n)
+        x = trajectory[key][index, :n].transpose(0, 1).reshape(-1, *trajectory[key].shape[2:])  # rows: images
+        draw_labelled_grid(ax, x, ncol=len(index), col_labels=[f"t = {trajectory['ts'][i]}" for i in index],
+                           row_labels=[""] * n)
         ax.set_ylabel(label, fontsize=12)
     return fig
 
 
+def nearest_step(trajectory: dict, t: int) -> int:
+    """The index into a trajectory's arrays of the visited step nearest to code t."""
+    return int(np.abs(np.asarray(trajectory["ts"]) - t).argmin())
+
+
 def denoising_frames(trajectory: dict, n_frames: int = 40, nrow: int = 4, hold: int = 10) -> list:
-    """Frames for a GIF: [x_t grid | predicted x_0 grid] at `n_frames` t from T-1 to 0, then the final samples
-    held for `hold` frames. Each frame is an (H, W) numpy array in [0, 1]."""
-    T = trajectory["x_t"].shape[0]
-    ts = np.linspace(T - 1, 0, n_frames).round().astype(int)
+    """Frames for a GIF: [x_t grid | predicted x_0 grid] at up to `n_frames` steps from the noise to the data, then
+    the final samples held for `hold` frames. Each frame is an (H, W) numpy array in [0, 1]."""
+    S = len(trajectory["ts"])
+    index = np.linspace(S - 1, 0, min(n_frames, S)).round().astype(int)  # from the noise (the largest t) down
     final = image_grid(trajectory["sample"][:trajectory["x_t"].shape[1]], nrow)  # the kept images only
     gap = np.ones((final.shape[0], 6))  # a white bar between the two grids
-    frames = [np.hstack([image_grid(trajectory["x_t"][t], nrow), gap, image_grid(trajectory["x0_pred"][t], nrow)])
-              for t in ts]
+    frames = [np.hstack([image_grid(trajectory["x_t"][i], nrow), gap, image_grid(trajectory["x0_pred"][i], nrow)])
+              for i in index]
     return frames + [np.hstack([final, gap, final])] * hold

@@ -138,12 +138,13 @@ def p_sample_loop_progressive(model, schedule: NoiseSchedule, shape, clip_denois
 def sample(model, schedule: NoiseSchedule, shape, clip_denoised: bool = True, variance: str = "posterior",
            generator: torch.Generator | None = None, progress: bool = True, device=None) -> torch.Tensor:
     """Run Algorithm 2 to the end and return x_0: (B, C, H, W), in [-1, 1] when clip_denoised."""
-    return _last(p_sample_loop_progressive(model, schedule, shape, clip_denoised=clip_denoised, variance=variance,
+    return last_sample(p_sample_loop_progressive(model, schedule, shape, clip_denoised=clip_denoised, variance=variance,
                                            generator=generator, progress=progress, device=device))
 
 
-def _last(steps) -> torch.Tensor:
-    """Drain a progressive generator and return its final sample."""
+def last_sample(steps) -> torch.Tensor:
+    """Run a per-step generator (``p_sample_loop_progressive``, ``ddim_sample_loop_progressive``) to the end and
+    return its final sample."""
     x = None
     for step in steps:
         x = step["sample"]
@@ -213,7 +214,7 @@ def ddim_sample(model, schedule: NoiseSchedule, shape, steps: int = 50, eta: flo
                 clip_denoised: bool = True, generator: torch.Generator | None = None, progress: bool = True,
                 device=None) -> torch.Tensor:
     """DDIM (Song et al. 2021, Eq. 12) to the end: x_0 (B, C, H, W) after `steps` network calls."""
-    return _last(ddim_sample_loop_progressive(model, schedule, shape, steps=steps, eta=eta,
+    return last_sample(ddim_sample_loop_progressive(model, schedule, shape, steps=steps, eta=eta,
                                               clip_denoised=clip_denoised, generator=generator, progress=progress,
                                               device=device))
 

@@ -4,7 +4,7 @@ Taught in notebook 05_training.
     state = train(model, schedule, loader, profile, out_dir="runs/small")   # budget: profile.max_steps / .minutes
     state.loss_history          [(step, mean L_simple over the last log_every steps), ...]
     state.loss_by_t             [(step, [mean per-image loss in each of 10 equal ranges of t]), ...]
-    ema_model, schedule, profile = load_model_for_sampling("runs/small/checkpoint.pt")
+    (checkpoint.load_model_for_sampling reads the EMA model back; runs.ensure_trained caches whole runs)
 
 Timesteps are 0-indexed in code: ``t`` in ``{0, ..., T-1}``, code ``t = k`` is the paper's ``t = k + 1``.
 
@@ -18,17 +18,15 @@ Choices, each one line to change:
     N/2 + resume + N/2 give the same weights on a CPU, even in a fresh process.
   - **Precision.** On CUDA the forward pass runs under autocast (bf16 where supported, else fp16 with a
     GradScaler); on a CPU everything stays fp32.
-  - **Checkpoints** are written to a temporary file in the same folder, then ``os.replace``-d: an interrupted
-    write never leaves a half file, and ``torch.load(path, weights_only=True)`` reads them (tensors and plain
-    containers only: the profile is stored as a dict).
+  - **Checkpoints** (``checkpoint.py``) are written to a temporary file in the same folder, then
+    ``os.replace``-d: an interrupted write never leaves a half file, and ``torch.load(path, weights_only=True)``
+    reads them (tensors and plain containers only: the profile is stored as a dict).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,18 +35,20 @@ import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
-from .config import Profile, pick_device
+from .checkpoint import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_NAME,
+    CHECKPOINT_VERSION,
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
+    saved_profile,
+)
+from .config import Profile
 from .losses import p_losses
-from .schedules import NoiseSchedule, make_schedule
+from .schedules import NoiseSchedule
 
-CHECKPOINT_FORMAT = "ddpm_lib.training.checkpoint"  # the marker that tells our checkpoints from other files
-CHECKPOINT_VERSION = 1
-CHECKPOINT_NAME = "checkpoint.pt"
 T_BUCKETS = 10  # loss_by_t splits {0, ..., T-1} into this many equal ranges
-
-
-class CheckpointError(ValueError):
-    """A file that is not a readable ddpm_lib checkpoint (truncated, corrupt, foreign or too new)."""
 
 
 @dataclass
@@ -79,20 +79,6 @@ class TrainState:
         """Bucket i of loss_by_t holds code t in [edges[i], edges[i+1])."""
         T = self.schedule.num_timesteps
         return [i * T // T_BUCKETS for i in range(T_BUCKETS + 1)]
-
-
-def build_model(profile: Profile) -> torch.nn.Module:
-    """``Unet`` from the profile's model fields (every Profile field named like a Unet argument)."""
-    from .unet import Unet
-
-    accepted = inspect.signature(Unet).parameters
-    return Unet(**{f.name: getattr(profile, f.name) for f in dataclasses.fields(profile) if f.name in accepted})
-
-
-def profile_from_dict(d: dict) -> Profile:
-    """Inverse of ``dataclasses.asdict``; ignores fields this version does not know, lists become tuples."""
-    known = {f.name for f in dataclasses.fields(Profile)}
-    return Profile(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in known})
 
 
 def _ema_with_warmup(decay: float, warmup: int):
@@ -231,9 +217,8 @@ def _restore(state: TrainState, cursor: _DataCursor, generator: torch.Generator,
         state.model.load_state_dict(ckpt["model"])
         state.ema.load_state_dict(ckpt["ema"])
     except RuntimeError as e:
-        raise CheckpointError(f"{path} holds a different network (its profile: dim={ckpt['profile'].get('dim')}, "
-                              f"dim_mults={ckpt['profile'].get('dim_mults')}); resume with the profile it was "
-                              f"trained with, or use another out_dir.\n{e}") from e
+        raise CheckpointError(f"{path} holds a different network ({saved_profile(ckpt).unet}); resume with the "
+                              f"profile it was trained with, or use another out_dir.") from e
     state.optimizer.load_state_dict(ckpt["optimizer"])
     state.lr_scheduler.load_state_dict(ckpt["lr_scheduler"])
     state.scaler.load_state_dict(ckpt["grad_scaler"])
@@ -245,67 +230,6 @@ def _restore(state: TrainState, cursor: _DataCursor, generator: torch.Generator,
     if ckpt["rng"]["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
     cursor.load_state_dict(ckpt["data"])
-
-
-def save_checkpoint(obj: dict, path: str | os.PathLike) -> None:
-    """torch.save, atomically: write a temporary file in the same folder, then ``os.replace`` it over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)  # atomic on POSIX and Windows: readers see the old file or the new one
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
-    """Read a checkpoint written by ``train`` (a run folder works too), with ``weights_only=True``.
-
-    Raises FileNotFoundError for a missing file and CheckpointError for a truncated, corrupt or foreign one.
-    """
-    path = Path(path)
-    if path.is_dir():
-        path = path / CHECKPOINT_NAME
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no checkpoint there. Check the path, or train one first: "
-                                f"python -m ddpm_lib train --profile small --out {path.parent}")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:
-        reason = (str(e).strip().splitlines() or [""])[0][:200]
-        raise CheckpointError(f"{path}: cannot be read as a PyTorch checkpoint ({type(e).__name__}: {reason}). "
-                              "It is truncated or corrupt (an interrupted copy or download?) or not a torch.save "
-                              "file: copy it again, or train again into a fresh out_dir.") from e
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        keys = sorted(map(str, ckpt))[:5] if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise CheckpointError(f"{path}: a PyTorch file, but not a ddpm_lib training checkpoint (no "
-                              f"{CHECKPOINT_FORMAT!r} marker; it holds {keys}). A bare state_dict loads with "
-                              "model.load_state_dict(torch.load(path, weights_only=True)); load_checkpoint reads "
-                              "the checkpoint.pt that ddpm_lib.training.train writes.")
-    if ckpt.get("version", 0) > CHECKPOINT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint format version {ckpt['version']} is newer than this ddpm_lib "
-                              f"reads ({CHECKPOINT_VERSION}); upgrade ddpm_lib.")
-    return ckpt
-
-
-def load_model_for_sampling(path: str | os.PathLike, device=None):
-    """(ema_model, schedule, profile) from a checkpoint: the Unet rebuilt from the saved profile, EMA weights.
-
-    The model is in eval mode without gradients, on `device` (default: ``config.pick_device()``).
-    """
-    ckpt = load_checkpoint(path)
-    profile = profile_from_dict(ckpt["profile"])
-    device = torch.device(device) if device is not None else pick_device(verbose=False)
-    model = build_model(profile)
-    prefix = "module."
-    model.load_state_dict({k[len(prefix):]: v for k, v in ckpt["ema"].items() if k.startswith(prefix)})
-    schedule = make_schedule(profile.beta_schedule, profile.timesteps).to(device)
-    return model.to(device).eval().requires_grad_(False), schedule, profile
 
 
 def _record(state: TrainState, losses: torch.Tensor, t: torch.Tensor) -> None:
@@ -338,17 +262,11 @@ def train(model, schedule: NoiseSchedule, loader, profile: Profile, out_dir=None
     state = _new_state(model, schedule, profile, device)
     cursor, generator = _DataCursor(loader), torch.Generator(device).manual_seed(profile.seed)
     path = state.checkpoint_path = Path(out_dir) / CHECKPOINT_NAME if out_dir is not None else None
-    if path is not None and path.exists():
-        if not resume:
-            raise FileExistsError(f"{path} exists: pass resume=True (CLI: --resume) to continue that run, or "
-                                  "choose another out_dir (or delete the file) to start over.")
-        _restore(state, cursor, generator, load_checkpoint(path), path)
-        print(f"resuming from {path} at step {state.step}")
-    elif resume and path is not None:
-        print(f"no checkpoint in {out_dir} yet: starting from step 0")
+    _resume_if_asked(state, cursor, generator, path, resume)
 
     def save():
-        save_checkpoint(_checkpoint(state, cursor, generator), path)
+        if path is not None:
+            save_checkpoint(_checkpoint(state, cursor, generator), path)
 
     saved_step, seconds_before, start = state.step, state.seconds, time.monotonic()
     deadline = start + 60 * minutes if minutes else math.inf
@@ -359,96 +277,51 @@ def train(model, schedule: NoiseSchedule, loader, profile: Profile, out_dir=None
             if time.monotonic() >= deadline:
                 state.stopped = "minutes"
                 break
-            x0 = cursor.next_batch().to(device, non_blocking=True)
-            losses, t = train_step(state, x0, generator)
+            losses, t = train_step(state, cursor.next_batch().to(device, non_blocking=True), generator)
             cursor.consumed += 1  # only now: a step cut short by Ctrl-C re-reads its batch on resume
             state.seconds = seconds_before + time.monotonic() - start
             _record(state, losses, t)
             bar.update(1)
             if state.step % profile.log_every == 0:
-                lr = state.lr_scheduler.get_last_lr()[0]
-                left = f"{(deadline - time.monotonic()) / 60:.1f}" if deadline < math.inf else None
-                bar.set_postfix(loss=f"{state.loss_history[-1][1]:.4f}", lr=f"{lr:.2g}",
-                                **({"min_left": left} if left else {}))
-                if callback is not None:
-                    callback(state)
-            if path is not None and state.step % profile.checkpoint_every == 0:
+                _report(state, bar, deadline, callback)
+            if state.step % profile.checkpoint_every == 0:
                 save()
                 saved_step = state.step
         else:
             state.stopped = "steps"
     except KeyboardInterrupt:
         state.stopped = "interrupted"
-        if path is not None:
-            save()
-            print(f"\ninterrupted at step {state.step}; saved {path}. Continue with train(..., resume=True) or "
-                  f"python -m ddpm_lib train --profile {profile.name} --out {path.parent} --resume")
-        else:
-            print(f"\ninterrupted at step {state.step}; nothing saved (no out_dir)")
+        save()
+        print(f"\ninterrupted at step {state.step}; " + (f"saved {path}. Continue with train(..., resume=True) or "
+              f"python -m ddpm_lib train --profile {profile.name} --out {path.parent} --resume" if path is not None
+              else "nothing saved (no out_dir)"))
         return state
     finally:
         bar.close()
-    if path is not None and state.step != saved_step:
+    if state.step != saved_step:
         save()
     return state
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Notebooks 05 and 06: train once per profile, reuse the checkpoint after that
-# ---------------------------------------------------------------------------------------------------------
-
-_BUDGET_FIELDS = ("max_steps", "minutes", "checkpoint_every", "n_samples", "ddim_steps")  # may change between runs
-
-
-def default_runs_dir() -> Path:
-    """``$DDPM_RUNS_DIR``, else ``<repo>/runs`` when ddpm_lib is a checkout (notebooks/ or the root as cwd alike),
-    else ``./runs``."""
-    if os.environ.get("DDPM_RUNS_DIR"):
-        return Path(os.environ["DDPM_RUNS_DIR"])
-    repo = Path(__file__).resolve().parent.parent
-    return repo / "runs" if (repo / "pyproject.toml").is_file() else Path("runs").resolve()
-
-
-def ensure_trained(profile: Profile, out_dir=None, device=None, callback=None):
-    """(ema_model, schedule, state or None): reuse ``out_dir/checkpoint.pt`` if it finished `profile`'s budget,
-    else train (resuming a partial run of the same network), so that each notebook runs alone.
-
-    out_dir: default ``default_runs_dir() / profile.name``. A checkpoint counts as finished when it reached
-    profile.max_steps or spent profile.minutes of training (5 s or 2 % of slack for the last step's callback and
-    save); then nothing is trained and state is None. A checkpoint of another network (the profile changed) or
-    an unreadable one is renamed ``checkpoint.stale.pt`` and training starts over. The minutes of a resumed run
-    count toward the budget. The model is in eval mode without gradients; the full history is in the checkpoint.
-    """
-    from .data import load_fashion_mnist, make_dataloader
-
-    path = Path(out_dir if out_dir is not None else default_runs_dir() / profile.name) / CHECKPOINT_NAME
-    device = torch.device(device) if device is not None else pick_device(verbose=False)
-    seconds_done = 0.0
+def _resume_if_asked(state: TrainState, cursor: _DataCursor, generator: torch.Generator, path: Path | None,
+                     resume: bool) -> None:
+    """Restore a run from `path` when it exists and `resume` is set; refuse to overwrite it otherwise."""
+    if path is None:
+        return
     if path.exists():
-        try:
-            ckpt = load_checkpoint(path, map_location="cpu")
-            saved = profile_from_dict(ckpt["profile"])
-            why = "" if saved.replace(**{f: getattr(profile, f) for f in _BUDGET_FIELDS}) == profile else \
-                f"it was trained with another profile ({saved})"
-        except CheckpointError as e:
-            why = str(e)
-        if why:
-            path.replace(path.with_name("checkpoint.stale.pt"))
-            print(f"not reusing {path}: {why}\nrenamed it checkpoint.stale.pt; training from scratch")
-        else:
-            budget = 60 * profile.minutes if profile.minutes else math.inf
-            if ckpt["step"] >= profile.max_steps or ckpt["seconds"] >= budget - max(5.0, 0.02 * budget):
-                print(f"reusing {path}: step {ckpt['step']}, {ckpt['seconds'] / 60:.1f} min of training "
-                      f"(delete it to train again)")
-                model, schedule, _ = load_model_for_sampling(path, device=device)
-                return model, schedule, None
-            seconds_done = ckpt["seconds"]
-    torch.manual_seed(profile.seed)  # the initial weights, as in `python -m ddpm_lib train`
-    model = build_model(profile).to(device)
-    loader = make_dataloader(load_fashion_mnist("train"), profile.batch_size, seed=profile.seed,
-                             hflip=profile.hflip, subset=profile.subset)
-    schedule = make_schedule(profile.beta_schedule, profile.timesteps)
-    minutes = profile.minutes - seconds_done / 60 if profile.minutes else None
-    state = train(model, schedule, loader, profile, out_dir=path.parent, minutes=minutes, resume=True,
-                  callback=callback, device=device)
-    return state.ema_model.eval().requires_grad_(False), state.schedule, state
+        if not resume:
+            raise FileExistsError(f"{path} exists: pass resume=True (CLI: --resume) to continue that run, or "
+                                  "choose another out_dir (or delete the file) to start over.")
+        _restore(state, cursor, generator, load_checkpoint(path), path)
+        print(f"resuming from {path} at step {state.step}")
+    elif resume:
+        print(f"no checkpoint in {path.parent} yet: starting from step 0")
+
+
+def _report(state: TrainState, bar, deadline: float, callback) -> None:
+    """Every log_every steps: the loss, LR and minutes left on the progress bar, then the callback."""
+    lr = state.lr_scheduler.get_last_lr()[0]
+    left = {"min_left": f"{(deadline - time.monotonic()) / 60:.1f}"} if deadline < math.inf else {}
+    bar.set_postfix(loss=f"{state.loss_history[-1][1]:.4f}", lr=f"{lr:.2g}", **left)
+    if callback is not None:
+        callback(state)

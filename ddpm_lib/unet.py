@@ -27,7 +27,9 @@ Shapes are written ``(B, C, H, W)``; ``heads`` and ``d`` are attention heads and
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -148,6 +150,23 @@ class Upsample(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+@dataclass(frozen=True)
+class UnetConfig:
+    """The network's arguments, written once (nanoGPT's ``GPTConfig``): ``Unet(**asdict(config))``. A profile holds
+    one (``profile.unet``) and every checkpoint saves it, so a run rebuilds exactly the network it trained."""
+
+    dim: int = 64  # channels at the first resolution; level i has dim * dim_mults[i]
+    channels: int = 1  # image channels: 1 for Fashion-MNIST (greyscale), 3 for RGB
+    dim_mults: tuple[int, ...] = (1, 2, 4)  # one entry per resolution level: 28 -> 14 -> 7
+    blocks_per_level: int = 1  # ResnetBlocks per level, down and up (2 costs ~1.6x the FLOPs)
+    linear_attn: bool = True  # LinearAttention at the middle levels (off in small: -20 % CPU throughput)
+    groups: int = 8  # GroupNorm groups in the ResnetBlocks
+
+    def replace(self, **changes) -> UnetConfig:
+        """A copy with some fields changed, e.g. ``profile.unet.replace(dim=16)``."""
+        return dataclasses.replace(self, **changes)
 
 
 class Unet(nn.Module):

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from . import plotting
+from . import plotting, probes
 from .schedules import NoiseSchedule
 
 
@@ -102,14 +102,14 @@ def _t_label(t: int) -> str:
 def schedule_explorer(schedules: dict[str, NoiseSchedule], image: torch.Tensor, t: int = 0,
                       seed: int = 0) -> TimeExplorer:
     """A slider over t: markers on beta_t, alpha-bar_t and SNR(t) of every schedule, and `image` (C, H, W) in
-    [-1, 1] noised under each schedule at t with the same noise (``plotting.fixed_noise(image, seed)``)."""
+    [-1, 1] noised under each schedule at t with the same noise (``probes.fixed_noise(image, seed)``)."""
     T = {s.num_timesteps for s in schedules.values()}
     if len(T) != 1:
         raise ValueError(f"all schedules must have the same number of timesteps; got {sorted(T)}")
     T = T.pop()
     x0 = plotting.as_batch(image)[:1]  # (1, C, H, W)
-    noise = plotting.fixed_noise(x0, seed)
-    x_t = {name: plotting.q_sample_at(s, x0, range(T), noise)[:, 0] for name, s in schedules.items()}  # (T, C, H, W)
+    noise = probes.fixed_noise(x0, seed)
+    x_t = {name: probes.q_sample_at(s, x0, range(T), noise)[:, 0] for name, s in schedules.items()}  # (T, C, H, W)
     curves = {name: plotting.schedule_curves(s) for name, s in schedules.items()}
 
     fig = Figure(figsize=(12, 6.2), layout="constrained")
@@ -149,10 +149,10 @@ def schedule_explorer(schedules: dict[str, NoiseSchedule], image: torch.Tensor, 
 def forward_explorer(schedule: NoiseSchedule, images: torch.Tensor, t: int = 0, seed: int = 0,
                      bins: int = 60) -> TimeExplorer:
     """A slider over t: x_t = q_sample(images, t, noise) for a few images (B, C, H, W) in [-1, 1], one fixed
-    noise (``plotting.fixed_noise(images, seed)``), and the histogram of all their pixels against N(0, 1)."""
+    noise (``probes.fixed_noise(images, seed)``), and the histogram of all their pixels against N(0, 1)."""
     T, B = schedule.num_timesteps, images.shape[0]
-    noise = plotting.fixed_noise(images, seed)
-    x_t = plotting.q_sample_at(schedule, images, range(T), noise)  # (T, B, C, H, W), every t precomputed
+    noise = probes.fixed_noise(images, seed)
+    x_t = probes.q_sample_at(schedule, images, range(T), noise)  # (T, B, C, H, W), every t precomputed
     heights = np.stack([plotting.pixel_histogram(x, bins)[0] for x in x_t])  # (T, bins)
 
     fig = Figure(figsize=(max(8.0, 1.4 * B), 5.4), layout="constrained")
@@ -188,15 +188,15 @@ def forward_explorer(schedule: NoiseSchedule, images: torch.Tensor, t: int = 0, 
 def loss_explorer(model, schedule: NoiseSchedule, images: torch.Tensor, ts, curves: dict, t: int = 0,
                   seed: int = 0) -> TimeExplorer:
     """A slider over t: x_t, the true noise eps and the prediction model(x_t, t) for a few images (B, C, H, W)
-    in [-1, 1] (one fixed noise, ``plotting.fixed_noise(images, seed)``), and a marker on the per-t loss
+    in [-1, 1] (one fixed noise, ``probes.fixed_noise(images, seed)``), and a marker on the per-t loss
     `curves` ({label: (t values, losses)}; the marker follows the first curve).
 
     The network runs only on the grid `ts` (precomputed here); the slider snaps to the nearest grid t.
     """
     T, B = schedule.num_timesteps, images.shape[0]
     ts = sorted(int(k) for k in ts)
-    noise = plotting.fixed_noise(images.cpu(), seed)
-    x_t, eps_pred = plotting.predict_eps_at(model, schedule, images, ts, noise)  # (len(ts), B, C, H, W) each
+    noise = probes.fixed_noise(images, seed).cpu()
+    x_t, eps_pred = probes.predict_eps_at(model, schedule, images, ts, noise)  # (len(ts), B, C, H, W) each
     per_image = ((eps_pred - noise) ** 2).flatten(2).mean(-1)  # (len(ts), B): L_simple of each shown image
     grid_ts = np.asarray(ts)
     curve_t, curve_loss = (np.asarray(v, dtype=np.float64) for v in next(iter(curves.values())))
@@ -208,7 +208,7 @@ def loss_explorer(model, schedule: NoiseSchedule, images: torch.Tensor, ts, curv
     vline = curve_ax.axvline(ts[0], color="k", ls=":", lw=1)
     marker = curve_ax.plot([ts[0]], [curve_loss[0]], "o", color="C0", ms=9, mfc="none", mew=2)[0]
     grid_ax = bottom.subplots()
-    plotting._draw_labelled_grid(grid_ax, plotting.eps_rows(x_t[0], noise, eps_pred[0]), ncol=B,
+    plotting.draw_labelled_grid(grid_ax, plotting.eps_rows(x_t[0], noise, eps_pred[0]), ncol=B,
                                  col_labels=[f"image {i}" for i in range(B)], row_labels=list(plotting.EPS_ROWS))
     image = grid_ax.get_images()[0]
     suptitle = fig.suptitle("")
@@ -234,14 +234,16 @@ def loss_explorer(model, schedule: NoiseSchedule, images: torch.Tensor, ts, curv
 class TrainingMonitor:
     """A ``train(..., callback=monitor)`` callback: the loss curve and a few EMA samples, redrawn in place.
 
-    At most every `every_s` seconds (and at the first call) it samples `n_images` with DDIM (`ddim_steps` network
-    calls, always the same starting noise, so you watch the same garments form) and replaces one displayed PNG
-    (an IPython display handle). Its time counts toward the training budget: keep it cheap. ``draws`` counts
-    the redraws; ``samples`` holds the latest samples (B, C, H, W).
+    At most every `every_s` seconds (and at the first call) it samples `n_images` with `sampler` ("ddim" with
+    `ddim_steps` network calls, or "ddpm" with all T), always from the same starting noise so you watch the same
+    garments form, and replaces one displayed PNG (an IPython display handle). Its time counts toward the
+    training budget: keep it cheap. ``draws`` counts the redraws; ``samples`` holds the latest (B, C, H, W).
     """
 
-    def __init__(self, every_s: float = 30.0, n_images: int = 16, ddim_steps: int = 10, seed: int = 0):
+    def __init__(self, every_s: float = 30.0, n_images: int = 16, ddim_steps: int = 10, seed: int = 0,
+                 sampler: str = "ddim"):
         self.every_s, self.n_images, self.ddim_steps, self.seed = every_s, n_images, ddim_steps, seed
+        self.sampler = sampler
         self.fig = Figure(figsize=(10, 3.6), layout="constrained")
         self.handle, self.draws, self.samples, self._last = None, 0, None, -float("inf")
 
@@ -256,17 +258,16 @@ class TrainingMonitor:
     def draw(self, state) -> None:
         from IPython.display import Image, display
 
-        from .sampling import ddim_sample
+        from .sampling import last_sample, progressive
 
-        p = state.profile
-        model, schedule = state.ema_model, state.schedule
+        model, schedule = state.ema_model.eval(), state.schedule
         device = schedule.device
-        model.eval()
+        steps = min(self.ddim_steps, schedule.num_timesteps) if self.sampler == "ddim" else None
         generator = torch.Generator(device).manual_seed(self.seed)
         with torch.no_grad(), torch.autocast(device.type, dtype=state.amp_dtype, enabled=state.amp_dtype is not None):
-            self.samples = ddim_sample(model, schedule, (self.n_images, p.channels, p.image_size, p.image_size),
-                                       steps=min(self.ddim_steps, schedule.num_timesteps), generator=generator,
-                                       progress=False).float().cpu()
+            run = progressive(self.sampler, model, schedule, state.profile.sample_shape(self.n_images), steps=steps,
+                              generator=generator, progress=False)
+            self.samples = last_sample(run).float().cpu()
         plotting.draw_training_progress(self.fig, state.loss_history, self.samples, step=state.step)
         buffer = io.BytesIO()
         self.fig.savefig(buffer, format="png", dpi=72)
@@ -279,24 +280,29 @@ class TrainingMonitor:
 
 
 def reverse_explorer(trajectory: dict, t: int | None = None, n: int = 4) -> TimeExplorer:
-    """A slider over t along one run of Algorithm 2 (``plotting.reverse_trajectory``, precomputed): x_t and the
-    predicted x_0 for the first `n` images. ``update(t)`` only swaps the two images' data."""
-    x_t, x0_pred = trajectory["x_t"][:, :n], trajectory["x0_pred"][:, :n]  # (T, n, C, H, W) each
-    T = x_t.shape[0]
+    """A slider over t along one run of a sampler (``probes.reverse_trajectory``, precomputed): x_t and the
+    predicted x_0 for the first `n` images. The slider snaps to the nearest step the sampler visited (every t
+    for DDPM); ``update(t)`` only swaps the two images' data."""
+    x_t, x0_pred, ts = trajectory["x_t"][:, :n], trajectory["x0_pred"][:, :n], trajectory["ts"]  # (S, n, C, H, W)
+    T = ts[-1] + 1  # the sampler starts at code t = T-1
     t = T - 1 if t is None else t
 
     fig = Figure(figsize=(max(6.0, 1.5 * n), 3.8), layout="constrained")
     axes = fig.subplots(2, 1)
     ims = []
+    i = plotting.nearest_step(trajectory, t)
     for ax, frames, label in zip(axes, (x_t, x0_pred), (r"$x_t$ (what the sampler holds)", r"predicted $x_0$")):
-        ims.append(ax.imshow(plotting.image_grid(frames[t], nrow=n), cmap="gray", vmin=0, vmax=1))
+        ims.append(ax.imshow(plotting.image_grid(frames[i], nrow=n), cmap="gray", vmin=0, vmax=1))
         ax.set_title(label, fontsize=10)
         ax.set_axis_off()
     suptitle = fig.suptitle("")
 
     def update(t: int) -> None:
-        ims[0].set_data(plotting.image_grid(x_t[t], nrow=n))
-        ims[1].set_data(plotting.image_grid(x0_pred[t], nrow=n))
-        suptitle.set_text(_t_label(t) + ("  (the last step: no noise added)" if t == 0 else ""))
+        i = plotting.nearest_step(trajectory, t)
+        ims[0].set_data(plotting.image_grid(x_t[i], nrow=n))
+        ims[1].set_data(plotting.image_grid(x0_pred[i], nrow=n))
+        k = ts[i]
+        suptitle.set_text(_t_label(k) + ("  (the last step: no noise added)" if k == 0 else "")
+                          + ("" if k == t else f"  (the visited step nearest to {t})"))
 
     return TimeExplorer(fig, update, T, value=t, artists=dict(images=ims), data=dict(x_t=x_t, x0_pred=x0_pred))

@@ -68,7 +68,7 @@ from ddpm_lib import data, plotting, schedules, training, unet, widgets
 
 T = profile.timesteps
 schedule = schedules.make_schedule(profile.beta_schedule, T)
-model = training.build_model(profile)  # Unet(dim=profile.dim, dim_mults=profile.dim_mults, ...), untrained
+model = runs.build_model(profile)  # Unet(dim=profile.dim, dim_mults=profile.dim_mults, ...), untrained
 print(f"profile {profile.name}: Unet(dim={profile.dim}, dim_mults={profile.dim_mults}), "
       f"{unet.count_parameters(model):,} parameters")
 
@@ -365,7 +365,7 @@ x, t = torch.zeros(1, profile.channels, 28, 28), torch.zeros(1, dtype=torch.long
 full_profile = config.get_profile("full")
 traces = {f"{profile.name}: dim {profile.dim}, mults {profile.dim_mults}": unet.shape_trace(model, x, t)}
 if profile.name != "full":
-    full_model = training.build_model(full_profile)
+    full_model = runs.build_model(full_profile)
     traces[f"full: dim {full_profile.dim}, mults {full_profile.dim_mults}"] = unet.shape_trace(full_model, x, t)
 else:
     full_model = model
@@ -393,7 +393,7 @@ fig = plotting.plot_shape_trace(traces)
 print(f"{'profile':8s} {'dim':>4s} {'dim_mults':>10s} {'bottleneck':>10s} {'linear attn':>11s} "
       f"{'parameters':>12s} {'MFLOPs/image':>13s}")
 for name, p in config.PROFILES.items():
-    m = model if name == profile.name else (full_model if name == "full" else training.build_model(p))
+    m = model if name == profile.name else (full_model if name == "full" else runs.build_model(p))
     side = 28 // 2 ** (len(p.dim_mults) - 1)
     n_linear = sum(isinstance(module, unet.LinearAttention) for module in m.modules())
     print(f"{name:8s} {p.dim:4d} {str(p.dim_mults):>10s} {f'{side}x{side}':>10s} {n_linear:11d} "
@@ -424,10 +424,10 @@ for part, module in parts.items():
 # %%
 x0 = data.load_images("train", n=4)  # (4, 1, 28, 28) in [-1, 1]
 ts = [0, 100, 300, 600, T - 1]
-noise = plotting.fixed_noise(x0, SEED)
+noise = probes.fixed_noise(x0, SEED)
 model = model.to(device).eval()
 start = time.perf_counter()
-x_t, eps_pred = plotting.predict_eps_at(model, schedule, x0, ts, noise)  # (len(ts), 4, 1, 28, 28) each
+x_t, eps_pred = probes.predict_eps_at(model, schedule, x0, ts, noise)  # (len(ts), 4, 1, 28, 28) each
 print(f"{len(ts)} forward passes of a batch of 4 on {device.type}: {time.perf_counter() - start:.2f} s")
 assert eps_pred.shape == x_t.shape  # same shape in and out: the one thing the loss needs
 for k, x, e in zip(ts, x_t, eps_pred):

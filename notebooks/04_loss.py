@@ -217,7 +217,7 @@ ax.grid(alpha=0.3, which="both")
 # with $t$ and $\epsilon$ fixed so that the library sees the same draws:
 
 # %%
-model = training.build_model(profile).to(device)  # untrained, as in notebook 03
+model = runs.build_model(profile).to(device)  # untrained, as in notebook 03
 g = torch.Generator().manual_seed(SEED)
 x_batch = x0[:32]
 t = torch.randint(0, T, (32,), generator=g).to(device)  # 2. t ~ Uniform{0, ..., T-1}
@@ -370,21 +370,21 @@ TRAIN_MINUTES = 1.5
 run_dir = Path(root) / "runs" / profile.name  # `root`: the repository root the first cell found (else ".")
 model = None
 try:
-    cached, _, cached_profile = training.load_model_for_sampling(run_dir, device=device)
+    cached, _, cached_profile = checkpoint.load_model_for_sampling(run_dir, device=device)
     fields = ("channels", "dim", "dim_mults", "blocks_per_level", "linear_attn", "timesteps", "beta_schedule")
     if all(getattr(cached_profile, f) == getattr(profile, f) for f in fields):
         model = cached
-        print(f"using the EMA weights of {run_dir / training.CHECKPOINT_NAME}")
+        print(f"using the EMA weights of {run_dir / checkpoint.CHECKPOINT_NAME}")
     else:
         print(f"{run_dir} holds a model of another shape: training here instead")
-except (FileNotFoundError, training.CheckpointError) as e:
+except (FileNotFoundError, checkpoint.CheckpointError) as e:
     print(f"no usable checkpoint ({type(e).__name__}): training here for at most {TRAIN_MINUTES} minutes")
 
 if model is None:
     loader = data.make_dataloader(data.load_fashion_mnist("train"), profile.batch_size, seed=profile.seed,
                                   hflip=profile.hflip, subset=profile.subset)
     _ = torch.manual_seed(SEED)
-    model = training.build_model(profile).to(device)
+    model = runs.build_model(profile).to(device)
     state = training.train(model, schedule, loader, profile, minutes=TRAIN_MINUTES)
     print(f"{state.step} steps in {state.seconds:.0f} s (stopped by: {state.stopped})")
     model = state.model  # the raw weights: an EMA needs more steps than this to catch up
@@ -436,8 +436,8 @@ _ = plotting.draw_loss_curves(ax, curves)
 # %%
 snapshot_ts = [0, 50, 150, 300, 500, 750, T - 1]
 shown = x0[:4]
-noise = plotting.fixed_noise(shown.cpu(), SEED)  # the explorer's noise (same seed), so both agree
-x_t, eps_pred = plotting.predict_eps_at(model, schedule, shown[:1], snapshot_ts, noise[:1])
+noise = probes.fixed_noise(shown.cpu(), SEED)  # the explorer's noise (same seed), so both agree
+x_t, eps_pred = probes.predict_eps_at(model, schedule, shown[:1], snapshot_ts, noise[:1])
 fig = plotting.plot_loss_snapshots(x_t[:, 0], noise[0], eps_pred[:, 0], snapshot_ts, curves)
 
 # %%

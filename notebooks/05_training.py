@@ -71,7 +71,7 @@ import numpy as np
 from ddpm_lib import data, plotting, sampling, schedules, training, widgets
 
 T = profile.timesteps
-run_dir = training.default_runs_dir() / profile.name  # runs/<profile>/ at the repository root
+run_dir = runs.default_runs_dir() / profile.name  # runs/<profile>/ at the repository root
 budget = f"{profile.max_steps} steps" + (f" or {profile.minutes} min" if profile.minutes else "")
 print(f"profile {profile.name}: Unet(dim={profile.dim}, dim_mults={profile.dim_mults}), "
       f"batch {profile.batch_size}, lr {profile.lr}, budget {budget}")
@@ -100,7 +100,7 @@ B = x0.shape[0]
 schedule = schedules.make_schedule(profile.beta_schedule, T)
 check_profile = profile.replace(log_every=1)  # record the loss of every step
 torch.manual_seed(SEED)
-mine = training.build_model(profile)  # on the CPU, in float32, like the library's step there
+mine = runs.build_model(profile)  # on the CPU, in float32, like the library's step there
 theirs = copy.deepcopy(mine)
 
 g = torch.Generator().manual_seed(profile.seed)  # the library seeds its own generator the same way
@@ -175,7 +175,7 @@ _ = ax.set_title(f"linear warm-up over {profile.warmup_steps} steps (profile {pr
 # levels:
 
 # %%
-fresh = training.build_model(profile)
+fresh = runs.build_model(profile)
 norms = {}
 for k in [0, 10, 100, 500, T - 1]:
     fresh.zero_grad()
@@ -263,7 +263,7 @@ print(f"on this machine ({device.type}): {amp}")
 #   resumed run silently differs from an uninterrupted one.
 
 # %%
-widgets.show_source(training.save_checkpoint)
+widgets.show_source(checkpoint.save_checkpoint)
 
 # %% [markdown]
 # **Demonstration.** A small network, a few steps (cheap in every profile). Run A trains `2 N` steps in one go.
@@ -279,7 +279,7 @@ train_set = data.load_fashion_mnist("train")
 
 def fresh_model():  # what a new session would build: the same initial weights
     torch.manual_seed(SEED)
-    return training.build_model(demo)
+    return runs.build_model(demo)
 
 
 def demo_loader():  # and a new loader: its generator (the data order) is part of what a checkpoint restores
@@ -323,7 +323,7 @@ except FloatingPointError as e:
 # %% [markdown]
 # ## 3. Training with the current profile
 #
-# `training.ensure_trained(profile)` is the one call notebooks 05 and 06 share: if `runs/<profile>/checkpoint.pt`
+# `runs.ensure_trained(profile)` is the one call notebooks 05 and 06 share: if `runs/<profile>/checkpoint.pt`
 # finished this profile's budget, it loads the EMA model and trains nothing; if a partial run is there (an
 # interrupted session), it resumes it; otherwise it builds the U-Net, the data loader and the schedule and calls
 # `train`. Interrupting this cell is safe: run it again to continue.
@@ -341,12 +341,12 @@ except FloatingPointError as e:
 # the *same* garments take shape.
 
 # %%
-widgets.show_source(training.ensure_trained)
+widgets.show_source(runs.ensure_trained)
 
 # %%
 monitor = widgets.TrainingMonitor(every_s=30, n_images=16, ddim_steps=10, seed=SEED)
 start = time.time()
-model, schedule, state = training.ensure_trained(profile, run_dir, device=device, callback=monitor)
+model, schedule, state = runs.ensure_trained(profile, run_dir, device=device, callback=monitor)
 if state is None:
     print("loaded a finished checkpoint: no training, no live figure (delete the checkpoint to train again)")
 else:
@@ -360,7 +360,7 @@ else:
 # `log_every` steps, and the loss split by range of $t$.
 
 # %%
-ckpt = training.load_checkpoint(run_dir)
+ckpt = checkpoint.load_checkpoint(run_dir)
 steps_logged, losses_logged = zip(*ckpt["history"]["loss"])
 print(f"checkpoint: step {ckpt['step']}, {ckpt['seconds'] / 60:.1f} min of training, "
       f"last recorded loss {losses_logged[-1]:.4f}")
@@ -402,7 +402,7 @@ print(f"saved {path}")
 fig = plotting.show_images(samples, nrow=8, title=f"EMA model, profile {profile.name}, step {ckpt['step']}")
 
 # %%
-raw_model = training.build_model(profile)
+raw_model = runs.build_model(profile)
 raw_model.load_state_dict(ckpt["model"])
 raw_model = raw_model.to(device).eval()
 k = min(16, profile.n_samples)

@@ -26,7 +26,7 @@
 # 4. derive DDIM's update, its $\eta$ and its clipping, and trade sampling steps against quality and time.
 #
 # **Where this fits.** 01 schedules → 02 the forward process → 03 the U-Net → 04 the loss → 05 training →
-# **06 sampling (here)**. We need a trained model: `training.ensure_trained` loads `runs/<profile>/` if notebook
+# **06 sampling (here)**. We need a trained model: `runs.ensure_trained` loads `runs/<profile>/` if notebook
 # 05 (or `python -m ddpm_lib train`) already trained one for this profile, and trains one otherwise.
 #
 # **Convention** (as in every notebook): code `t` runs over `0, ..., T-1`, and **code `t = k` is the paper's
@@ -67,7 +67,7 @@ from ddpm_lib import data, oracle, plotting, sampling, schedules, training, widg
 
 T = profile.timesteps
 schedule = schedules.make_schedule(profile.beta_schedule, T)
-run_dir = training.default_runs_dir() / profile.name  # runs/<profile>/ at the repository root
+run_dir = runs.default_runs_dir() / profile.name  # runs/<profile>/ at the repository root
 print(f"T = {T}; figures go to {run_dir}")
 
 # %% [markdown]
@@ -215,14 +215,14 @@ widgets.show_source(sampling.p_mean_variance)
 # and trains (or resumes) otherwise; in `tiny` that takes seconds.
 
 # %%
-model, schedule, state = training.ensure_trained(profile, run_dir, device=device)
+model, schedule, state = runs.ensure_trained(profile, run_dir, device=device)
 schedule = schedule.to(device)
 print("trained in this session" if state is not None else "loaded from the checkpoint")
 
 # %% [markdown]
 # ## 4. Watching a sample form
 #
-# `plotting.reverse_trajectory` runs Algorithm 2 once through `sampling.p_sample_loop_progressive` (the
+# `probes.reverse_trajectory` runs Algorithm 2 once through `sampling.p_sample_loop_progressive` (the
 # generator that yields every step) on 16 images, and keeps, for every $t$, the current $x_t$ and the network's
 # guess $\hat x_0$ of the first 8. This one run of $T$ network calls gives the figure, the GIF and the slider
 # below, and the DDPM row of section 5. (16 images: $T$ calls of the `small` network take one to two minutes
@@ -231,7 +231,7 @@ print("trained in this session" if state is not None else "loaded from the check
 # %%
 n, n_traj = min(16, profile.n_samples), 8
 start = time.time()
-trajectory = plotting.reverse_trajectory(model, schedule, (n, 1, 28, 28), keep=n_traj,
+trajectory = probes.reverse_trajectory(model, schedule, (n, 1, 28, 28), keep=n_traj,
                                          generator=torch.Generator(device).manual_seed(SEED))
 ddpm_seconds = time.time() - start
 print(f"Algorithm 2, {T} steps for {n} images: {ddpm_seconds:.1f} s")

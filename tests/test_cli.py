@@ -8,12 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ddpm_lib.data import describe_data_source
-
 REPO = Path(__file__).resolve().parent.parent
-HAVE_LOCAL_DATA = "Fashion-MNIST from local IDX files" in describe_data_source("local")
-needs_data = pytest.mark.skipif(not HAVE_LOCAL_DATA, reason="no local Fashion-MNIST (apt-get install "
-                                "dataset-fashion-mnist, or set DDPM_DATA_DIR)")
 
 
 def cli(*args, cwd):
@@ -32,14 +27,12 @@ def run_dir(tmp_path_factory):
     return cwd
 
 
-@needs_data
 def test_train_writes_a_checkpoint_and_refuses_to_overwrite_it(run_dir):
     assert (run_dir / "tmp" / "checkpoint.pt").is_file()
     again = cli("train", "--profile", "tiny", "--steps", "3", "--out", "tmp", cwd=run_dir)
     assert again.returncode == 2 and "already exists" in again.stderr and "--resume" in again.stderr
 
 
-@needs_data
 def test_sample_writes_png_gif_and_npy(run_dir):
     import matplotlib.image
     from PIL import Image
@@ -61,12 +54,47 @@ def test_sample_writes_png_gif_and_npy(run_dir):
 
 def test_sample_from_a_missing_checkpoint_says_so(tmp_path):
     done = cli("sample", "--checkpoint", "nowhere/checkpoint.pt", cwd=tmp_path)
-    assert done.returncode == 1 and "nowhere/checkpoint.pt" in done.stderr and "train" in done.stderr
+    assert done.returncode == 1 and "nowhere/checkpoint.pt" in done.stderr and "--out nowhere" in done.stderr
 
 
-@needs_data
 def test_data_prints_where_the_data_is(tmp_path):
     done = cli("data", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "train" in done.stdout and "60,000" in done.stdout
     assert "/" in done.stdout  # a folder (local) or the hub's cache location
+
+
+@pytest.mark.parametrize("args, names", [
+    (["train", "--minutes", "-1"], "--minutes"),
+    (["train", "--minutes", "0"], "--minutes"),
+    (["train", "--steps", "0"], "--steps"),
+    (["train", "--profile", "huge"], "tiny, small, full, auto"),
+    (["train", "--seed", "-3"], "--seed"),
+    (["sample", "--checkpoint", "nowhere.pt", "--n", "0"], "--n"),
+    (["sample", "--checkpoint", "nowhere.pt", "--scale", "0"], "--scale"),
+    (["sample", "--checkpoint", "nowhere.pt", "--sampler", "euler"], "ddpm"),
+])
+def test_bad_arguments_fail_first_in_one_line(tmp_path, args, names):
+    done = cli(*args, cwd=tmp_path)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and names in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "runs").exists()  # no work was done
+
+
+def test_a_bad_DDPM_PROFILE_fails_like_a_bad_argument(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "DDPM_PROFILE": "huge"}
+    done = subprocess.run([sys.executable, "-m", "ddpm_lib", "train"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2 and "$DDPM_PROFILE" in done.stderr and "tiny, small, full, auto" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_corrupt_checkpoint_message_is_ours(tmp_path):
+    (tmp_path / "broken.pt").write_bytes(b"\x80\x02 not a checkpoint")
+    done = cli("sample", "--checkpoint", "broken.pt", cwd=tmp_path)
+    assert done.returncode == 1 and "truncated or corrupt" in done.stderr and "weights_only" not in done.stderr
+
+
+def test_ddpm_refuses_steps(run_dir):
+    done = cli("sample", "--checkpoint", "tmp/checkpoint.pt", "--sampler", "ddpm", "--steps", "5", cwd=run_dir)
+    assert done.returncode == 2 and "--steps is for ddim" in done.stderr

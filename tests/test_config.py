@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from ddpm_lib import config, training
+from ddpm_lib import config, runs
 from ddpm_lib.unet import count_parameters, forward_flops
 
 
@@ -30,8 +30,8 @@ def test_profiles_keep_the_papers_diffusion_defaults():
 
 
 def test_profiles_are_ordered_by_cost():
-    flops = [forward_flops(training.build_model(config.get_profile(n))) for n in ("tiny", "small", "full")]
-    params = [count_parameters(training.build_model(config.get_profile(n))) for n in ("tiny", "small", "full")]
+    flops = [forward_flops(runs.build_model(config.get_profile(n))) for n in ("tiny", "small", "full")]
+    params = [count_parameters(runs.build_model(config.get_profile(n))) for n in ("tiny", "small", "full")]
     assert flops == sorted(flops) and params == sorted(params)
     assert flops[1] < 0.5e9  # small: far below the anchors' ~2 GFLOP per image, so a CPU can train it
 
@@ -54,4 +54,4 @@ def test_notebook_setup_seeds_everything(monkeypatch, capsys):
 def test_replace_gives_a_changed_copy():
     small = config.get_profile("small")
     shorter = small.replace(minutes=2)
-    assert shorter.minutes == 2 and small.minutes == 10 and shorter.dim == small.dim
+    assert shorter.minutes == 2 and small.minutes == 10 and shorter.unet == small.unet

@@ -11,6 +11,11 @@ import torch
 
 from ddpm_lib import data
 
+
+def to_batch(images) -> torch.Tensor:
+    """The reference conversion: PIL images or uint8 arrays -> float32 (N, 1, 28, 28) in [-1, 1]."""
+    return data.to_model_range(data.to_uint8_batch(images))
+
 NAMES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
          "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 
@@ -144,7 +149,7 @@ def test_hub_path_with_a_local_hub_format_dataset(tmp_path, monkeypatch):
     assert ds[0]["image"].format == "PNG"
     np.testing.assert_array_equal(data.images_uint8(ds)[:, 0].numpy(), images)  # the PIL (non-PGM) path
     x, y = next(iter(data.make_dataloader(ds, 3, hflip=False, shuffle=False)))
-    torch.testing.assert_close(x, data.to_tensor_batch(images[:3]))
+    torch.testing.assert_close(x, to_batch(images[:3]))
     assert y.tolist() == [0, 1, 2]
 
 
@@ -176,21 +181,11 @@ def test_range_converters_round_trip():
         data.to_model_range(torch.tensor([-0.5, 0.5]))
 
 
-def test_to_tensor_batch_from_pil_and_arrays(small_ds):
-    from_pil = data.to_tensor_batch(small_ds.select(range(4))["image"])
-    from_array = data.to_tensor_batch(fake_split(20, seed=1)[0][:4])
+def test_to_uint8_batch_from_pil_and_arrays(small_ds):
+    from_pil = to_batch(small_ds.select(range(4))["image"])
+    from_array = to_batch(fake_split(20, seed=1)[0][:4])
     assert from_pil.shape == (4, 1, 28, 28) and from_pil.dtype == torch.float32
     torch.testing.assert_close(from_pil, from_array)
-
-
-def test_random_hflip_is_seeded_and_mirrors():
-    x = torch.arange(2 * 28 * 28, dtype=torch.float32).view(2, 1, 28, 28).repeat(50, 1, 1, 1)
-    a = data.random_hflip(x, torch.Generator().manual_seed(3))
-    b = data.random_hflip(x, torch.Generator().manual_seed(3))
-    assert torch.equal(a, b)
-    flipped = (a != x).flatten(1).any(1)
-    assert 0 < flipped.sum() < len(x)
-    assert torch.equal(a[flipped], x[flipped].flip(-1))
 
 
 def test_loader_shape_range_and_labels(small_ds):
@@ -200,7 +195,7 @@ def test_loader_shape_range_and_labels(small_ds):
     x, y = batches[0]
     assert x.shape == (8, 1, 28, 28) and x.dtype == torch.float32 and y.dtype == torch.int64
     assert x.min() >= -1 and x.max() <= 1 and x.min() == -1 and x.max() == 1
-    torch.testing.assert_close(x, data.to_tensor_batch(fake_split(20, seed=1)[0][:8]))
+    torch.testing.assert_close(x, to_batch(fake_split(20, seed=1)[0][:8]))
     assert y.tolist() == list(range(8))
     assert len(data.make_dataloader(small_ds, 8, drop_last=False)) == 3
 
@@ -219,7 +214,7 @@ def test_loader_seeding(small_ds):
 
 def test_loader_flips(small_ds):
     # image 0 is half black (left) and half white (right): flipped it is white on the left.
-    original = data.to_tensor_batch(fake_split(20, seed=1)[0])
+    original = to_batch(fake_split(20, seed=1)[0])
     seen = set()
     for seed in range(20):
         x, _ = next(iter(data.make_dataloader(small_ds, batch_size=20, seed=seed, shuffle=False)))
@@ -245,7 +240,7 @@ def test_load_images(idx_dir, monkeypatch):
     monkeypatch.setenv("DDPM_DATA_DIR", str(idx_dir))
     x = data.load_images("test", n=5)
     assert x.shape == (5, 1, 28, 28) and x.dtype == torch.float32
-    torch.testing.assert_close(x, data.to_tensor_batch(fake_split(7, seed=2)[0][:5]))
+    torch.testing.assert_close(x, to_batch(fake_split(7, seed=2)[0][:5]))
 
 
 # --- the real files (CI installs the Debian package dataset-fashion-mnist) ----------------------------------

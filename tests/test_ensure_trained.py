@@ -3,11 +3,14 @@
 import pytest
 import torch
 
-from ddpm_lib import training
+from ddpm_lib import runs
+from ddpm_lib.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from ddpm_lib.config import Profile
-from ddpm_lib.training import CHECKPOINT_NAME, ensure_trained, load_checkpoint, save_checkpoint
+from ddpm_lib.runs import ensure_trained
+from ddpm_lib.unet import UnetConfig
 
-PROFILE = Profile(name="ensure", subset=64, dim=8, dim_mults=(1, 2), batch_size=16, warmup_steps=1, max_steps=4,
+PROFILE = Profile(name="ensure", subset=64, unet=UnetConfig(dim=8, dim_mults=(1, 2)),
+                  batch_size=16, warmup_steps=1, max_steps=4,
                   ema_warmup=1, checkpoint_every=100, log_every=2, n_samples=4, ddim_steps=2)
 
 
@@ -51,18 +54,26 @@ def test_minutes_budget_counts_as_finished(tmp_path):
 
 
 def test_another_network_or_a_corrupt_file_is_set_aside(tmp_path, capsys):
-    ensure_trained(PROFILE.replace(dim=4), tmp_path, device="cpu")
+    ensure_trained(PROFILE.replace(unet=PROFILE.unet.replace(dim=4)), tmp_path, device="cpu")
     _, _, state = ensure_trained(PROFILE, tmp_path, device="cpu")
     assert state is not None and state.step == PROFILE.max_steps
-    assert (tmp_path / "checkpoint.stale.pt").is_file() and "another profile" in capsys.readouterr().out
+    assert (tmp_path / "checkpoint.stale.pt").is_file() and "another model" in capsys.readouterr().out
     (tmp_path / CHECKPOINT_NAME).write_bytes(b"not a checkpoint")
     _, _, state = ensure_trained(PROFILE, tmp_path, device="cpu")
     assert state is not None and state.step == PROFILE.max_steps
 
 
+def test_logging_and_sampling_settings_do_not_retrain(tmp_path, capsys):
+    model, _, _ = ensure_trained(PROFILE, tmp_path, device="cpu")
+    again, _, state = ensure_trained(PROFILE.replace(log_every=1, checkpoint_every=3, n_samples=9, ddim_steps=7),
+                                     tmp_path, device="cpu")
+    assert state is None and "reusing" in capsys.readouterr().out
+    torch.testing.assert_close(weights(again), weights(model), rtol=0, atol=0)
+
+
 def test_runs_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("DDPM_RUNS_DIR", str(tmp_path))
-    assert training.default_runs_dir() == tmp_path
+    assert runs.default_runs_dir() == tmp_path
     monkeypatch.delenv("DDPM_RUNS_DIR")
-    repo = training.default_runs_dir().parent
-    assert (repo / "ddpm_lib" / "training.py").is_file()  # an editable checkout: <repo>/runs, whatever the cwd
+    repo = runs.default_runs_dir().parent
+    assert (repo / "ddpm_lib" / "runs.py").is_file()  # an editable checkout: <repo>/runs, whatever the cwd

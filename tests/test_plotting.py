@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ddpm_lib import plotting
+from ddpm_lib import plotting, probes
 from ddpm_lib.forward import q_sample
 from ddpm_lib.schedules import BETA_SCHEDULES, make_schedule
 
@@ -86,10 +86,10 @@ def test_pixel_histogram_is_a_density_matching_an_independent_count():
 def test_q_sample_at_is_q_sample_with_the_same_noise_at_each_t():
     schedule = make_schedule("linear", 100)
     x0 = _images(3)
-    noise = plotting.fixed_noise(x0, seed=4)
+    noise = probes.fixed_noise(x0, seed=4)
     torch.testing.assert_close(noise, torch.randn(x0.shape, generator=torch.Generator().manual_seed(4)))
     ts = [0, 7, 99]
-    x_t = plotting.q_sample_at(schedule, x0, ts, noise)
+    x_t = probes.q_sample_at(schedule, x0, ts, noise)
     assert x_t.shape == (3, *x0.shape)
     for i, t in enumerate(ts):
         torch.testing.assert_close(x_t[i], q_sample(schedule, x0, torch.full((3,), t), noise=noise))

@@ -9,24 +9,24 @@ import pytest
 import torch
 from torch import nn
 
-from ddpm_lib import training
-from ddpm_lib.config import Profile
-from ddpm_lib.losses import p_losses
-from ddpm_lib.schedules import make_schedule
-from ddpm_lib.training import (
+from ddpm_lib.checkpoint import (
+    CHECKPOINT_FORMAT,
     CHECKPOINT_NAME,
-    T_BUCKETS,
     CheckpointError,
-    build_model,
     load_checkpoint,
     load_model_for_sampling,
     save_checkpoint,
-    train,
 )
+from ddpm_lib.config import Profile
+from ddpm_lib.losses import p_losses
+from ddpm_lib.runs import build_model
+from ddpm_lib.schedules import make_schedule
+from ddpm_lib.training import T_BUCKETS, train
+from ddpm_lib.unet import UnetConfig
 
 TESTS = Path(__file__).parent
-PROFILE = Profile(name="test", dim=8, dim_mults=(1, 2), batch_size=4, lr=1e-3, warmup_steps=3, max_steps=1000,
-                  ema_decay=0.9, ema_warmup=1, checkpoint_every=1000, log_every=1)
+PROFILE = Profile(name="test", unet=UnetConfig(dim=8, dim_mults=(1, 2)), batch_size=4, lr=1e-3, warmup_steps=3,
+                  max_steps=1000, ema_decay=0.9, ema_warmup=1, checkpoint_every=1000, log_every=1)
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: one torch thread in this module
@@ -135,13 +135,23 @@ def checkpoint(tmp_path_factory):
 def test_checkpoint_loads_with_weights_only_and_rebuilds_the_ema_model(checkpoint):
     path, state = checkpoint
     ckpt = torch.load(path, weights_only=True)
-    assert ckpt["format"] == training.CHECKPOINT_FORMAT and ckpt["step"] == 2
-    assert ckpt["profile"]["dim_mults"] == (1, 2) and isinstance(ckpt["rng"]["torch"], torch.Tensor)
+    assert ckpt["format"] == CHECKPOINT_FORMAT and ckpt["step"] == 2
+    assert ckpt["profile"]["unet"]["dim_mults"] == (1, 2) and isinstance(ckpt["rng"]["torch"], torch.Tensor)
     model, schedule, profile = load_model_for_sampling(path, device="cpu")
     assert profile == PROFILE and schedule.num_timesteps == 1000 and not model.training
     for name, tensor in state.ema_model.state_dict().items():
         assert torch.equal(model.state_dict()[name], tensor)
     assert sorted(p.name for p in path.parent.iterdir()) == [CHECKPOINT_NAME]  # no temp file left
+
+
+def test_a_version_1_checkpoint_with_flat_network_fields_still_loads(checkpoint, tmp_path):
+    ckpt = torch.load(checkpoint[0], weights_only=True)
+    unet = ckpt["profile"].pop("unet")
+    ckpt["profile"].update(unet, dim_mults=list(unet["dim_mults"]))  # version 1: the fields at the top level
+    ckpt["version"] = 1
+    save_checkpoint(ckpt, tmp_path / "v1.pt")
+    model, _, profile = load_model_for_sampling(tmp_path / "v1.pt", device="cpu")
+    assert profile == PROFILE
 
 
 def test_truncated_garbage_foreign_and_missing_checkpoints_raise_clear_errors(checkpoint, tmp_path):
@@ -164,7 +174,7 @@ def test_truncated_garbage_foreign_and_missing_checkpoints_raise_clear_errors(ch
 
 def test_a_failed_write_leaves_the_old_checkpoint_and_no_temp_file(tmp_path, monkeypatch):
     path = tmp_path / CHECKPOINT_NAME
-    save_checkpoint({"format": training.CHECKPOINT_FORMAT, "step": 1}, path)
+    save_checkpoint({"format": CHECKPOINT_FORMAT, "step": 1}, path)
     before = path.read_bytes()
 
     def save_half_then_fail(obj, f):
@@ -173,7 +183,7 @@ def test_a_failed_write_leaves_the_old_checkpoint_and_no_temp_file(tmp_path, mon
 
     monkeypatch.setattr(torch, "save", save_half_then_fail)
     with pytest.raises(OSError, match="No space left"):
-        save_checkpoint({"format": training.CHECKPOINT_FORMAT, "step": 2}, path)
+        save_checkpoint({"format": CHECKPOINT_FORMAT, "step": 2}, path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == [CHECKPOINT_NAME]
 

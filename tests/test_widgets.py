@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ddpm_lib import plotting, widgets
+from ddpm_lib import probes, widgets
 from ddpm_lib.forward import q_sample
 from ddpm_lib.schedules import BETA_SCHEDULES, make_schedule
 
@@ -73,7 +73,7 @@ def test_forward_explorer_shows_q_sample_and_its_histogram(k):
     images = _images(3, size=8)
     explorer = widgets.forward_explorer(schedule, images, bins=20)
     noise = explorer.data["noise"]
-    torch.testing.assert_close(noise, plotting.fixed_noise(images, 0))  # the static twin's noise
+    torch.testing.assert_close(noise, probes.fixed_noise(images, 0))  # the static twin's noise
     explorer.slider.value = k
     x_t = q_sample(schedule, images, torch.full((3,), k), noise=noise)
     for im, x in zip(explorer.artists["images"], x_t):

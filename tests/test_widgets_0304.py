@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from ddpm_lib import plotting, unet, widgets
+from ddpm_lib import plotting, probes, unet, widgets
 from ddpm_lib.forward import q_sample
 from ddpm_lib.oracle import GaussianOracle
 from ddpm_lib.schedules import make_schedule
@@ -45,7 +45,7 @@ def test_loss_explorer_swaps_images_and_moves_the_marker(k, nearest):
     curve_t, curve_loss = np.arange(T), np.linspace(1.0, 0.01, T)
     explorer = widgets.loss_explorer(_model, schedule, images, ts, {"model": (curve_t, curve_loss)}, t=20, seed=2)
     noise = explorer.data["noise"]
-    torch.testing.assert_close(noise, plotting.fixed_noise(images, 2))  # the documented fixed noise
+    torch.testing.assert_close(noise, probes.fixed_noise(images, 2))  # the documented fixed noise
     explorer.slider.value = k  # != 20, so observe fires
     np.testing.assert_allclose(explorer.artists["image"].get_array(), _expected_grid(images, noise, schedule, nearest),
                                atol=1e-6)
@@ -71,9 +71,9 @@ def test_loss_explorer_precomputes_the_per_image_loss():
 def test_plot_loss_snapshots_shows_the_same_rows_as_the_explorer():
     schedule = make_schedule("linear", T)
     image = _images(1)
-    noise = plotting.fixed_noise(image, 0)
+    noise = probes.fixed_noise(image, 0)
     ts = [3, 40]
-    x_t, eps_pred = plotting.predict_eps_at(_model, schedule, image, ts, noise)
+    x_t, eps_pred = probes.predict_eps_at(_model, schedule, image, ts, noise)
     fig = plotting.plot_loss_snapshots(x_t[:, 0], noise[0], eps_pred[:, 0], ts, {"model": ([0, T - 1], [1, 0.1])})
     grid = fig.axes[-1].get_images()[0].get_array()
     expected = plotting.image_grid(torch.cat([x_t[:, 0], 0.5 * noise.expand(2, -1, -1, -1), 0.5 * eps_pred[:, 0]]), 2)

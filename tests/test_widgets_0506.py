@@ -9,7 +9,7 @@ import torch
 
 matplotlib.use("Agg")
 
-from ddpm_lib import plotting, sampling, widgets  # noqa: E402
+from ddpm_lib import plotting, probes, sampling, widgets  # noqa: E402
 from ddpm_lib.config import Profile  # noqa: E402
 from ddpm_lib.oracle import GaussianOracle  # noqa: E402
 from ddpm_lib.schedules import make_schedule  # noqa: E402
@@ -25,7 +25,7 @@ def schedule():
 @pytest.fixture(scope="module")
 def trajectory(schedule):
     oracle = GaussianOracle(schedule, mean=0.0, std=0.5)
-    return plotting.reverse_trajectory(oracle, schedule, SHAPE, generator=torch.Generator().manual_seed(1))
+    return probes.reverse_trajectory(oracle, schedule, SHAPE, generator=torch.Generator().manual_seed(1))
 
 
 def test_reverse_trajectory_is_algorithm_2(schedule, trajectory):
@@ -34,7 +34,7 @@ def test_reverse_trajectory_is_algorithm_2(schedule, trajectory):
     torch.testing.assert_close(trajectory["x_t"][T - 1], torch.randn(SHAPE, generator=torch.Generator().manual_seed(1)))
     want = sampling.sample(oracle, schedule, SHAPE, generator=torch.Generator().manual_seed(1), progress=False)
     torch.testing.assert_close(trajectory["sample"], want)
-    some = plotting.reverse_trajectory(oracle, schedule, SHAPE, generator=torch.Generator().manual_seed(1), keep=2)
+    some = probes.reverse_trajectory(oracle, schedule, SHAPE, generator=torch.Generator().manual_seed(1), keep=2)
     assert some["x_t"].shape == (T, 2, *SHAPE[1:]) and some["sample"].shape == SHAPE
     torch.testing.assert_close(some["x0_pred"], trajectory["x0_pred"][:, :2])
 
@@ -81,3 +81,30 @@ def test_training_monitor_throttles_and_samples(schedule):
     monitor.draw(state)
     assert monitor.draws == 2
     torch.testing.assert_close(monitor.samples, first)  # the same starting noise every time
+
+
+def test_reverse_trajectory_takes_ddim_and_keeps_a_few_frames(schedule):
+    oracle = GaussianOracle(schedule, mean=0.0, std=0.5)
+    ddim = probes.reverse_trajectory(oracle, schedule, SHAPE, sampler="ddim", steps=6,
+                                     generator=torch.Generator().manual_seed(1))
+    assert ddim["ts"] == sampling.ddim_timesteps(T, 6).tolist() and ddim["x_t"].shape == (6, *SHAPE)
+    want = sampling.ddim_sample(oracle, schedule, SHAPE, steps=6, generator=torch.Generator().manual_seed(1),
+                                progress=False)
+    torch.testing.assert_close(ddim["sample"], want)
+    explorer = widgets.reverse_explorer(ddim, n=2)
+    explorer.slider.value = 7  # snaps to the nearest visited step
+    i = plotting.nearest_step(ddim, 7)
+    np.testing.assert_array_equal(np.asarray(explorer.artists["images"][0].get_array()),
+                                  plotting.image_grid(ddim["x_t"][i, :2], nrow=2))
+    few = probes.reverse_trajectory(oracle, schedule, SHAPE, generator=torch.Generator().manual_seed(1), frames=4)
+    assert few["ts"] == [0, 10, 19, 29] and few["x_t"].shape == (4, *SHAPE)  # T = 30: 4 evenly spaced steps
+    assert len(plotting.denoising_frames(few, n_frames=40, hold=1)) == 5  # no more frames than steps kept
+
+
+def test_training_monitor_takes_either_sampler(schedule):
+    state = SimpleNamespace(profile=Profile(name="m", image_size=8), ema_model=GaussianOracle(schedule, std=0.5),
+                            schedule=schedule, amp_dtype=None, loss_history=[(1, 1.0)], step=1)
+    for sampler in ("ddpm", "ddim"):
+        monitor = widgets.TrainingMonitor(n_images=2, ddim_steps=3, sampler=sampler)
+        monitor(state)
+        assert monitor.samples.shape == (2, 1, 8, 8)
