@@ -20,11 +20,13 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ddpm_lib.config import PROFILES  # noqa: E402
-from ddpm_lib.unet import Unet, count_parameters, forward_flops  # noqa: E402
+from ddpm_lib.losses import p_losses  # noqa: E402
+from ddpm_lib.runs import build_model  # noqa: E402
+from ddpm_lib.schedules import make_schedule  # noqa: E402
+from ddpm_lib.unet import count_parameters, forward_flops  # noqa: E402
 
 
 def matmul_peak_gflops(n: int = 2048, reps: int = 8) -> float:
@@ -40,25 +42,9 @@ def matmul_peak_gflops(n: int = 2048, reps: int = 8) -> float:
 
 
 def make_loss_fn(timesteps: int = 1000):
-    """Algorithm 1's loss: ddpm_lib.losses.p_losses if it exists, else the same formula inline."""
-    try:
-        from ddpm_lib.losses import p_losses
-        from ddpm_lib.schedules import make_schedule
-
-        schedule = make_schedule("linear", timesteps)
-        return lambda model, x0: p_losses(model, schedule, x0)
-    except ImportError:
-        betas = torch.linspace(1e-4, 0.02, timesteps, dtype=torch.float64)
-        alphas_cumprod = torch.cumprod(1 - betas, dim=0).float()
-
-        def loss_fn(model, x0):
-            t = torch.randint(0, timesteps, (x0.shape[0],))  # 0-indexed: {0, ..., T-1}
-            eps = torch.randn_like(x0)
-            abar_t = alphas_cumprod[t].view(-1, 1, 1, 1)
-            x_t = abar_t.sqrt() * x0 + (1 - abar_t).sqrt() * eps
-            return F.mse_loss(model(x_t, t), eps)
-
-        return loss_fn
+    """Algorithm 1's loss, ddpm_lib.losses.p_losses, on the paper's linear schedule."""
+    schedule = make_schedule("linear", timesteps)
+    return lambda model, x0: p_losses(model, schedule, x0)
 
 
 def train_images_per_s(model, batch_size: int, steps: int, warmup: int, image_size=28, channels=1) -> float:
@@ -172,7 +158,7 @@ def main(argv=None) -> int:
     rows = []
     for name in names:
         p = PROFILES[name]
-        model = Unet(p.dim, p.channels, p.dim_mults, p.blocks_per_level, p.linear_attn)
+        model = build_model(p)
         rows.append(bench_model(name, model, p.batch_size, args.quick, peak, ddim=name == "small"))
         if args.compare and name == "small":
             ref = diffusers_model(rows[-1]["fwd_gflop_per_img"])

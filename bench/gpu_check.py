@@ -21,21 +21,6 @@ import time
 import torch
 
 from ddpm_lib import checkpoint, config, runs, sampling, training
-from ddpm_lib.schedules import make_schedule
-
-
-def _loader(profile, n_images: int):
-    from ddpm_lib import data
-
-    try:
-        ds = data.load_fashion_mnist("train")
-        return data.make_dataloader(ds, profile.batch_size, seed=0, subset=n_images), "Fashion-MNIST"
-    except (FileNotFoundError, RuntimeError) as e:
-        print(f"no Fashion-MNIST here ({str(e).splitlines()[0]}); timing on random images")
-        x = torch.rand(n_images, 1, 28, 28) * 2 - 1
-        g = torch.Generator().manual_seed(0)
-        return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x), profile.batch_size, shuffle=True,
-                                           generator=g, drop_last=True), "random"
 
 
 def main() -> int:
@@ -55,10 +40,7 @@ def main() -> int:
         if cuda:
             torch.cuda.synchronize()
     profile = config.get_profile(args.profile).replace(checkpoint_every=10**9, minutes=None)
-    loader, source = _loader(profile, 20_000)
-    torch.manual_seed(0)
-    model = runs.build_model(profile).to(device)
-    schedule = make_schedule(profile.beta_schedule, profile.timesteps)
+    model, schedule, loader = runs.build_training(profile.replace(subset=20_000), device)  # real Fashion-MNIST
     failures = []
     with tempfile.TemporaryDirectory() as out:
         if cuda:
@@ -96,9 +78,9 @@ def main() -> int:
     ms_per_eval = (time.perf_counter() - start) / 50 * 1000
     g = torch.Generator(device).manual_seed(0)
     timings = {}
-    for name, fn in [("ddim50", lambda: sampling.ddim_sample(ema_model, sched, (args.n, 1, 28, 28), steps=50,
+    for name, fn in [("ddim50", lambda: sampling.ddim_sample(ema_model, sched, profile.sample_shape(args.n), steps=50,
                                                              generator=g, progress=False)),
-                     ("ddpm", lambda: sampling.sample(ema_model, sched, (args.n, 1, 28, 28), generator=g,
+                     ("ddpm", lambda: sampling.sample(ema_model, sched, profile.sample_shape(args.n), generator=g,
                                                       progress=False))]:
         sync()
         start = time.perf_counter()
@@ -106,10 +88,11 @@ def main() -> int:
             out_x = fn()
         sync()
         timings[name] = time.perf_counter() - start
-        if out_x.shape != (args.n, 1, 28, 28) or not torch.isfinite(out_x).all() or out_x.abs().max() > 1 + 1e-3:
+        in_range = torch.isfinite(out_x).all() and out_x.abs().max() <= 1 + 1e-3
+        if out_x.shape != profile.sample_shape(args.n) or not in_range:
             failures.append(f"{name} samples: shape {tuple(out_x.shape)}, range [{out_x.min():.3g}, {out_x.max():.3g}]")
     result = {
-        "device": torch.cuda.get_device_name(0) if cuda else "cpu", "profile": profile.name, "data": source,
+        "device": torch.cuda.get_device_name(0) if cuda else "cpu", "profile": profile.name,
         "params": sum(p.numel() for p in model.parameters()), "batch": profile.batch_size,
         "train_img_per_s": round(img_per_s, 1), "peak_train_mem_gib": round(peak_train_gb, 2),
         "ms_per_eval_b64": round(ms_per_eval, 2), "ddim50_s": round(timings["ddim50"], 2),

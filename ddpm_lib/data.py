@@ -48,7 +48,7 @@ HOW_TO_GET = (
 
 
 # ----------------------------------------------------------------------------------------------------------
-# The two range converters (DESIGN.md: images enter the math in [-1, 1])
+# The two range converters (docs/architecture.md: images enter the math in [-1, 1])
 
 
 def to_model_range(x: torch.Tensor) -> torch.Tensor:

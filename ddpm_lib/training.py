@@ -292,15 +292,20 @@ def train(model, schedule: NoiseSchedule, loader, profile: Profile, out_dir=None
     except KeyboardInterrupt:
         state.stopped = "interrupted"
         save()
-        print(f"\ninterrupted at step {state.step}; " + (f"saved {path}. Continue with train(..., resume=True) or "
-              f"python -m ddpm_lib train --profile {profile.name} --out {path.parent} --resume" if path is not None
-              else "nothing saved (no out_dir)"))
+        print(f"\ninterrupted at step {state.step}; " + _how_to_continue(path, profile))
         return state
     finally:
         bar.close()
     if state.step != saved_step:
         save()
     return state
+
+
+def _how_to_continue(path: Path | None, profile: Profile) -> str:
+    if path is None:
+        return "nothing saved (no out_dir)"
+    return (f"saved {path}. Continue with train(..., resume=True) or "
+            f"python -m ddpm_lib train --profile {profile.name} --out {path.parent} --resume")
 
 
 def _resume_if_asked(state: TrainState, cursor: _DataCursor, generator: torch.Generator, path: Path | None,

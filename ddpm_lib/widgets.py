@@ -30,7 +30,8 @@ from .schedules import NoiseSchedule
 
 
 def show_source(obj) -> None:
-    """Display the source of a library function or class with syntax highlighting (Reveal, in DESIGN.md)."""
+    """Display the source of a library function or class with syntax highlighting: the "reveal" step
+    of every notebook (derive, check, reveal, use; docs/architecture.md)."""
     from IPython.display import Code, Markdown, display
 
     lines, first = inspect.getsourcelines(obj)

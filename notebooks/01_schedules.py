@@ -381,7 +381,7 @@ ax.grid(alpha=0.3)
 # **`ddpm_lib` now contains:**
 # * `schedules`: `linear_beta_schedule`, `cosine_beta_schedule`, `quadratic_beta_schedule`,
 #   `sigmoid_beta_schedule`, `BETA_SCHEDULES`, `NoiseSchedule` (`from_betas`, all tables in float64 stored as
-#   float32), `make_schedule`, `signal_to_noise`, `extract`;
+#   float32), `make_schedule`, `check_timesteps`, `extract`;
 # * `plotting`: `image_grid`, `show_images`, `save_grid`, `save_animation`, `plot_schedules`,
 #   `plot_schedule_snapshots`;
 # * `widgets`: `show_source`, `time_slider`, `TimeExplorer`, `schedule_explorer`.

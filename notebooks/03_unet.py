@@ -64,12 +64,12 @@ import matplotlib.pyplot as plt
 import torch.nn.functional as F
 from einops import rearrange
 
-from ddpm_lib import data, plotting, schedules, training, unet, widgets
+from ddpm_lib import data, plotting, probes, runs, schedules, unet, widgets
 
 T = profile.timesteps
 schedule = schedules.make_schedule(profile.beta_schedule, T)
-model = runs.build_model(profile)  # Unet(dim=profile.dim, dim_mults=profile.dim_mults, ...), untrained
-print(f"profile {profile.name}: Unet(dim={profile.dim}, dim_mults={profile.dim_mults}), "
+model = runs.build_model(profile)  # Unet(**asdict(profile.unet)), untrained
+print(f"profile {profile.name}: {profile.unet}, "
       f"{unet.count_parameters(model):,} parameters")
 
 # %% [markdown]
@@ -146,8 +146,8 @@ _ = fig.colorbar(im, ax=axes[1], shrink=0.8)
 # %%
 t_all = torch.arange(T)
 torch.testing.assert_close(my_emb, unet.SinusoidalPositionEmbeddings(emb_dim)(t_all), rtol=1e-5, atol=1e-4)
-mine = torch.tensor([my_time_embedding(t, profile.dim) for t in range(T)])
-torch.testing.assert_close(mine, unet.SinusoidalPositionEmbeddings(profile.dim)(t_all), rtol=1e-5, atol=1e-4)
+mine = torch.tensor([my_time_embedding(t, profile.unet.dim) for t in range(T)])
+torch.testing.assert_close(mine, unet.SinusoidalPositionEmbeddings(profile.unet.dim)(t_all), rtol=1e-5, atol=1e-4)
 print("my time embedding matches unet.SinusoidalPositionEmbeddings")
 
 # %% [markdown]
@@ -363,10 +363,11 @@ widgets.show_source(unet.Unet.forward)
 # %%
 x, t = torch.zeros(1, profile.channels, 28, 28), torch.zeros(1, dtype=torch.long)
 full_profile = config.get_profile("full")
-traces = {f"{profile.name}: dim {profile.dim}, mults {profile.dim_mults}": unet.shape_trace(model, x, t)}
+traces = {f"{profile.name}: dim {profile.unet.dim}, mults {profile.unet.dim_mults}": unet.shape_trace(model, x, t)}
 if profile.name != "full":
     full_model = runs.build_model(full_profile)
-    traces[f"full: dim {full_profile.dim}, mults {full_profile.dim_mults}"] = unet.shape_trace(full_model, x, t)
+    label = f"full: dim {full_profile.unet.dim}, mults {full_profile.unet.dim_mults}"
+    traces[label] = unet.shape_trace(full_model, x, t)
 else:
     full_model = model
 
@@ -394,9 +395,9 @@ print(f"{'profile':8s} {'dim':>4s} {'dim_mults':>10s} {'bottleneck':>10s} {'line
       f"{'parameters':>12s} {'MFLOPs/image':>13s}")
 for name, p in config.PROFILES.items():
     m = model if name == profile.name else (full_model if name == "full" else runs.build_model(p))
-    side = 28 // 2 ** (len(p.dim_mults) - 1)
+    side = 28 // 2 ** (len(p.unet.dim_mults) - 1)
     n_linear = sum(isinstance(module, unet.LinearAttention) for module in m.modules())
-    print(f"{name:8s} {p.dim:4d} {str(p.dim_mults):>10s} {f'{side}x{side}':>10s} {n_linear:11d} "
+    print(f"{name:8s} {p.unet.dim:4d} {str(p.unet.dim_mults):>10s} {f'{side}x{side}':>10s} {n_linear:11d} "
           f"{unet.count_parameters(m):12,d} {unet.forward_flops(m) / 1e6:13.1f}")
 
 parts = {"time embedding MLP": model.time_mlp, "down path": model.downs,
@@ -427,7 +428,7 @@ ts = [0, 100, 300, 600, T - 1]
 noise = probes.fixed_noise(x0, SEED)
 model = model.to(device).eval()
 start = time.perf_counter()
-x_t, eps_pred = probes.predict_eps_at(model, schedule, x0, ts, noise)  # (len(ts), 4, 1, 28, 28) each
+x_t, eps_pred = probes.predict_eps_at(model, schedule, x0.to(device), ts, noise)  # (len(ts), 4, 1, 28, 28), CPU
 print(f"{len(ts)} forward passes of a batch of 4 on {device.type}: {time.perf_counter() - start:.2f} s")
 assert eps_pred.shape == x_t.shape  # same shape in and out: the one thing the loss needs
 for k, x, e in zip(ts, x_t, eps_pred):
@@ -455,8 +456,8 @@ fig = plotting.plot_loss_snapshots(x_t[:, 0], noise[0], eps_pred[:, 0], ts)
 # **`ddpm_lib` now contains** (in addition to `schedules` and `forward`):
 # * `unet`: `Unet`, `SinusoidalPositionEmbeddings`, `ResnetBlock`, `Attention`, `LinearAttention`, `Downsample`,
 #   `Upsample`, `shape_trace`, `count_parameters`, `forward_flops`;
-# * `training`: `build_model` (the Unet of a profile);
-# * `plotting`: `plot_shape_trace`, `predict_eps_at`, `eps_rows`, `plot_loss_snapshots`.
+# * `unet.UnetConfig` (a profile's network, `profile.unet`) and `runs.build_model` (`Unet(**asdict(profile.unet))`);
+# * `probes`: `fixed_noise`, `predict_eps_at`; `plotting`: `plot_shape_trace`, `eps_rows`, `plot_loss_snapshots`.
 #
 # **Next:** notebook 04 derives the loss that turns this network into a denoiser, and trains it briefly.
 #

@@ -62,12 +62,11 @@ device, profile = config.notebook_setup(SEED)  # the device (with a hint if no G
 # %%
 import math
 import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch.nn.functional as F
 
-from ddpm_lib import data, forward, losses, oracle, plotting, schedules, training, widgets
+from ddpm_lib import checkpoint, data, forward, losses, oracle, plotting, probes, runs, schedules, training, widgets
 
 T = profile.timesteps
 schedule = schedules.make_schedule(profile.beta_schedule, T).to(device)
@@ -367,24 +366,15 @@ for k in (10, 300):
 
 # %%
 TRAIN_MINUTES = 1.5
-run_dir = Path(root) / "runs" / profile.name  # `root`: the repository root the first cell found (else ".")
 model = None
-try:
-    cached, _, cached_profile = checkpoint.load_model_for_sampling(run_dir, device=device)
-    fields = ("channels", "dim", "dim_mults", "blocks_per_level", "linear_attn", "timesteps", "beta_schedule")
-    if all(getattr(cached_profile, f) == getattr(profile, f) for f in fields):
-        model = cached
-        print(f"using the EMA weights of {run_dir / checkpoint.CHECKPOINT_NAME}")
-    else:
-        print(f"{run_dir} holds a model of another shape: training here instead")
+try:  # the same run folder as notebooks 05 and 06: runs.run_dir(profile), $DDPM_RUNS_DIR honoured
+    model, _, _ = runs.load_trained(profile, device=device)
+    print(f"using the EMA weights of {runs.run_dir(profile) / checkpoint.CHECKPOINT_NAME}")
 except (FileNotFoundError, checkpoint.CheckpointError) as e:
     print(f"no usable checkpoint ({type(e).__name__}): training here for at most {TRAIN_MINUTES} minutes")
 
 if model is None:
-    loader = data.make_dataloader(data.load_fashion_mnist("train"), profile.batch_size, seed=profile.seed,
-                                  hflip=profile.hflip, subset=profile.subset)
-    _ = torch.manual_seed(SEED)
-    model = runs.build_model(profile).to(device)
+    model, schedule, loader = runs.build_training(profile, device)  # seeded weights and data order
     state = training.train(model, schedule, loader, profile, minutes=TRAIN_MINUTES)
     print(f"{state.step} steps in {state.seconds:.0f} s (stopped by: {state.stopped})")
     model = state.model  # the raw weights: an EMA needs more steps than this to catch up
@@ -436,7 +426,7 @@ _ = plotting.draw_loss_curves(ax, curves)
 # %%
 snapshot_ts = [0, 50, 150, 300, 500, 750, T - 1]
 shown = x0[:4]
-noise = probes.fixed_noise(shown.cpu(), SEED)  # the explorer's noise (same seed), so both agree
+noise = probes.fixed_noise(shown, SEED).cpu()  # the explorer's noise (same seed), so both agree
 x_t, eps_pred = probes.predict_eps_at(model, schedule, shown[:1], snapshot_ts, noise[:1])
 fig = plotting.plot_loss_snapshots(x_t[:, 0], noise[0], eps_pred[:, 0], snapshot_ts, curves)
 
@@ -538,8 +528,8 @@ assert H - 0.05 < bpd["beta"] < H + 0.3 and bpd["beta"] < bpd["posterior"]
 # * `losses`: `p_losses` (Algorithm 1; `loss_type` `"l2"`, `"l1"`, `"huber"`), `normal_kl`,
 #   `discretized_gaussian_log_likelihood`, `vlb_terms`, `bits_per_dim`;
 # * `oracle`: `GaussianOracle`, `oracle_loss_per_t`;
-# * `training`: `train` (used here briefly; notebook 05 explains it), `load_model_for_sampling`;
-# * `plotting`: `draw_loss_curves`, `plot_loss_snapshots`, `predict_eps_at`; `widgets`: `loss_explorer`.
+# * `training`: `train` (used here briefly; notebook 05 explains it); `runs`: `load_trained`, `build_training`;
+# * `plotting`: `draw_loss_curves`, `plot_loss_snapshots`; `widgets`: `loss_explorer`.
 #
 # **Next:** notebook 05 trains the U-Net for real: the loop of Algorithm 1 with AdamW, an EMA of the weights and
 # checkpoints.

@@ -68,12 +68,12 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ddpm_lib import data, plotting, sampling, schedules, training, widgets
+from ddpm_lib import checkpoint, data, plotting, runs, sampling, schedules, training, widgets
 
 T = profile.timesteps
-run_dir = runs.default_runs_dir() / profile.name  # runs/<profile>/ at the repository root
+run_dir = runs.run_dir(profile)  # runs/<profile>/ at the repository root ($DDPM_RUNS_DIR if set)
 budget = f"{profile.max_steps} steps" + (f" or {profile.minutes} min" if profile.minutes else "")
-print(f"profile {profile.name}: Unet(dim={profile.dim}, dim_mults={profile.dim_mults}), "
+print(f"profile {profile.name}: {profile.unet}, "
       f"batch {profile.batch_size}, lr {profile.lr}, budget {budget}")
 print(f"checkpoints and figures go to {run_dir}")
 
@@ -325,8 +325,10 @@ except FloatingPointError as e:
 #
 # `runs.ensure_trained(profile)` is the one call notebooks 05 and 06 share: if `runs/<profile>/checkpoint.pt`
 # finished this profile's budget, it loads the EMA model and trains nothing; if a partial run is there (an
-# interrupted session), it resumes it; otherwise it builds the U-Net, the data loader and the schedule and calls
-# `train`. Interrupting this cell is safe: run it again to continue.
+# interrupted session), it resumes it; otherwise it builds the U-Net, the data loader and the schedule
+# (`runs.build_training`) and calls `train`. Only the model itself decides whether a checkpoint fits
+# (`runs.model_key`: the network, the image size and the diffusion); budgets and logging settings may change.
+# Interrupting this cell is safe: run it again to continue.
 #
 # What to expect:
 #
@@ -392,7 +394,7 @@ fig = plotting.plot_loss_by_t(ckpt["history"]["loss_by_t"], edges)
 # last step (also in the checkpoint).
 
 # %%
-shape = (profile.n_samples, profile.channels, profile.image_size, profile.image_size)
+shape = profile.sample_shape(profile.n_samples)  # (n, C, H, W)
 start = time.time()
 samples = sampling.ddim_sample(model, schedule, shape, steps=profile.ddim_steps,
                                generator=torch.Generator(device).manual_seed(SEED), progress=False)
@@ -432,8 +434,9 @@ _ = plotting.show_images(raw_samples, nrow=8, ax=axes[1], title="raw weights of 
 # * `ensure_trained(profile)` trains once per profile and reuses `runs/<profile>/checkpoint.pt` afterwards.
 #
 # **`ddpm_lib` now contains** (in addition to notebooks 01-04):
-# * `training`: `train`, `train_step`, `TrainState` (`loss_history`, `loss_by_t`, `ema_model`), `build_model`,
-#   `save_checkpoint`, `load_checkpoint`, `load_model_for_sampling`, `ensure_trained`, `default_runs_dir`;
+# * `training`: `train`, `train_step`, `TrainState` (`loss_history`, `loss_by_t`, `ema_model`);
+# * `checkpoint`: `save_checkpoint`, `load_checkpoint`, `load_model_for_sampling`;
+# * `runs`: `build_model`, `build_training`, `ensure_trained`, `run_dir`, `default_runs_dir`;
 # * `plotting`: `plot_loss_curve`, `plot_loss_by_t`, `draw_training_progress`;
 # * `widgets`: `TrainingMonitor`.
 #

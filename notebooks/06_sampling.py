@@ -63,11 +63,11 @@ import time
 import matplotlib.pyplot as plt
 from IPython.display import HTML, display
 
-from ddpm_lib import data, oracle, plotting, sampling, schedules, training, widgets
+from ddpm_lib import data, oracle, plotting, probes, runs, sampling, schedules, widgets
 
 T = profile.timesteps
 schedule = schedules.make_schedule(profile.beta_schedule, T)
-run_dir = runs.default_runs_dir() / profile.name  # runs/<profile>/ at the repository root
+run_dir = runs.run_dir(profile)  # runs/<profile>/ at the repository root ($DDPM_RUNS_DIR if set)
 print(f"T = {T}; figures go to {run_dir}")
 
 # %% [markdown]
@@ -223,7 +223,8 @@ print("trained in this session" if state is not None else "loaded from the check
 # ## 4. Watching a sample form
 #
 # `probes.reverse_trajectory` runs Algorithm 2 once through `sampling.p_sample_loop_progressive` (the
-# generator that yields every step) on 16 images, and keeps, for every $t$, the current $x_t$ and the network's
+# generator that yields every step; `sampler="ddim"` takes `sampling.ddim_sample_loop_progressive` instead, which
+# yields the same per-step dict) on 16 images, and keeps, for every $t$, the current $x_t$ and the network's
 # guess $\hat x_0$ of the first 8. This one run of $T$ network calls gives the figure, the GIF and the slider
 # below, and the DDPM row of section 5. (16 images: $T$ calls of the `small` network take one to two minutes
 # on a 2-core CPU; more images cost proportionally more.)
@@ -231,8 +232,8 @@ print("trained in this session" if state is not None else "loaded from the check
 # %%
 n, n_traj = min(16, profile.n_samples), 8
 start = time.time()
-trajectory = probes.reverse_trajectory(model, schedule, (n, 1, 28, 28), keep=n_traj,
-                                         generator=torch.Generator(device).manual_seed(SEED))
+trajectory = probes.reverse_trajectory(model, schedule, profile.sample_shape(n), sampler="ddpm", keep=n_traj,
+                                       generator=torch.Generator(device).manual_seed(SEED))
 ddpm_seconds = time.time() - start
 print(f"Algorithm 2, {T} steps for {n} images: {ddpm_seconds:.1f} s")
 snapshot_ts = [T - 1, int(0.8 * T), int(0.6 * T), int(0.4 * T), int(0.25 * T), int(0.1 * T), int(0.03 * T), 0]
@@ -383,9 +384,9 @@ _ = plotting.show_images(real, nrow=8, ax=axes[1], title="real (Fashion-MNIST te
 #   sampling (checked with the oracle), $\eta = 0$ is deterministic and works with 50 or fewer steps.
 #
 # **`ddpm_lib` now contains** (in addition to notebooks 01-05):
-# * `sampling`: `p_mean_variance`, `p_sample`, `p_sample_loop_progressive`, `sample`, `ddim_timesteps`,
-#   `ddim_sample`;
-# * `plotting`: `reverse_trajectory`, `plot_reverse_snapshots`, `denoising_frames`;
+# * `sampling`: `model_predictions`, `p_mean_variance`, `p_sample`, `p_sample_loop_progressive`, `sample`,
+#   `ddim_timesteps`, `ddim_step`, `ddim_sample_loop_progressive`, `ddim_sample`, `progressive`;
+# * `probes`: `reverse_trajectory`; `plotting`: `plot_reverse_snapshots`, `denoising_frames`;
 # * `widgets`: `reverse_explorer`.
 #
 # From a terminal: `python -m ddpm_lib sample --checkpoint runs/small/checkpoint.pt --out samples.png`.

@@ -1,3 +1,5 @@
+import sys
+
 import pytest
 import torch
 
@@ -7,6 +9,14 @@ from ddpm_lib.schedules import make_schedule
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Close the figures a test drew (only where matplotlib was imported at all)."""
+    yield
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")
 
 
 @pytest.fixture(scope="session")

@@ -4,10 +4,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
+from helpers import random_images
 from PIL import Image
 
 from ddpm_lib import plotting, probes
@@ -15,18 +15,8 @@ from ddpm_lib.forward import q_sample
 from ddpm_lib.schedules import BETA_SCHEDULES, make_schedule
 
 
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
-def _images(n, size=6, seed=0):
-    return torch.rand(n, 1, size, size, generator=torch.Generator().manual_seed(seed)) * 2 - 1
-
-
 def test_image_grid_shape_range_and_placement():
-    x = _images(10)
+    x = random_images(10)
     grid = plotting.image_grid(x, nrow=4, padding=2)
     assert grid.shape == (3 * (6 + 2) + 2, 4 * (6 + 2) + 2)  # 3 rows of 4, 2 px between and around
     assert grid.min() >= 0 and grid.max() <= 1
@@ -46,15 +36,15 @@ def test_image_grid_clips_noisy_images_and_accepts_one_image():
 
 
 def test_show_images_returns_a_figure_with_the_grid():
-    x = _images(5)
-    fig = plotting.show_images(x, nrow=5, title="five")
+    x = random_images(5)
+    fig = plotting.showrandom_images(x, nrow=5, title="five")
     (ax,) = fig.axes
     np.testing.assert_array_equal(ax.images[0].get_array(), plotting.image_grid(x, 5))
     assert ax.get_title() == "five"
 
 
 def test_save_grid_writes_a_png_of_the_grid(tmp_path):
-    path = plotting.save_grid(_images(6), tmp_path / "sub" / "grid.png", nrow=3)
+    path = plotting.save_grid(random_images(6), tmp_path / "sub" / "grid.png", nrow=3)
     with Image.open(path) as image:
         assert image.format == "PNG"
         assert image.size == (3 * 8 + 2, 2 * 8 + 2)  # (width, height)
@@ -66,7 +56,7 @@ def test_save_animation_writes_every_frame(tmp_path):
     with Image.open(path) as gif:
         assert gif.format == "GIF" and gif.n_frames == 6 and gif.size == (21, 15)
         assert gif.info["duration"] == 200
-    batches = [_images(4, seed=k) for k in range(3)]  # tensor frames are tiled with image_grid
+    batches = [random_images(4, seed=k) for k in range(3)]  # tensor frames are tiled with image_grid
     with Image.open(plotting.save_animation(batches, tmp_path / "b.gif")) as gif:
         assert gif.n_frames == 3 and gif.size == plotting.image_grid(batches[0]).shape[::-1]
 
@@ -85,7 +75,7 @@ def test_pixel_histogram_is_a_density_matching_an_independent_count():
 
 def test_q_sample_at_is_q_sample_with_the_same_noise_at_each_t():
     schedule = make_schedule("linear", 100)
-    x0 = _images(3)
+    x0 = random_images(3)
     noise = probes.fixed_noise(x0, seed=4)
     torch.testing.assert_close(noise, torch.randn(x0.shape, generator=torch.Generator().manual_seed(4)))
     ts = [0, 7, 99]
@@ -109,7 +99,7 @@ def test_plot_schedules_draws_each_table():
 
 def test_static_twins_and_helpers_draw():
     schedules = {name: make_schedule(name, 50) for name in ("linear", "cosine")}
-    x = _images(3)
+    x = random_images(3)
     fig = plotting.plot_schedule_snapshots(schedules, x[0], ts=[0, 25, 49])
     grid_ax = fig.subfigs[1].axes[0]
     assert grid_ax.images[0].get_array().shape == (2 * 8 + 2, 3 * 8 + 2)  # 2 schedules x 3 timesteps

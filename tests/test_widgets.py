@@ -7,6 +7,7 @@ matplotlib.use("Agg")
 import numpy as np
 import pytest
 import torch
+from helpers import random_images
 
 from ddpm_lib import probes, widgets
 from ddpm_lib.forward import q_sample
@@ -15,8 +16,6 @@ from ddpm_lib.schedules import BETA_SCHEDULES, make_schedule
 T = 60
 
 
-def _images(n, size=6, seed=0):
-    return torch.rand(n, 1, size, size, generator=torch.Generator().manual_seed(seed)) * 2 - 1
 
 
 def _displayed(x):
@@ -40,7 +39,7 @@ def schedules():
 
 @pytest.mark.parametrize("k", [0, 17, T - 1])
 def test_schedule_explorer_moves_markers_and_images_with_the_slider(schedules, k):
-    image = _images(1)[0]
+    image = random_images(1)[0]
     explorer = widgets.schedule_explorer(schedules, image, t=5, seed=3)
     noise = torch.randn(1, 1, 6, 6, generator=torch.Generator().manual_seed(3))  # the documented fixed noise
     torch.testing.assert_close(explorer.data["noise"], noise)
@@ -58,19 +57,19 @@ def test_schedule_explorer_moves_markers_and_images_with_the_slider(schedules, k
 
 
 def test_schedule_explorer_starts_at_t_and_rejects_mixed_lengths(schedules):
-    explorer = widgets.schedule_explorer(schedules, _images(1)[0], t=9)
+    explorer = widgets.schedule_explorer(schedules, random_images(1)[0], t=9)
     assert explorer.slider.value == 9
     assert explorer.artists["markers"]["cosine"][1].get_ydata()[0] == pytest.approx(
         schedules["cosine"].alphas_cumprod[9].item())
     with pytest.raises(ValueError, match="same number of timesteps"):
         widgets.schedule_explorer({"a": make_schedule("linear", 10), "b": make_schedule("linear", 20)},
-                                  _images(1)[0])
+                                  random_images(1)[0])
 
 
 @pytest.mark.parametrize("k", [1, 30, T - 1])
 def test_forward_explorer_shows_q_sample_and_its_histogram(k):
     schedule = make_schedule("cosine", T)
-    images = _images(3, size=8)
+    images = random_images(3, size=8)
     explorer = widgets.forward_explorer(schedule, images, bins=20)
     noise = explorer.data["noise"]
     torch.testing.assert_close(noise, probes.fixed_noise(images, 0))  # the static twin's noise

@@ -4,10 +4,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
+from helpers import random_images
 
 from ddpm_lib import plotting, probes, unet, widgets
 from ddpm_lib.forward import q_sample
@@ -17,14 +17,7 @@ from ddpm_lib.schedules import make_schedule
 T = 50
 
 
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
 
-
-def _images(n, size=8, seed=0):
-    return torch.rand(n, 1, size, size, generator=torch.Generator().manual_seed(seed)) * 2 - 1
 
 
 def _model(x_t, t):  # a plain function: any callable model(x_t, t) -> eps_pred works
@@ -40,7 +33,7 @@ def _expected_grid(images, noise, schedule, k):
 @pytest.mark.parametrize("k, nearest", [(0, 0), (10, 10), (33, 30), (T - 1, T - 1)])
 def test_loss_explorer_swaps_images_and_moves_the_marker(k, nearest):
     schedule = make_schedule("linear", T)
-    images = _images(3)
+    images = random_images(3, size=8)
     ts = [0, 10, 20, 30, T - 1]
     curve_t, curve_loss = np.arange(T), np.linspace(1.0, 0.01, T)
     explorer = widgets.loss_explorer(_model, schedule, images, ts, {"model": (curve_t, curve_loss)}, t=20, seed=2)
@@ -58,7 +51,7 @@ def test_loss_explorer_swaps_images_and_moves_the_marker(k, nearest):
 
 def test_loss_explorer_precomputes_the_per_image_loss():
     schedule = make_schedule("linear", T)
-    images = _images(2)
+    images = random_images(2, size=8)
     oracle = GaussianOracle(schedule, 0.0, 0.5)  # an nn.Module without parameters, only buffers
     explorer = widgets.loss_explorer(oracle, schedule, images, [5, 25], {"oracle": ([0, T - 1], [1.0, 0.1])})
     noise = explorer.data["noise"]
@@ -70,7 +63,7 @@ def test_loss_explorer_precomputes_the_per_image_loss():
 
 def test_plot_loss_snapshots_shows_the_same_rows_as_the_explorer():
     schedule = make_schedule("linear", T)
-    image = _images(1)
+    image = random_images(1, size=8)
     noise = probes.fixed_noise(image, 0)
     ts = [3, 40]
     x_t, eps_pred = probes.predict_eps_at(_model, schedule, image, ts, noise)
