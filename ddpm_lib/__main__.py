@@ -18,8 +18,6 @@ import os
 import sys
 from pathlib import Path
 
-GIF_FRAMES = 40  # frames of the denoising animation, evenly spaced over the reverse process
-
 
 class _Parser(argparse.ArgumentParser):
     """argparse with a one-line error (no usage block): ``python -m ddpm_lib train: error: ... (see --help)``."""
@@ -132,7 +130,7 @@ def _write_samples(args, model, schedule, shape, steps, generator) -> None:
     import numpy as np
 
     from .data import from_model_range
-    from .plotting import denoising_frames, save_animation, save_grid
+    from .plotting import GIF_FRAMES, denoising_frames, save_animation, save_grid
     from .probes import reverse_trajectory
     from .sampling import last_sample, progressive
 
@@ -146,7 +144,7 @@ def _write_samples(args, model, schedule, shape, steps, generator) -> None:
     save_grid(x0, args.out, nrow=nrow, scale=args.scale)
     print(f"wrote {args.out}: {args.n} samples ({args.sampler}), {args.scale}x pixels")
     if args.gif:
-        frames = denoising_frames(trajectory, n_frames=GIF_FRAMES, nrow=nrow)
+        frames = denoising_frames(trajectory, nrow=nrow)
         save_animation(frames, args.gif, fps=12, scale=max(1, args.scale // 2))
         print(f"wrote {args.gif}: {len(trajectory['ts'])} steps of the denoising, x_t beside the predicted x_0")
     if args.npy:

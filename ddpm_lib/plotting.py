@@ -395,7 +395,10 @@ def nearest_step(trajectory: dict, t: int) -> int:
     return int(np.abs(np.asarray(trajectory["ts"]) - t).argmin())
 
 
-def denoising_frames(trajectory: dict, n_frames: int = 40, nrow: int = 4, hold: int = 10) -> list:
+GIF_FRAMES = 40  # frames of a denoising GIF, evenly spaced over the reverse process
+
+
+def denoising_frames(trajectory: dict, n_frames: int = GIF_FRAMES, nrow: int = 4, hold: int = 10) -> list:
     """Frames for a GIF: [x_t grid | predicted x_0 grid] at up to `n_frames` steps from the noise to the data, then
     the final samples held for `hold` frames. Each frame is an (H, W) numpy array in [0, 1]."""
     S = len(trajectory["ts"])
