@@ -59,7 +59,6 @@ device, profile = config.notebook_setup(SEED)  # the device (with a hint if no G
 # %%
 import math
 import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch.nn.functional as F
@@ -362,9 +361,9 @@ for k in (10, 300):
 # (`training.train(..., minutes=1.5)`; the tiny profile of CI stops after its 30 steps, in seconds). That is far from
 # a converged model (notebook 05 trains for real), but plenty to see the loss fall. Nothing is written to `runs/`.
 
-# %%
+# %% tags=["training"]
 TRAIN_MINUTES = 1.5
-run_dir = Path(root) / "runs" / profile.name  # `root`: the repository root the first cell found (else ".")
+run_dir = training.default_runs_dir() / profile.name  # runs/<profile>/ at the repository root, as in 05 and 06
 model = None
 try:
     cached, _, cached_profile = training.load_model_for_sampling(run_dir, device=device)

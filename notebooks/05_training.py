@@ -341,7 +341,7 @@ except FloatingPointError as e:
 # %%
 widgets.show_source(training.ensure_trained)
 
-# %%
+# %% tags=["training"]
 monitor = widgets.TrainingMonitor(every_s=30, n_images=16, ddim_steps=10, seed=SEED)
 start = time.time()
 model, schedule, state = training.ensure_trained(profile, run_dir, device=device, callback=monitor)

@@ -212,7 +212,7 @@ widgets.show_source(sampling.p_mean_variance)
 # `ensure_trained` returns the EMA model of `runs/<profile>/checkpoint.pt` when that run finished its budget,
 # and trains (or resumes) otherwise; in `tiny` that takes seconds.
 
-# %%
+# %% tags=["training"]
 model, schedule, state = training.ensure_trained(profile, run_dir, device=device)
 schedule = schedule.to(device)
 print("trained in this session" if state is not None else "loaded from the checkpoint")
