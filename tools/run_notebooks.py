@@ -92,11 +92,18 @@ class ProgressClient(NotebookClient):
         return super().output(outs, msg, display_id, cell_index)
 
     def heartbeat(self, stop: threading.Event) -> None:
-        while not stop.wait(HEARTBEAT_S):
-            if self.running:
-                seconds = time.monotonic() - self.started
+        """Every HEARTBEAT_S seconds of one cell's run, say that it is still running (a background thread)."""
+        cell, beats = None, 0
+        while not stop.wait(1.0):
+            if not self.running:
+                continue
+            if cell != (self.current, self.started):
+                cell, beats = (self.current, self.started), 0
+            seconds = time.monotonic() - self.started
+            if seconds >= HEARTBEAT_S * (beats + 1):
+                beats += 1
                 allowed = self._get_timeout(self.nb.cells[self.current])
-                print(f"          ... cell {self.code_index}/{self.n_code} still running: {seconds:.0f} s "
+                print(f"{'':10}... cell {self.code_index}/{self.n_code} still running: {seconds:.0f} s "
                       f"(timeout {allowed} s)", flush=True)
 
 
