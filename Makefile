@@ -63,11 +63,13 @@ nbval: setup data
 # --- the main job ------------------------------------------------------------------------------------------------
 # tools/run_notebooks.py executes each notebook in a fresh kernel (nbclient, as `nbconvert --execute`), prints every
 # cell as it starts and what it prints, and stops with an error naming the notebook and cell when a cell outlives
-# its timeout: the profile's training budget plus a margin for cells tagged "training", 5 minutes for the others.
+# its timeout: the profile's training budget plus a margin for cells tagged "training", CELL_TIMEOUT s for the others
+# (`make run CELL_TIMEOUT=900` on a slow or busy machine).
+CELL_TIMEOUT ?= 300
 run: check-profile data
 	@mkdir -p build runs
 	@echo "profile: $${DDPM_PROFILE:-auto}"
-	MPLBACKEND=Agg $(PY) tools/run_notebooks.py --html build $(NOTEBOOKS:.py=.ipynb)
+	MPLBACKEND=Agg $(PY) tools/run_notebooks.py --html build --timeout $(CELL_TIMEOUT) $(NOTEBOOKS:.py=.ipynb)
 	@echo; echo "Executed notebooks: build/*.html   samples, GIFs, checkpoints: runs/"
 
 # Fail in seconds, before any notebook runs, when DDPM_PROFILE names no profile (exit status 2).
