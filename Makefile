@@ -12,7 +12,7 @@ DEBIAN_DATA := /usr/share/datasets/fashion-mnist
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.py))
 PROFILE ?= $(DDPM_PROFILE)
 
-.PHONY: help setup data test lint unit nbval drift run notebooks lab bench train sample clean
+.PHONY: help setup data test lint unit nbval drift run check-profile notebooks lab bench train sample clean
 
 help:
 	@echo "make run    set up, get the data, execute notebooks 01-06 into build/ (figures and checkpoints in runs/)"
@@ -43,7 +43,7 @@ data: setup
 test: setup data lint drift unit nbval
 
 lint: setup
-	$(VENV)/bin/ruff check --output-format concise ddpm_lib tests bench notebooks
+	$(VENV)/bin/ruff check --output-format concise ddpm_lib tests bench notebooks tools
 
 unit: setup
 	MPLBACKEND=Agg $(PY) -m pytest tests -q
@@ -54,20 +54,27 @@ drift: setup
 	git diff --exit-code -- notebooks/ || { echo "notebooks/*.ipynb do not match their .py: run 'make notebooks' and commit"; exit 1; }
 	$(VENV)/bin/nbstripout --verify notebooks/*.ipynb || { echo "a notebook carries outputs: run 'make notebooks'"; exit 1; }
 
+# Checkpoints and figures go to a temporary DDPM_RUNS_DIR, removed afterwards: runs/ stays as `make run` left it.
 nbval: setup data
-	cd notebooks && DDPM_PROFILE=tiny MPLBACKEND=Agg ../$(PY) -m pytest -q -p no:cacheprovider \
+	runs=$$(mktemp -d); trap 'rm -rf "$$runs"' EXIT; \
+	cd notebooks && DDPM_PROFILE=tiny DDPM_RUNS_DIR="$$runs" MPLBACKEND=Agg ../$(PY) -m pytest -q -p no:cacheprovider \
 		--nbval-lax --nbval-current-env $(NOTEBOOKS:notebooks/%.py=%.ipynb)
 
 # --- the main job ------------------------------------------------------------------------------------------------
-run: setup data
+# tools/run_notebooks.py executes each notebook in a fresh kernel (nbclient, as `nbconvert --execute`), prints every
+# cell as it starts and what it prints, and stops with an error naming the notebook and cell when a cell outlives
+# its timeout: the profile's training budget plus a margin for cells tagged "training", CELL_TIMEOUT s for the others
+# (`make run CELL_TIMEOUT=900` on a slow or busy machine).
+CELL_TIMEOUT ?= 300
+run: check-profile data
 	@mkdir -p build runs
-	@for nb in $(NOTEBOOKS:.py=.ipynb); do \
-		start=$$(date +%s); echo "== executing $$nb (profile: $${DDPM_PROFILE:-auto})"; \
-		(cd notebooks && ../$(VENV)/bin/jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=3600 \
-			--output-dir ../build $$(basename $$nb)) || exit 1; \
-		echo "   done in $$(( $$(date +%s) - start )) s"; \
-	done
+	@echo "profile: $${DDPM_PROFILE:-auto}"
+	MPLBACKEND=Agg $(PY) tools/run_notebooks.py --html build --timeout $(CELL_TIMEOUT) $(NOTEBOOKS:.py=.ipynb)
 	@echo; echo "Executed notebooks: build/*.html   samples, GIFs, checkpoints: runs/"
+
+# Fail in seconds, before any notebook runs, when DDPM_PROFILE names no profile (exit status 2).
+check-profile: setup
+	@$(PY) tools/run_notebooks.py --check-profile
 
 notebooks: setup
 	$(VENV)/bin/jupytext --quiet --update --to ipynb $(NOTEBOOKS)
@@ -84,7 +91,7 @@ train: setup data
 
 sample: setup
 	$(PY) -m ddpm_lib sample --checkpoint runs/$(or $(PROFILE),small)/checkpoint.pt --n 64 --sampler ddim \
-		--steps 50 --out runs/$(or $(PROFILE),small)/samples.png --gif runs/$(or $(PROFILE),small)/denoise.gif
+		--steps 50 --out runs/$(or $(PROFILE),small)/cli_samples.png --gif runs/$(or $(PROFILE),small)/cli_denoise.gif
 
 clean:
 	rm -rf build .pytest_cache notebooks/.ipynb_checkpoints

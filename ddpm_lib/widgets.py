@@ -53,6 +53,10 @@ def time_slider(num_timesteps: int, on_change: Callable[[int], None], value: int
 class TimeExplorer:
     """A figure built once, an ``update(t)`` that swaps its data, and a slider (plus a play button) driving it.
 
+    The figure reaches the browser as PNG bytes in an ``ipywidgets.Image`` (``image.value``), re-rendered on each
+    slider change once a notebook has displayed us (before that, ``update`` alone runs: tests stay cheap). Not an
+    ``ipywidgets.Output`` with ``clear_output``/``display``: headless runners (nbclient, hence ``nbconvert
+    --execute`` and papermill) emulate Output widgets and have stalled a whole cell timeout on them.
     ``artists`` and ``data`` keep what ``update`` touches and what it was computed from, for tests and readers.
     """
 
@@ -64,31 +68,27 @@ class TimeExplorer:
         self.play = widgets.Play(value=value, min=0, max=num_timesteps - 1, step=max(1, num_timesteps // 40),
                                  interval=250, description="play")
         widgets.jslink((self.play, "value"), (self.slider, "value"))  # in the browser only; no-op headless
-        self.output = widgets.Output()
-        self._shown = False  # redraw into `output` only once a notebook displays us
+        self.image = widgets.Image(format="png")
+        self._shown = False  # render PNGs into `image` only once a notebook displays us
         update(value)
 
     def _on_change(self, t: int) -> None:
         self.update(t)
-        self._redraw()
+        if self._shown:
+            self.render()
 
-    def _redraw(self) -> None:
-        if not self._shown:
-            return
-        from IPython.display import Image, display
-
+    def render(self) -> None:
+        """Draw the figure as it is now into ``image.value`` (PNG bytes; works with any matplotlib backend)."""
         buffer = io.BytesIO()
-        self.fig.savefig(buffer, format="png", dpi=80)  # a PNG works with any matplotlib backend
-        with self.output:
-            self.output.clear_output(wait=True)
-            display(Image(buffer.getvalue()))
+        self.fig.savefig(buffer, format="png", dpi=80)
+        self.image.value = buffer.getvalue()
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
         self._shown = True
-        self._redraw()
-        display(widgets.VBox([widgets.HBox([self.play, self.slider]), self.output]))
+        self.render()
+        display(widgets.VBox([widgets.HBox([self.play, self.slider]), self.image]))
 
 
 def _t_label(t: int) -> str:

@@ -2,15 +2,12 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
-#     text_representation:
-#       extension: .py
-#       format_name: percent
+#     notebook_metadata_filter: -jupytext.text_representation
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
 #     name: python3
 # ---
-
 
 # %% [markdown]
 # # 04 · The loss: from the variational bound to $L_\text{simple}$ (Algorithm 1)
@@ -364,7 +361,7 @@ for k in (10, 300):
 # (`training.train(..., minutes=1.5)`; the tiny profile of CI stops after its 30 steps, in seconds). That is far from
 # a converged model (notebook 05 trains for real), but plenty to see the loss fall. Nothing is written to `runs/`.
 
-# %%
+# %% tags=["training"]
 TRAIN_MINUTES = 1.5
 model = None
 try:  # the same run folder as notebooks 05 and 06: runs.run_dir(profile), $DDPM_RUNS_DIR honoured

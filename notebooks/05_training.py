@@ -2,9 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
-#     text_representation:
-#       extension: .py
-#       format_name: percent
+#     notebook_metadata_filter: -jupytext.text_representation
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -345,7 +343,7 @@ except FloatingPointError as e:
 # %%
 widgets.show_source(runs.ensure_trained)
 
-# %%
+# %% tags=["training"]
 monitor = widgets.TrainingMonitor(every_s=30, n_images=16, ddim_steps=10, seed=SEED)
 start = time.time()
 model, schedule, state = runs.ensure_trained(profile, run_dir, device=device, callback=monitor)

@@ -2,9 +2,7 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
-#     text_representation:
-#       extension: .py
-#       format_name: percent
+#     notebook_metadata_filter: -jupytext.text_representation
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -214,7 +212,7 @@ widgets.show_source(sampling.p_mean_variance)
 # `ensure_trained` returns the EMA model of `runs/<profile>/checkpoint.pt` when that run finished its budget,
 # and trains (or resumes) otherwise; in `tiny` that takes seconds.
 
-# %%
+# %% tags=["training"]
 model, schedule, state = runs.ensure_trained(profile, run_dir, device=device)
 schedule = schedule.to(device)
 print("trained in this session" if state is not None else "loaded from the checkpoint")

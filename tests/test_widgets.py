@@ -4,6 +4,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import ipywidgets
 import numpy as np
 import pytest
 import torch
@@ -82,6 +83,28 @@ def test_forward_explorer_shows_q_sample_and_its_histogram(k):
     expected = [((x_t >= lo) & (x_t < hi)).sum().item() / (x_t.numel() * 0.4) for lo, hi in zip(edges, edges[1:])]
     np.testing.assert_allclose(heights, expected, rtol=1e-9, atol=1e-12)
     assert f"{schedule.sqrt_alphas_cumprod[k].item():.3f}" in explorer.fig.axes[-1].get_title()
+
+
+def test_explorer_shows_its_figure_as_a_png_that_follows_the_slider(schedules, monkeypatch):
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", shown.append)
+    explorer = widgets.schedule_explorer(schedules, _images(1)[0], t=5)
+    explorer.slider.value = 6
+    assert bytes(explorer.image.value) == b""  # not displayed yet: update() runs, no PNG is rendered
+    explorer._ipython_display_()
+    (box,) = shown
+    controls, image = box.children
+    assert image is explorer.image and list(controls.children) == [explorer.play, explorer.slider]
+    assert not any(isinstance(w, ipywidgets.Output) for w in (box, controls, image))  # no Output: see TimeExplorer
+    at_6 = bytes(explorer.image.value)  # ipywidgets hands the bytes back as a memoryview
+    assert at_6.startswith(b"\x89PNG")
+    explorer.slider.value = 40
+    at_40 = bytes(explorer.image.value)
+    assert at_40.startswith(b"\x89PNG") and at_40 != at_6
+    explorer.slider.value = 6
+    assert bytes(explorer.image.value) == at_6  # the same t draws the same pixels
 
 
 def test_show_source_displays_the_library_code(monkeypatch):

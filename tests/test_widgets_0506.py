@@ -42,12 +42,16 @@ def test_reverse_trajectory_is_algorithm_2(schedule, trajectory):
 def test_reverse_explorer_swaps_the_stored_frames(trajectory):
     explorer = widgets.reverse_explorer(trajectory, n=2)
     assert explorer.slider.max == T - 1 and explorer.slider.value == T - 1  # starts at the noise
+    explorer._shown = True  # as after a notebook displayed it: every slider change renders a PNG
+    pngs = []
     for t in (5, T - 1, 0):
         explorer.slider.value = t
+        pngs.append(bytes(explorer.image.value))
         x_t, x0 = (np.asarray(im.get_array()) for im in explorer.artists["images"])
         np.testing.assert_array_equal(x_t, plotting.image_grid(trajectory["x_t"][t, :2], nrow=2))
         np.testing.assert_array_equal(x0, plotting.image_grid(trajectory["x0_pred"][t, :2], nrow=2))
     assert "no noise" in explorer.fig._suptitle.get_text()  # t == 0
+    assert all(png.startswith(b"\x89PNG") for png in pngs) and len(set(pngs)) == 3
 
 
 def test_static_twin_and_gif_frames(trajectory, tmp_path):
