@@ -90,7 +90,7 @@ def test_explorer_shows_its_figure_as_a_png_that_follows_the_slider(schedules, m
 
     shown = []
     monkeypatch.setattr(IPython.display, "display", shown.append)
-    explorer = widgets.schedule_explorer(schedules, _images(1)[0], t=5)
+    explorer = widgets.schedule_explorer(schedules, random_images(1)[0], t=5)
     explorer.slider.value = 6
     assert bytes(explorer.image.value) == b""  # not displayed yet: update() runs, no PNG is rendered
     explorer._ipython_display_()
