@@ -37,7 +37,7 @@ def test_image_grid_clips_noisy_images_and_accepts_one_image():
 
 def test_show_images_returns_a_figure_with_the_grid():
     x = random_images(5)
-    fig = plotting.showrandom_images(x, nrow=5, title="five")
+    fig = plotting.show_images(x, nrow=5, title="five")
     (ax,) = fig.axes
     np.testing.assert_array_equal(ax.images[0].get_array(), plotting.image_grid(x, 5))
     assert ax.get_title() == "five"
