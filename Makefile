@@ -64,8 +64,8 @@ nbval: setup data
 # tools/run_notebooks.py executes each notebook in a fresh kernel (nbclient, as `nbconvert --execute`), prints every
 # cell as it starts and what it prints, and stops with an error naming the notebook and cell when a cell outlives
 # its timeout: the profile's training budget plus a margin for cells tagged "training", CELL_TIMEOUT s for the others
-# (`make run CELL_TIMEOUT=900` on a slow or busy machine).
-CELL_TIMEOUT ?= 300
+# (`make run CELL_TIMEOUT=1800` on a very slow or busy machine).
+CELL_TIMEOUT ?= 900
 run: check-profile data
 	@mkdir -p build runs
 	@echo "profile: $${DDPM_PROFILE:-auto}"

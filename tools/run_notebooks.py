@@ -26,7 +26,8 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 ROOT = Path(__file__).resolve().parent.parent
-CELL_TIMEOUT_S = 300  # any cell that does not train: the slowest (04's loss by timestep) takes ~40 s on `small`
+CELL_TIMEOUT_S = 900  # any cell that does not train: the slowest (06's 1000 DDPM steps on `small`) takes 1-2 min on
+# an idle 2-core CPU and 4-5x that beside a busy neighbour; a hang still ends in 15 minutes, not an hour
 HEARTBEAT_S = 30  # a "still running" line this often
 SHOW_TIME_S = 2  # say how long a cell took when it took this long
 MAX_LINES = 12  # lines of a cell's printed output shown on the terminal (all of it is in the HTML)
