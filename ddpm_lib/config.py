@@ -101,7 +101,7 @@ def pick_device(verbose: bool = True) -> torch.device:
         device, why = torch.device("mps"), "Apple GPU (MPS)"
     else:
         device = torch.device("cpu")
-        why = f"CPU ({torch.get_num_threads()} threads); no GPU found, so the 'small' profile is the default"
+        why = f"CPU ({torch.get_num_threads()} threads); no GPU found"
     if verbose:
         print(f"ddpm_lib: using {why}")
     return device
@@ -118,6 +118,15 @@ def get_profile(name: str | None = None) -> Profile:
     return PROFILES[name]
 
 
+def profile_source() -> str:
+    """Why ``get_profile()`` picks what it picks, in words: ``$DDPM_PROFILE``, or the default for this machine."""
+    chosen = (os.environ.get("DDPM_PROFILE") or "auto").strip().lower()
+    if chosen != "auto":
+        return "from $DDPM_PROFILE"
+    default = "the default on a CUDA GPU" if torch.cuda.is_available() else "the default without a CUDA GPU"
+    return f"{default}; set DDPM_PROFILE=tiny|small|full to change it"
+
+
 def notebook_setup(seed: int = 0) -> tuple[torch.device, Profile]:
     """The chores of every notebook's first cell: pick the device and say so (with a hint where there is no GPU),
     read the profile from ``$DDPM_PROFILE``, and seed Python's, NumPy's and torch's global generators."""
@@ -125,7 +134,7 @@ def notebook_setup(seed: int = 0) -> tuple[torch.device, Profile]:
     if device.type == "cpu":
         print("Hint: no GPU. Colab: Runtime > Change runtime type > GPU. Kaggle: Settings > Accelerator > GPU.")
     profile = get_profile()
-    print(f"profile: {profile.name}  (set DDPM_PROFILE=tiny|small|full to change it)")
+    print(f"profile: {profile.name} ({profile_source()})")
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)

@@ -246,20 +246,32 @@ def plot_forward_snapshots(schedule: NoiseSchedule, images: torch.Tensor, ts, se
 # ---------------------------------------------------------------------------------------------------------
 
 
-def plot_loss_curve(losses, steps=None, smooth: float = 0.9, title: str | None = "training loss", ax=None):
-    """Raw losses (faint) and their exponential moving average (`smooth` in [0, 1)), log y; returns the figure."""
+def ema_bias_corrected(values, smooth: float = 0.9) -> np.ndarray:
+    """The exponential moving average of `values`, bias-corrected as Adam's moments are: the average started at 0
+    and divided by 1 - smooth^(i+1), i.e. sum_j smooth^(i-j) v_j / sum_j smooth^(i-j). Without the correction an
+    average started at 0 starts too low; started at the first value (the largest loss), it stays too high."""
+    values = np.asarray(values, dtype=np.float64)
+    out, average = np.empty_like(values), 0.0
+    for i, value in enumerate(values):
+        average = smooth * average + (1 - smooth) * value
+        out[i] = average / (1 - smooth ** (i + 1))
+    return out
+
+
+def plot_loss_curve(losses, steps=None, smooth: float = 0.9, title: str | None = "training loss", ax=None,
+                    ylabel: str = r"$L_\mathrm{simple}$: $\|\epsilon - \epsilon_\theta\|^2$ per pixel"):
+    """Raw losses (faint) and their bias-corrected exponential moving average (`smooth` in [0, 1)), log y;
+    returns the figure."""
     losses = np.asarray(losses, dtype=np.float64)
     steps = np.arange(len(losses)) if steps is None else np.asarray(steps)
-    ema, average = np.empty_like(losses), None
-    for i, value in enumerate(losses):
-        average = value if average is None else smooth * average + (1 - smooth) * value
-        ema[i] = average
+    ema = ema_bias_corrected(losses, smooth)
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
     ax.plot(steps, losses, color="C0", alpha=0.3, lw=1, label="loss")
-    ax.plot(steps, ema, color="C0", lw=2, label=f"moving average ({smooth})")
+    ax.plot(steps, ema, color="C0", lw=2, label=f"moving average ({smooth}, bias-corrected)")
     ax.set_yscale("log")
     ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     if title:

@@ -86,8 +86,8 @@ print(schedules.__doc__)
 # %% [markdown]
 # ## 2. What a schedule does
 #
-# One step of the forward process adds a little Gaussian noise and shrinks the image a little (Eq. 2 of the
-# paper):
+# One step of the forward process adds a little Gaussian noise and shrinks the image a little (Ho et al.
+# Eq. 2):
 #
 # $$q(x_t \mid x_{t-1}) = \mathcal{N}\!\left(x_t;\ \sqrt{1-\beta_t}\, x_{t-1},\ \beta_t \mathbf{I}\right),
 # \qquad\text{i.e.}\qquad x_t = \sqrt{\alpha_t}\, x_{t-1} + \sqrt{\beta_t}\, \epsilon,\quad
@@ -98,7 +98,7 @@ print(schedules.__doc__)
 
 # %% [markdown]
 # Chaining $t$ such steps multiplies the signal's shrink factors. Notebook 02 proves that the result is again
-# Gaussian (Eq. 4):
+# Gaussian (Ho et al. Eq. 4):
 #
 # $$x_t = \sqrt{\bar\alpha_t}\, x_0 + \sqrt{1-\bar\alpha_t}\, \epsilon,
 # \qquad \bar\alpha_t = \prod_{s=1}^{t} \alpha_s .$$
@@ -161,8 +161,8 @@ widgets.show_source(schedules.NoiseSchedule.from_betas)
 # %% [markdown]
 # ## 4. The cosine schedule (Nichol & Dhariwal 2021)
 #
-# *Improved Denoising Diffusion Probabilistic Models* (Eq. 17) specifies $\bar\alpha_t$ directly rather than
-# $\beta_t$, as a squared cosine of the time $t/T$ running from 0 to 1:
+# *Improved Denoising Diffusion Probabilistic Models* (Nichol & Dhariwal Eq. 17) specifies $\bar\alpha_t$ directly
+# rather than $\beta_t$, as a squared cosine of the time $t/T$ running from 0 to 1:
 #
 # $$\bar\alpha_t = \frac{f(t)}{f(0)}, \qquad f(t) = \cos^2\!\left(\frac{t/T + s}{1 + s}\cdot\frac{\pi}{2}\right),
 # \qquad s = 0.008 .$$
@@ -262,7 +262,7 @@ fig = plotting.plot_schedules(all_schedules)
 # Sampling (notebook 06) starts from pure noise, $p(x_T) = \mathcal{N}(0, \mathbf{I})$. That is only right if
 # the forward process really ends there, i.e. if $q(x_T \mid x_0) = \mathcal{N}(\sqrt{\bar\alpha_T}\,x_0,
 # (1-\bar\alpha_T)\mathbf{I})$ is close to $\mathcal{N}(0, \mathbf{I})$ for every image. The paper's bound
-# (Eq. 5) measures exactly this gap as its first term, which has no learnable parameter:
+# (Ho et al. Eq. 5) measures exactly this gap as its first term, which has no learnable parameter:
 #
 # $$L_T = D_{\mathrm{KL}}\!\left(q(x_T \mid x_0)\ \|\ \mathcal{N}(0, \mathbf{I})\right).$$
 

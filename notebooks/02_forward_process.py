@@ -21,8 +21,8 @@
 # 2. derive the "nice property" $q(x_t \mid x_0) = \mathcal{N}(\sqrt{\bar\alpha_t}\,x_0, (1-\bar\alpha_t)\mathbf{I})$
 #    by induction, and check it by Monte Carlo against iterating single steps;
 # 3. watch real images and their pixel histograms turn into $\mathcal{N}(0, \mathbf{I})$;
-# 4. derive the posterior $q(x_{t-1} \mid x_t, x_0)$ (Eqs. 6-7) by completing the square, and invert Eq. 4
-#    to recover $x_0$ from $x_t$ and the noise.
+# 4. derive the posterior $q(x_{t-1} \mid x_t, x_0)$ (Ho et al. Eqs. 6-7) by completing the square, and invert
+#    Ho et al. Eq. 4 to recover $x_0$ from $x_t$ and the noise.
 #
 # **Where this fits.** 01 schedules → **02 the forward process (here)** → 03 the U-Net $\epsilon_\theta$ → 04
 # the loss → 05 training → 06 sampling. We use the tables of notebook 01 (`NoiseSchedule`) throughout.
@@ -70,7 +70,7 @@ fig = plotting.show_images(x0, nrow=8, title=r"$x_0$: eight training images, pix
 # %% [markdown]
 # ## 1. One step: $q(x_t \mid x_{t-1})$
 #
-# Each step shrinks the previous image a little and adds a little Gaussian noise (Eq. 2):
+# Each step shrinks the previous image a little and adds a little Gaussian noise (Ho et al. Eq. 2):
 #
 # $$q(x_t \mid x_{t-1}) = \mathcal{N}\!\left(x_t;\ \sqrt{1-\beta_t}\,x_{t-1},\ \beta_t\mathbf{I}\right).$$
 #
@@ -133,7 +133,7 @@ fig = plotting.show_images(torch.cat(frames), nrow=len(snapshot_ts),
 # %% [markdown]
 # ## 3. The "nice property": $q(x_t \mid x_0)$ in closed form
 #
-# **Claim** (Eq. 4). With $\bar\alpha_t = \prod_{s=1}^{t}\alpha_s$,
+# **Claim** (Ho et al. Eq. 4). With $\bar\alpha_t = \prod_{s=1}^{t}\alpha_s$,
 #
 # $$q(x_t \mid x_0) = \mathcal{N}\!\left(x_t;\ \sqrt{\bar\alpha_t}\,x_0,\ (1-\bar\alpha_t)\mathbf{I}\right),
 # \qquad\text{i.e.}\qquad x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon,
@@ -163,7 +163,7 @@ fig = plotting.show_images(torch.cat(frames), nrow=len(snapshot_ts),
 k = 299  # code t; any value in 0 .. T-1 works
 eps = torch.randn_like(x0)
 abar_t = schedule.alphas_cumprod[k]
-my_x_t = abar_t.sqrt() * x0 + (1 - abar_t).sqrt() * eps  # Eq. 4, written out
+my_x_t = abar_t.sqrt() * x0 + (1 - abar_t).sqrt() * eps  # Ho et al. Eq. 4, written out
 
 torch.testing.assert_close(my_x_t, forward.q_sample(schedule, x0, torch.full((B,), k), noise=eps))
 print(f"my x_t matches forward.q_sample at code t = {k} (alpha-bar_t = {abar_t:.3f})")
@@ -255,6 +255,41 @@ fig = plotting.plot_forward_snapshots(schedule, x0, [0, 50, 150, 300, 600, T - 1
 widgets.forward_explorer(schedule, x0[:6], t=150)
 
 # %% [markdown]
+# ### Why the images live in $[-1, 1]$
+#
+# `data.to_model_range` maps grey level $k \in \{0, \dots, 255\}$ to $2k/255 - 1$. Three later choices assume it.
+#
+# * **The prior's scale.** $\mathrm{Var}(x_t) = \bar\alpha_t \mathrm{Var}(x_0) + (1 - \bar\alpha_t)$ and
+#   $\mathbb{E}x_t = \sqrt{\bar\alpha_t}\,\mathbb{E}x_0$: data of spread about 1, centred near 0, keep every $x_t$
+#   at about unit variance and end at $\mathcal{N}(0, \mathbf{I})$, the prior sampling starts from. The schedule's
+#   noise levels only mean something relative to the data's scale: with raw grey levels 0..255 the noise at code
+#   $t = T/2$ would be a speck on the image, and $x_T$ would still carry a mean far from 0.
+# * **The clipping range.** The sampler clips its guess of $x_0$ to $[-1, 1]$ (notebook 06); that loses nothing
+#   only if the data fill exactly $[-1, 1]$: black is $-1$, white is $+1$.
+# * **The decoder's bins.** The bound's last term (notebook 04, Section 8) gives each grey level a bin of width
+#   $2/255$ centred on it; that needs the levels $2/255$ apart from $-1$ to $1$.
+#
+# **Check** all three (the prior term is $L_T$ of notebook 01, Section 7, per pixel):
+
+# %%
+levels = data.to_model_range(torch.arange(256, dtype=torch.uint8)).double()  # (256,)
+assert levels[0] == -1 and levels[-1] == 1  # the clipping range is exactly the data's range
+torch.testing.assert_close(levels.diff(), torch.full((255,), 2 / 255, dtype=torch.float64))  # the decoder's bins
+
+abar = schedule.alphas_cumprod.double()
+for name, x in [("[-1, 1]", x0.double()), ("0..255", (x0.double() + 1) * 127.5)]:
+    mean_T, var_T = abar[-1].sqrt() * x, 1 - abar[-1]
+    prior_kl = (0.5 * (var_T + mean_T**2 - 1 - var_T.log())).mean().item()  # KL(q(x_T | x_0) || N(0, 1)), nats
+    signal = abar[T // 2].sqrt() * x.std().item()  # the spread of the image part of x_t at code t = T/2
+    noise = (1 - abar[T // 2]).sqrt().item()
+    print(f"x_0 in {name:8s}: L_T {prior_kl:.1e} nats/pixel; at code t = {T // 2} the image part of x_t has "
+          f"std {signal:.2f}, the noise {noise:.2f}")
+    if name == "[-1, 1]":
+        assert prior_kl < 1e-4 and signal < noise
+    else:
+        assert prior_kl > 0.05 and signal > 20 * noise
+
+# %% [markdown]
 # ## 6. The posterior $q(x_{t-1} \mid x_t, x_0)$
 #
 # Sampling will run the chain backwards, and needs $x_{t-1}$ given $x_t$. On its own, $q(x_{t-1} \mid x_t)$ is
@@ -266,7 +301,7 @@ widgets.forward_explorer(schedule, x0[:6], t=150)
 # \;\propto\; q(x_t \mid x_{t-1})\; q(x_{t-1} \mid x_0).$$
 
 # %% [markdown]
-# Both factors are Gaussians we know (Eq. 2 and Eq. 4 at $t-1$). Per pixel, dropping everything that does not
+# Both factors are Gaussians we know (Ho et al. Eq. 2 and Eq. 4 at $t-1$). Per pixel, dropping everything that does not
 # depend on $x_{t-1}$, the exponent of the product is
 #
 # $$-\frac12\left[\frac{(x_t - \sqrt{\alpha_t}\,x_{t-1})^2}{\beta_t}
@@ -278,8 +313,8 @@ widgets.forward_explorer(schedule, x0[:6], t=150)
 
 # %% [markdown]
 # **Completing the square**, $A x^2 - 2bx = A\,(x - b/A)^2 - b^2/A$: the posterior is a Gaussian with variance
-# $1/A$ and mean $b/A$. Simplifying with $\alpha_t(1-\bar\alpha_{t-1}) + \beta_t = 1-\bar\alpha_t$ gives the
-# paper's Eqs. 6-7:
+# $1/A$ and mean $b/A$. Simplifying with $\alpha_t(1-\bar\alpha_{t-1}) + \beta_t = 1-\bar\alpha_t$ gives
+# Ho et al.'s Eqs. 6-7:
 #
 # $$\tilde\beta_t = \frac1A = \frac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}\,\beta_t, \qquad
 # \tilde\mu_t(x_t, x_0) = \frac{b}{A}
@@ -287,7 +322,7 @@ widgets.forward_explorer(schedule, x0[:6], t=150)
 # + \underbrace{\frac{\sqrt{\alpha_t}\,(1-\bar\alpha_{t-1})}{1-\bar\alpha_t}}_{\texttt{posterior\_mean\_coef2}}\,x_t .$$
 
 # %% [markdown]
-# Let us compute $A$ and $b$ literally, in float64 from the betas, and check the library's Eq. 7 against them
+# Let us compute $A$ and $b$ literally, in float64 from the betas, and check the library's Ho et al. Eq. 7 against them
 # at several $t$. (Code $t = 0$ is special: $x_{t-1}$ is then $x_0$ itself, $\bar\alpha_{t-1} = 1$ and $A$ is
 # infinite; the library returns mean $x_0$ and variance 0 there, checked right after.)
 
@@ -340,9 +375,10 @@ for ax in axes:
     ax.grid(alpha=0.3)
 
 # %% [markdown]
-# ## 7. Back to $x_0$: inverting Eq. 4
+# ## 7. Back to $x_0$: inverting Ho et al. Eq. 4
 #
-# If we knew the noise $\epsilon$ inside $x_t$, Eq. 4 could be solved for $x_0$ (Eq. 15 in the paper uses it):
+# If we knew the noise $\epsilon$ inside $x_t$, Ho et al. Eq. 4 could be solved for $x_0$
+# (their Eq. 15 uses it):
 #
 # $$x_0 = \frac{x_t - \sqrt{1-\bar\alpha_t}\,\epsilon}{\sqrt{\bar\alpha_t}}
 # = \sqrt{\tfrac{1}{\bar\alpha_t}}\;x_t - \sqrt{\tfrac{1}{\bar\alpha_t} - 1}\;\epsilon .$$
@@ -408,6 +444,7 @@ _ = plotting.show_images(torch.stack(rows, 1).flatten(0, 1), nrow=len(t_show), a
 #
 # **Questions to think about.**
 # 1. The posterior mean needs $x_0$, which sampling does not have. Using Section 7, write $\tilde\mu_t$ in terms
-#    of $x_t$ and $\epsilon$ only. (You will meet the answer, Eq. 11, in notebook 06.)
+#    of $x_t$ and $\epsilon$ only. (You will meet the answer, Ho et al. Eq. 10, in notebook 04,
+#    Section 3.)
 # 2. The histogram at code $t = 300$ looks Gaussian but the garments are visible. Which statistic of $x_t$
 #    would still tell a garment from pure noise there?

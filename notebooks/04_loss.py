@@ -17,14 +17,14 @@
 # one-line loss, "predict the noise" (Ho et al. 2020, Sec. 3).
 #
 # **Learning goals.** After this notebook you can
-# 1. write the variational bound (Eqs. 3-5) as a sum of KL divergences $L_T + \sum_t L_{t-1} + L_0$, and the KL
-#    between two Gaussians;
-# 2. derive the $\epsilon$-parameterisation (Eqs. 10-12) and $L_\text{simple}$ (Eq. 14), and check Algorithm 1
-#    written by hand against `losses.p_losses`;
+# 1. derive the variational bound (Ho et al. Eqs. 3-5) as a sum of KL divergences $L_T + \sum_t L_{t-1} + L_0$,
+#    and the KL between two Gaussians;
+# 2. derive the $\epsilon$-parameterisation (Ho et al. Eqs. 10-12) and $L_\text{simple}$ (Ho et al. Eq. 14), and
+#    check Algorithm 1 written by hand against `losses.p_losses`;
 # 3. derive the *optimal* noise predictor for Gaussian data, and explain why even it has a loss far from zero at
 #    small $t$ and close to zero at large $t$;
 # 4. train a U-Net briefly and read its loss per timestep against that yardstick;
-# 5. evaluate the full bound in bits per dimension, term by term.
+# 5. evaluate the full bound in bits per dimension, term by term, including the discrete decoder $L_0$.
 #
 # **Where this fits.** 01 schedules → 02 the forward process → 03 the U-Net → **04 the loss (here)** → 05 training
 # → 06 sampling.
@@ -63,7 +63,20 @@ import time
 import matplotlib.pyplot as plt
 import torch.nn.functional as F
 
-from ddpm_lib import checkpoint, data, forward, losses, oracle, plotting, probes, runs, schedules, training, widgets
+from ddpm_lib import (
+    checkpoint,
+    data,
+    forward,
+    losses,
+    oracle,
+    plotting,
+    probes,
+    runs,
+    sampling,
+    schedules,
+    training,
+    widgets,
+)
 
 T = profile.timesteps
 schedule = schedules.make_schedule(profile.beta_schedule, T).to(device)
@@ -71,23 +84,47 @@ x0 = data.load_images("train", n=256).to(device)  # (256, 1, 28, 28) in [-1, 1]
 print(f"schedule: {profile.beta_schedule}, T = {T}; x0: {tuple(x0.shape)}")
 
 # %% [markdown]
-# ## 1. The bound (Eqs. 3-5)
+# ## 1. The bound (Ho et al. Eqs. 3-5)
 #
 # The reverse process $p_\theta(x_{0:T}) = p(x_T) \prod_{t=1}^T p_\theta(x_{t-1} \mid x_t)$ starts from
 # $p(x_T) = \mathcal{N}(0, \mathbf{I})$ and takes Gaussian steps $p_\theta(x_{t-1} \mid x_t) =
 # \mathcal{N}(\mu_\theta(x_t, t), \sigma_t^2 \mathbf{I})$. Its likelihood $p_\theta(x_0) = \int p_\theta(x_{0:T})\,
-# dx_{1:T}$ is intractable, but with the forward process $q$ as a proposal and Jensen's inequality (Eq. 3):
+# dx_{1:T}$ is an integral over every path $x_{1:T}$: intractable. Multiply and divide by the forward process
+# $q(x_{1:T} \mid x_0) = \prod_{t=1}^T q(x_t \mid x_{t-1})$ (Ho et al. Eq. 2), which turns the integral into an
+# average over forward paths, and move the $-\log$ inside the average:
 #
-# $$\mathbb{E}\left[-\log p_\theta(x_0)\right]
-# \le \mathbb{E}_q\!\left[-\log \frac{p_\theta(x_{0:T})}{q(x_{1:T} \mid x_0)}\right]
-# = \mathbb{E}_q\!\left[-\log p(x_T) -
-# \sum_{t \ge 1} \log \frac{p_\theta(x_{t-1} \mid x_t)}{q(x_t \mid x_{t-1})}
-# \right] =: L .$$
+# $$\begin{aligned}
+# -\log p_\theta(x_0) &= -\log \int q(x_{1:T} \mid x_0)\,\frac{p_\theta(x_{0:T})}{q(x_{1:T} \mid x_0)}\,dx_{1:T}
+# = -\log \mathbb{E}_{q(x_{1:T} \mid x_0)}\!\left[\frac{p_\theta(x_{0:T})}{q(x_{1:T} \mid x_0)}\right] \\
+# &\le \mathbb{E}_{q(x_{1:T} \mid x_0)}\!\left[-\log \frac{p_\theta(x_{0:T})}{q(x_{1:T} \mid x_0)}\right]
+# \qquad \text{Jensen: } -\log \text{ is convex, so } -\log \mathbb{E}[Y] \le \mathbb{E}[-\log Y] \\
+# &= \mathbb{E}_q\!\left[-\log p(x_T) - \sum_{t=1}^{T} \log \frac{p_\theta(x_{t-1} \mid x_t)}{q(x_t \mid x_{t-1})}
+# \right] \qquad \text{both chains factorise.}
+# \end{aligned}$$
+#
+# Averaged over the data, this is Ho et al. Eq. 3, and the right-hand side is the bound $L$. (The gap is
+# $D_\mathrm{KL}(q(x_{1:T} \mid x_0)\,\|\,p_\theta(x_{1:T} \mid x_0))$: it closes only if the reverse chain is the
+# exact posterior of the forward one.)
 
 # %% [markdown]
-# Now rewrite each forward step backwards with Bayes' rule, conditioning on $x_0$ (notebook 02, Section 6):
-# $q(x_t \mid x_{t-1}) = q(x_{t-1} \mid x_t, x_0)\, q(x_t \mid x_0) / q(x_{t-1} \mid x_0)$ for $t > 1$. The ratios
-# $q(x_t \mid x_0)/q(x_{t-1} \mid x_0)$ telescope, and what is left groups into KL divergences (Eq. 5):
+# **Telescoping into KL terms.** As written, every term of $L$ is a random log-ratio of the whole path: a poor
+# estimator. Rewrite it in four steps.
+#
+# 1. Split off $t = 1$:
+#    $L = \mathbb{E}_q\big[-\log p(x_T) - \sum_{t=2}^{T} \log \frac{p_\theta(x_{t-1} \mid x_t)}{q(x_t \mid x_{t-1})}
+#    - \log \frac{p_\theta(x_0 \mid x_1)}{q(x_1 \mid x_0)}\big]$.
+# 2. Turn each forward step around with Bayes' rule, conditioning on $x_0$ (the chain is Markov, so
+#    $q(x_t \mid x_{t-1}) = q(x_t \mid x_{t-1}, x_0)$; notebook 02, Section 6): for $t \ge 2$,
+#    $q(x_t \mid x_{t-1}) = q(x_{t-1} \mid x_t, x_0)\,\dfrac{q(x_t \mid x_0)}{q(x_{t-1} \mid x_0)}$.
+# 3. Substitute. The sum splits in two, and the second one telescopes:
+#    $\sum_{t=2}^{T} \log \frac{q(x_{t-1} \mid x_0)}{q(x_t \mid x_0)} = \log q(x_1 \mid x_0) - \log q(x_T \mid x_0)$.
+# 4. Collect: $\log q(x_1 \mid x_0)$ cancels the denominator of the $t = 1$ term, and $\log q(x_T \mid x_0)$ joins
+#    the prior:
+#    $L = \mathbb{E}_q\big[-\log \frac{p(x_T)}{q(x_T \mid x_0)} - \sum_{t=2}^{T}
+#    \log \frac{p_\theta(x_{t-1} \mid x_t)}{q(x_{t-1} \mid x_t, x_0)} - \log p_\theta(x_0 \mid x_1)\big]$.
+#
+# Each term is now $\log(q/p)$ averaged over its own $q$ (given $x_0$, $x_T \sim q(x_T \mid x_0)$; given $x_0$ and
+# $x_t$, $x_{t-1} \sim q(x_{t-1} \mid x_t, x_0)$), which is the definition of a KL divergence (Ho et al. Eq. 5):
 #
 # $$L = \mathbb{E}_q\Big[\underbrace{D_\mathrm{KL}\big(q(x_T \mid x_0)\,\|\,p(x_T)\big)}_{L_T}
 # + \sum_{t > 1} \underbrace{D_\mathrm{KL}\big(q(x_{t-1} \mid x_t, x_0)\,\|\,p_\theta(x_{t-1} \mid x_t)\big)}_{L_{t-1}}
@@ -95,7 +132,49 @@ print(f"schedule: {profile.beta_schedule}, T = {T}; x0: {tuple(x0.shape)}")
 #
 # * $L_T$ has no parameters: notebook 01 showed it is tiny for every schedule.
 # * Each $L_{t-1}$ compares the model's step with the posterior of notebook 02, **a Gaussian with a known mean**.
-# * $L_0$ is a decoder that puts probability on the 256 grey levels (Eq. 13; Section 8 below).
+# * $L_0$ is a decoder that puts probability on the 256 grey levels (Ho et al. Eq. 13; Section 8 below).
+#
+# **Check: the two forms of $L$ agree.** `losses.vlb_terms` (Section 7) computes Ho et al. Eq. 5: the KL terms in
+# closed form, one $x_t$ per step. Ho et al. Eq. 3 can be estimated directly: draw whole forward paths
+# $x_1, \dots, x_T$ step by step and average $\log q(x_{1:T} \mid x_0) - \log p_\theta(x_{0:T})$. The identity
+# holds for any model and any schedule, so keep it cheap: the cosine schedule with $T = 20$, 512 quantised Gaussian
+# "images" of 4×4 pixels, and as the model the exact denoiser that Section 5 derives (`oracle.GaussianOracle`).
+
+# %%
+def log_normal(z, mean, log_var):
+    return -0.5 * (math.log(2 * math.pi) + log_var + (z - mean) ** 2 * torch.exp(-log_var))
+
+
+short = schedules.make_schedule("cosine", 20)  # T = 20: twenty steps are plenty to check an identity
+stand_in = oracle.GaussianOracle(short, 0.1, 0.2)  # any eps-predictor would do
+g = torch.Generator().manual_seed(SEED)
+x_small = (0.1 + 0.2 * torch.randn(512, 1, 4, 4, generator=g)).clamp(-1, 1)
+x_small = torch.round((x_small + 1) * 127.5) / 127.5 - 1  # on the 256-level grid, as the decoder L_0 needs
+eq5 = losses.vlb_terms(stand_in, short, x_small, generator=torch.Generator().manual_seed(1))["total"]  # (512,)
+
+paths, log_q = [x_small], 0.0  # paths[k] is the paper's x_k
+for k in range(short.num_timesteps):  # forward: x_{k+1} ~ q(x_{k+1} | x_k), Ho et al. Eq. 2
+    paths.append(forward.q_step(short, paths[-1], k, generator=g))
+    log_q = log_q + log_normal(paths[-1], (1 - short.betas[k]).sqrt() * paths[-2], short.betas[k].log())
+log_p = log_normal(paths[-1], 0.0, torch.tensor(0.0))  # the prior p(x_T) = N(0, I)
+for k in range(short.num_timesteps - 1, -1, -1):  # reverse: log p_theta(x_k | x_{k+1}), at code t = k
+    out = sampling.p_mean_variance(stand_in, short, paths[k + 1], k, clip_denoised=False)
+    if k > 0:
+        log_p = log_p + log_normal(paths[k], out["mean"], out["log_variance"])
+    else:  # the decoder of Section 8, on the grey levels
+        log_p = log_p + losses.discretized_gaussian_log_likelihood(x_small, out["mean"], 0.5 * out["log_variance"])
+eq3 = (log_q - log_p).flatten(1).mean(1) / math.log(2)  # (512,): bits/dim, one forward path per image
+
+se = ((eq5.var() + eq3.var()) / 512) ** 0.5  # the standard error of the difference of the two means
+print(f"Ho et al. Eq. 5 via vlb_terms: {eq5.mean():.3f} bits/dim (std over images {eq5.std():.2f}); "
+      f"Ho et al. Eq. 3 over forward paths: {eq3.mean():.3f} (std {eq3.std():.2f}); "
+      f"standard error of the difference {se:.3f}")
+assert abs(eq5.mean() - eq3.mean()) < 4 * se
+
+# %% [markdown]
+# The two agree within Monte Carlo error, but the closed-form KL terms scatter less from image to image (the
+# standard deviations printed above): that is why Ho et al. rewrite the bound before using it.
+
 
 # %% [markdown]
 # ## 2. The KL divergence between two Gaussians
@@ -130,29 +209,31 @@ print(f"KL = {my_kl:.4f} nats (formula), {lib_kl.item():.4f} (losses.normal_kl),
 widgets.show_source(losses.normal_kl)
 
 # %% [markdown]
-# ## 3. Predicting the noise (Eqs. 8-12)
+# ## 3. Predicting the noise (Ho et al. Eqs. 8-12)
 #
 # The paper fixes the reverse variance $\sigma_t^2$ (to $\beta_t$ or $\tilde\beta_t$), so only the mean is learned,
-# and by Section 2 (Eq. 8):
+# and by Section 2 (Ho et al. Eq. 8):
 #
 # $$L_{t-1} = \mathbb{E}_q\!\left[\frac{1}{2\sigma_t^2}\,\big\|\tilde\mu_t(x_t, x_0) - \mu_\theta(x_t, t)\big\|^2\right]
 # + C .$$
 #
 # Substitute $x_0 = (x_t - \sqrt{1-\bar\alpha_t}\,\epsilon)/\sqrt{\bar\alpha_t}$ (notebook 02, Section 7) into the
-# posterior mean $\tilde\mu_t$ of Eq. 7 and simplify (Eq. 10):
+# posterior mean $\tilde\mu_t$ of Ho et al. Eq. 7 and simplify (their Eq. 10):
 #
 # $$\tilde\mu_t = \frac{1}{\sqrt{\alpha_t}}\left(x_t - \frac{\beta_t}{\sqrt{1-\bar\alpha_t}}\,\epsilon\right).$$
 #
 # $x_t$ is an input of the model; only $\epsilon$ is unknown. So parameterise the model's mean the same way, with a
-# network that predicts $\epsilon$ (Eq. 11): $\mu_\theta(x_t, t) = \frac{1}{\sqrt{\alpha_t}}\big(x_t -
-# \frac{\beta_t}{\sqrt{1-\bar\alpha_t}}\,\epsilon_\theta(x_t, t)\big)$. The $x_t$ cancel in the difference (Eq. 12):
+# network that predicts $\epsilon$ (Ho et al. Eq. 11): $\mu_\theta(x_t, t) = \frac{1}{\sqrt{\alpha_t}}\big(x_t -
+# \frac{\beta_t}{\sqrt{1-\bar\alpha_t}}\,\epsilon_\theta(x_t, t)\big)$. The $x_t$ cancel in the difference
+# (Ho et al. Eq. 12):
 #
 # $$L_{t-1} - C = \mathbb{E}_{x_0, \epsilon}\!\left[\frac{\beta_t^2}{2\sigma_t^2\,\alpha_t\,(1-\bar\alpha_t)}\,
 # \big\|\epsilon - \epsilon_\theta\big(\sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon,\ t\big)\big\|^2
 # \right].$$
 #
-# **Check** both steps at one $t$ with an arbitrary (wrong) noise prediction: Eq. 10 against the library's posterior
-# mean, and the KL of Eq. 8 against the weighted squared error of Eq. 12, pixel by pixel.
+# **Check** both steps at one $t$ with an arbitrary (wrong) noise prediction: Ho et al. Eq. 10 against the
+# library's posterior mean, and the KL of their Eq. 8 against the weighted squared error of their Eq. 12, pixel by
+# pixel.
 
 # %%
 k = 500  # code t
@@ -162,19 +243,19 @@ x_t = forward.q_sample(schedule, x0, t, noise=eps)
 alpha_t, beta_t, abar_t = schedule.alphas[k], schedule.betas[k], schedule.alphas_cumprod[k]
 
 mu_tilde, _, log_var = forward.q_posterior_mean_variance(schedule, x0, x_t, t)
-my_mu_tilde = (x_t - beta_t / (1 - abar_t).sqrt() * eps) / alpha_t.sqrt()  # Eq. 10
+my_mu_tilde = (x_t - beta_t / (1 - abar_t).sqrt() * eps) / alpha_t.sqrt()  # Ho et al. Eq. 10
 torch.testing.assert_close(my_mu_tilde, mu_tilde, rtol=1e-4, atol=1e-5)
 
 eps_theta = eps + 0.3 * torch.randn(x0.shape, generator=torch.Generator().manual_seed(1)).to(device)  # a guess
-mu_theta = (x_t - beta_t / (1 - abar_t).sqrt() * eps_theta) / alpha_t.sqrt()  # Eq. 11
-kl = losses.normal_kl(mu_tilde, log_var, mu_theta, log_var)  # Eq. 8, sigma_t^2 = beta-tilde_t
+mu_theta = (x_t - beta_t / (1 - abar_t).sqrt() * eps_theta) / alpha_t.sqrt()  # Ho et al. Eq. 11
+kl = losses.normal_kl(mu_tilde, log_var, mu_theta, log_var)  # Ho et al. Eq. 8, sigma_t^2 = beta-tilde_t
 sigma2_t = schedule.posterior_variance[k]
-weight_t = beta_t**2 / (2 * sigma2_t * alpha_t * (1 - abar_t))  # Eq. 12's weight
+weight_t = beta_t**2 / (2 * sigma2_t * alpha_t * (1 - abar_t))  # Ho et al. Eq. 12's weight
 torch.testing.assert_close(kl, weight_t * (eps - eps_theta) ** 2, rtol=1e-3, atol=1e-6)
-print(f"code t = {k}: Eq. 10 and Eq. 12 check out; the weight of ||eps - eps_theta||^2 is {weight_t:.2e}")
+print(f"code t = {k}: Ho et al. Eq. 10 and Eq. 12 check out; the weight of ||eps - eps_theta||^2 is {weight_t:.2e}")
 
 # %% [markdown]
-# **$L_\text{simple}$ (Eq. 14).** The weight in Eq. 12 varies a lot with $t$ (plotted below with
+# **$L_\text{simple}$ (Ho et al. Eq. 14).** The weight in their Eq. 12 varies a lot with $t$ (plotted below with
 # $\sigma_t^2 = \tilde\beta_t$): large in the first steps, where $\tilde\beta_t$ is tiny, and between 0.005 and
 # 0.01 everywhere else. Ho et al. simply drop it and sample $t$ uniformly:
 #
@@ -183,8 +264,9 @@ print(f"code t = {k}: Eq. 10 and Eq. 12 check out; the weight of ||eps - eps_the
 # + \sqrt{1-\bar\alpha_t}\,\epsilon,\ t\big)\big\|^2\right].$$
 #
 # Relative to the bound, this *down-weights* the first few steps, whose noise is imperceptible, and lets the network
-# concentrate on the harder denoising of noisier images. The paper found that it gives better samples (their
-# Table 2), at the price of a worse bound.
+# concentrate on the harder denoising of noisier images. The paper found that it gives better samples (Ho et al.
+# Table 2, their ablation: FID 3.17 against 13.22 for the true bound with a fixed variance), at the price of a
+# slightly worse bound (Section 7).
 
 # %%
 sigma2 = schedule.posterior_variance.double().cpu()
@@ -192,7 +274,7 @@ weights = (schedule.betas.double().cpu() ** 2 / (2 * sigma2 * schedule.alphas.do
                                                   * (1 - schedule.alphas_cumprod.double().cpu())))
 fig, ax = plt.subplots(figsize=(7, 3.2), layout="constrained")
 ax.semilogy(range(1, T), weights[1:],
-            label=r"Eq. 12: $\beta_t^2 / (2\sigma_t^2\alpha_t(1-\bar\alpha_t))$, $\sigma_t^2=\tilde\beta_t$")
+            label=r"Ho et al. Eq. 12: $\beta_t^2 / (2\sigma_t^2\alpha_t(1-\bar\alpha_t))$, $\sigma_t^2=\tilde\beta_t$")
 ax.axhline(1, color="C1", label=r"$L_\mathrm{simple}$: 1 for every t")
 ax.set_xlabel("t (code, 0-indexed)")
 ax.set_title(r"the weight of $\|\epsilon - \epsilon_\theta\|^2$ at each t")
@@ -207,20 +289,21 @@ ax.grid(alpha=0.3, which="both")
 # %% [markdown]
 # ## 4. Algorithm 1, by hand, checked against `p_losses`
 #
-# Training is four lines (Algorithm 1): take a batch $x_0$, draw $t \sim \mathrm{Uniform}\{1, \dots, T\}$ (in code
-# `{0, ..., T-1}`: **all** $T$ steps, including the last), draw $\epsilon \sim \mathcal{N}(0, \mathbf{I})$, and take a
-# gradient step on $\|\epsilon - \epsilon_\theta(x_t, t)\|^2$. The loss part, for an untrained U-Net of this profile,
-# with $t$ and $\epsilon$ fixed so that the library sees the same draws:
+# Algorithm 1 of Ho et al. has six lines: (1) **repeat**; (2) take $x_0 \sim q(x_0)$, a batch of images; (3) draw
+# $t \sim \mathrm{Uniform}\{1, \dots, T\}$ (in code `{0, ..., T-1}`: **all** $T$ steps, including the last); (4) draw
+# $\epsilon \sim \mathcal{N}(0, \mathbf{I})$; (5) take a gradient step on $\|\epsilon - \epsilon_\theta(x_t, t)\|^2$;
+# (6) **until** converged. Notebook 05 runs the loop; here is the loss of lines 2-5, for an untrained U-Net of this
+# profile, with $t$ and $\epsilon$ fixed so that the library sees the same draws:
 
 # %%
 model = runs.build_model(profile).to(device)  # untrained, as in notebook 03
 g = torch.Generator().manual_seed(SEED)
-x_batch = x0[:32]
-t = torch.randint(0, T, (32,), generator=g).to(device)  # 2. t ~ Uniform{0, ..., T-1}
-eps = torch.randn(x_batch.shape, generator=g).to(device)  # 3. eps ~ N(0, I)
+x_batch = x0[:32]  # line 2: x_0 ~ q(x_0)
+t = torch.randint(0, T, (32,), generator=g).to(device)  # line 3: t ~ Uniform{0, ..., T-1}
+eps = torch.randn(x_batch.shape, generator=g).to(device)  # line 4: eps ~ N(0, I)
 x_t = schedule.sqrt_alphas_cumprod[t].view(-1, 1, 1, 1) * x_batch \
-    + schedule.sqrt_one_minus_alphas_cumprod[t].view(-1, 1, 1, 1) * eps  # Eq. 4
-my_loss = ((eps - model(x_t, t)) ** 2).mean()  # 4. || eps - eps_theta(x_t, t) ||^2, averaged over pixels
+    + schedule.sqrt_one_minus_alphas_cumprod[t].view(-1, 1, 1, 1) * eps  # Ho et al. Eq. 4
+my_loss = ((eps - model(x_t, t)) ** 2).mean()  # line 5's loss, averaged over pixels
 
 torch.testing.assert_close(my_loss, losses.p_losses(model, schedule, x_batch, t=t, noise=eps))
 print(f"my Algorithm 1 loss {my_loss.item():.4f} matches losses.p_losses (untrained network)")
@@ -229,9 +312,12 @@ print(f"my Algorithm 1 loss {my_loss.item():.4f} matches losses.p_losses (untrai
 widgets.show_source(losses.p_losses)
 
 # %% [markdown]
-# Two details: the squared error is averaged over pixels (the paper's $\|\cdot\|^2$ sums them; the factor 784 only
-# rescales the learning rate), and `reduction="none"` returns one loss per image, which Section 6 uses to split the
-# loss by $t$.
+# Two details. The squared error is averaged over pixels: the paper's $\|\cdot\|^2$ sums them, so our loss and its
+# gradient are the paper's divided by 784. With Adam that makes almost no difference: Adam divides each gradient by
+# a running estimate of its own size (notebook 05, Section 2), so a constant factor cancels (only its tiny
+# $\varepsilon = 10^{-8}$ in the denominator notices). Gradient clipping at a fixed norm does notice: a threshold of
+# 1 on the mean is a threshold of 784 on the sum. And `reduction="none"` returns one loss per image, which
+# Section 6 uses to split the loss by $t$.
 #
 # **Other distances.** `loss_type` also offers `"l1"`, $|\epsilon - \epsilon_\theta|$, and `"huber"` (PyTorch's
 # smooth L1): quadratic for errors below 1, linear above, so a few large errors pull less. The paper uses L2, which
@@ -278,7 +364,7 @@ ax.grid(alpha=0.3)
 # = \frac{a^2 s^2}{a^2 s^2 + b^2} = \frac{s^2\,\mathrm{SNR}(t)}{s^2\,\mathrm{SNR}(t) + 1}.$$
 
 # %%
-M, S = 0.1, 0.2  # Gaussian "images": every pixel N(0.1, 0.2^2), 5 standard deviations inside [-1, 1]
+M, S = 0.1, 0.2  # Gaussian "images": every pixel N(0.1, 0.2^2): -1 and 1 lie 5.5 and 4.5 standard deviations away
 
 
 def my_oracle(x_t, t):
@@ -289,7 +375,7 @@ def my_oracle(x_t, t):
 
 gauss_oracle = oracle.GaussianOracle(schedule, M, S).to(device)
 x_gauss = M + S * torch.randn(4096, 1, 4, 4, generator=torch.Generator().manual_seed(SEED))
-x_gauss = x_gauss.clamp(-1, 1).to(device)  # the clamp never acts at 5 standard deviations; p_losses checks the range
+x_gauss = x_gauss.clamp(-1, 1).to(device)  # P(beyond 4.5 sigma) = 3e-6: the clamp ~never acts; p_losses checks
 t_check = torch.randint(0, T, (4096,), generator=torch.Generator().manual_seed(1)).to(device)
 torch.testing.assert_close(my_oracle(x_gauss, t_check), gauss_oracle(x_gauss, t_check))
 print("my optimal denoiser matches oracle.GaussianOracle")
@@ -335,9 +421,9 @@ ax.grid(alpha=0.3, which="both")
 # lets a network beat a per-pixel Gaussian predictor, most of all at small $t$.)
 #
 # A yardstick for Fashion-MNIST itself: give every pixel its own mean and standard deviation, measured on the data.
-# `GaussianOracle` accepts those as `(C, H, W)` tensors. Its predictor is then the best one that looks at each pixel
-# alone (linear least squares needs only means and variances), and its loss on the **real** images is exactly the
-# formula above, averaged over pixels:
+# `GaussianOracle` accepts those as `(C, H, W)` tensors. Its predictor is then the best **linear** one that looks at
+# each pixel alone (linear least squares needs only means and variances, and is exact only for Gaussian data), and
+# its loss on the **real** images is exactly the formula above, averaged over pixels:
 
 # %%
 pixel_data = data.load_images("train", n=10_000)
@@ -352,6 +438,52 @@ for k in (10, 300):
     print(f"code t = {k}: p_losses of the per-pixel oracle on 256 real images {got:.4f}, "
           f"formula {pixel_oracle_curve[k]:.4f}")
     assert abs(got - pixel_oracle_curve[k].item()) < 0.05 * pixel_oracle_curve[k].item() + 0.01
+
+# %% [markdown]
+# **Linear is not the best a single pixel allows.** Pixel values are far from Gaussian (notebook 02, Section 5: a
+# spike at $-1$, the background), and for non-Gaussian data $\mathbb{E}[\epsilon \mid x_t]$ is not linear in
+# $x_t$. For the *empirical* distribution of each pixel over the 256 grey levels $v$ (a histogram $p_i(v)$ from the
+# same 10,000 images) it is still exact: given $x_t$, $x_0$ is one of the levels, with posterior weights
+# $w_v \propto p_i(v)\, \mathcal{N}(x_t;\ a v,\ b^2)$, so
+#
+# $$\mathbb{E}[x_0 \mid x_t] = \sum_v w_v\, v, \qquad \epsilon^*(x_t) = \frac{x_t - a\,\mathbb{E}[x_0 \mid x_t]}{b}.$$
+#
+# It still looks at one pixel at a time. Both per-pixel oracles on 64 **test** images (not in the histogram), with
+# the same noise:
+
+# %%
+counts = torch.zeros(784, 256, dtype=torch.float64)  # (pixel, grey level)
+grey = torch.round((pixel_data.flatten(1) + 1) * 127.5).long()  # (10000, 784) in 0..255
+counts.scatter_add_(1, grey.T.contiguous(), torch.ones(784, grey.shape[0], dtype=torch.float64))
+log_hist = torch.log((counts + 1e-3) / (counts + 1e-3).sum(1, keepdim=True)).float()  # (784, 256): log p_i(v)
+grey_levels = torch.linspace(-1, 1, 256)
+
+
+def histogram_oracle(x_t, t):
+    """E[eps | x_t] for each pixel drawn from its own histogram p_i(v): exact, and not linear in x_t."""
+    abar_t = schedule.alphas_cumprod.cpu()[t.cpu()].view(-1, 1, 1)  # (B, 1, 1)
+    z = x_t.cpu().flatten(1)[:, :, None]  # (B, 784, 1)
+    log_w = log_hist - (z - abar_t.sqrt() * grey_levels) ** 2 / (2 * (1 - abar_t))  # (B, 784, 256)
+    x0_mean = (torch.softmax(log_w, dim=-1) * grey_levels).sum(-1)  # (B, 784): E[x_0 | x_t]
+    eps = (z[..., 0] - abar_t[..., 0].sqrt() * x0_mean) / (1 - abar_t[..., 0]).sqrt()
+    return eps.view(x_t.shape).to(x_t.device)
+
+
+x_test = data.load_images("test", n=64).to(device)
+g = torch.Generator().manual_seed(4)
+for k in (0, 10, 50, 150, 300):
+    tk, noise = torch.full((64,), k, device=device), torch.randn(x_test.shape, generator=g).to(device)
+    linear = losses.p_losses(pixel_oracle, schedule, x_test, t=tk, noise=noise).item()
+    exact = losses.p_losses(histogram_oracle, schedule, x_test, t=tk, noise=noise).item()
+    print(f"code t = {k:3d}: per-pixel loss, linear (Gaussian) {linear:.3f}, exact (histogram) {exact:.3f}, "
+          f"ratio {exact / linear:.2f}")
+    assert exact < linear * 1.02  # the exact per-pixel predictor is never worse (up to Monte Carlo noise)
+
+# %% [markdown]
+# At small $t$ the exact per-pixel predictor halves the linear one's loss: from $x_t$ alone it can tell that a
+# pixel is background ($x_0 = -1$ exactly) and then knows $\epsilon$ almost perfectly. By code $t = 300$ the two
+# agree: the noise has blurred the histogram into something Gaussian. Neither is the floor for real images,
+# which nobody knows: a network that looks at the neighbours can beat both.
 
 # %% [markdown]
 # ## 6. A real U-Net, trained briefly
@@ -376,7 +508,8 @@ if model is None:
     print(f"{state.step} steps in {state.seconds:.0f} s (stopped by: {state.stopped})")
     model = state.model  # the raw weights: an EMA needs more steps than this to catch up
     steps, history = zip(*state.loss_history)
-    fig = plotting.plot_loss_curve(history, steps, title=f"L_simple while training ({profile.name} profile)")
+    fig = plotting.plot_loss_curve(history, steps, smooth=0.5,  # a short run: few records, a short average
+                                   title=f"L_simple while training ({profile.name} profile)")
 model = model.eval().requires_grad_(False)
 
 # %% [markdown]
@@ -408,8 +541,9 @@ _ = plotting.draw_loss_curves(ax, curves)
 
 # %% [markdown]
 # Both curves fall with $t$, for the reason of Section 5: late in the chain, $x_t$ is mostly noise and $\epsilon$
-# is easy to read off. The per-pixel oracle is the best a pixel-by-pixel predictor can do; a well-trained U-Net
-# beats it at most $t$ by using the neighbours of each pixel (notebook 05). A network trained for a minute or two
+# is easy to read off. The per-pixel Gaussian oracle is the best *linear* predictor that looks at one pixel at a
+# time (the histogram oracle of Section 5 does better at small $t$); a well-trained U-Net beats both at most $t$
+# by using the neighbours of each pixel (notebook 05). A network trained for a minute or two
 # typically beats it at small and middle $t$ already (it has learnt that the background is flat), but stays far
 # above it at large $t$, where the oracle's loss is nearly 0 and the network has not yet learnt to copy $x_t$
 # (the 30 steps of the tiny profile are not enough for either).
@@ -436,17 +570,19 @@ widgets.loss_explorer(model, schedule, shown, explorer_ts, curves, t=300, seed=S
 #
 # $L_\text{simple}$ trains the network; the bound $L$ of Section 1 measures it as a likelihood model. `vlb_terms`
 # computes every term for a batch: for each code $t$ it draws $x_t \sim q(x_t \mid x_0)$ and evaluates the KL between
-# the posterior and the model's step (with $\mu_\theta$ from $\epsilon_\theta$ as in Eq. 11 and
-# $\sigma_t^2 = \tilde\beta_t$), plus $L_0$ and $L_T$. That is $T$ network calls, so we use only 4 images. Dividing
-# nats by $\ln 2$ and by the 784 pixels gives **bits per dimension**, the unit of the paper's Table 2 (3.70 on
-# CIFAR-10, for a model trained for days).
+# the posterior and the model's step (with $\mu_\theta$ from $\epsilon_\theta$ as in Ho et al. Eq. 11 and
+# $\sigma_t^2 = \tilde\beta_t$), plus $L_0$ and $L_T$. That is $T$ network calls, so we use only 4 images, from the
+# **test** set (a likelihood is measured on data the model has not seen). Dividing nats by $\ln 2$ and by the 784
+# pixels gives **bits per dimension**, the unit of Ho et al.'s Table 1. On CIFAR-10 (models trained for days):
+# at most 3.70 bits/dim for the model trained on the true bound $L$ (with a fixed isotropic variance; FID 13.51),
+# and at most 3.75 for the model trained on $L_\text{simple}$, which has by far the better samples (FID 3.17).
 
 # %%
 widgets.show_source(losses.vlb_terms)
 
 # %%
 start = time.perf_counter()
-bound = losses.vlb_terms(model, schedule, x0[:4], generator=torch.Generator(device).manual_seed(SEED))
+bound = losses.vlb_terms(model, schedule, x_test[:4], generator=torch.Generator(device).manual_seed(SEED))
 print(f"{T} network calls in {time.perf_counter() - start:.1f} s")
 terms = bound["terms"].mean(0).cpu()  # (T,): column k is the paper's L_k, in bits/dim
 print(f"L_0 (decoder)     {terms[0]:8.3f} bits/dim")
@@ -468,9 +604,10 @@ ax.grid(alpha=0.3, which="both")
 # %% [markdown]
 # Per step, the terms are largest in the first few steps and in $L_0$: there the posterior $q(x_{t-1} \mid x_t, x_0)$
 # is very narrow, so any error in $\epsilon_\theta$ is divided by a tiny $\sigma_t^2$ (the large weight of Section 3).
-# The later terms are small, but there are a thousand of them: each is about Eq. 12's weight (0.005-0.01) times the
-# network's $L_\text{simple}$ at that $t$, in nats. For a briefly trained network that error is large at large $t$
-# (its loss curve above is far above the oracle's there), so those many small terms add up to most of the total.
+# The later terms are small, but there are a thousand of them: each is about Ho et al. Eq. 12's weight (0.005-0.01)
+# times the network's $L_\text{simple}$ at that $t$, in nats. For a briefly trained network that error is large at
+# large $t$ (its loss curve above is far above the oracle's there), so those many small terms add up to most of the
+# total.
 # A well-trained model (notebook 05) shrinks them, and what is left is dominated by the first steps: the steps
 # $L_\text{simple}$ cares least about. That is why it gives good samples but only a fair bound.
 #
@@ -510,16 +647,88 @@ assert H - 0.05 < bpd["beta"] < H + 0.3 and bpd["beta"] < bpd["posterior"]
 # which Nichol & Dhariwal (2021) later learn as well.
 
 # %% [markdown]
+# ## 8. The decoder $L_0$: from a density to 256 grey levels (Ho et al. Eq. 13)
+#
+# The data are discrete: grey level $k \in \{0, \dots, 255\}$ sits at $x = 2k/255 - 1$, and neighbouring levels are
+# $2/255$ apart. A Gaussian density is not a probability of a discrete value, so the last reverse step integrates
+# $\mathcal{N}(\mu_\theta(x_1, 1), \sigma_1^2)$ over each level's **bin**, per pixel $i$ (Ho et al. Eq. 13):
+#
+# $$p_\theta(x_0 \mid x_1) = \prod_{i=1}^{D} \int_{\delta_-(x_0^i)}^{\delta_+(x_0^i)}
+# \mathcal{N}\big(x;\ \mu_\theta^i(x_1, 1),\ \sigma_1^2\big)\,dx, \qquad
+# \delta_+(x) = \begin{cases} \infty & x = 1 \\ x + \frac{1}{255} & x < 1 \end{cases}, \quad
+# \delta_-(x) = \begin{cases} -\infty & x = -1 \\ x - \frac{1}{255} & x > -1 \end{cases}$$
+#
+# Each inner bin is centred on its level with width $2/255$; the two **edge bins** take the tails, $(-\infty,
+# -1 + \frac{1}{255}]$ and $[1 - \frac{1}{255}, \infty)$, so the 256 probabilities sum to exactly 1, and $L_0$ is a
+# true negative log-likelihood of discrete data, comparable with any discrete model's bits/dim. **Check**
+# `losses.discretized_gaussian_log_likelihood` at all 256 levels against a direct difference of normal CDFs, for a
+# mean inside the range and one on the background:
+
+# %%
+levels = torch.arange(256, dtype=torch.float64) * 2 / 255 - 1  # (256,): -1, -1 + 2/255, ..., 1, exactly
+torch.testing.assert_close(data.to_model_range(torch.arange(256, dtype=torch.uint8)), levels.float())  # the data's
+upper = torch.cat([levels[:-1] + 1 / 255, torch.tensor([math.inf], dtype=torch.float64)])
+lower = torch.cat([torch.tensor([-math.inf], dtype=torch.float64), levels[1:] - 1 / 255])
+for mu_1, sigma_1 in [(0.3, 0.02), (-1.0, 0.01)]:
+    lib_p = losses.discretized_gaussian_log_likelihood(levels, torch.tensor(mu_1, dtype=torch.float64),
+                                                       torch.tensor(math.log(sigma_1), dtype=torch.float64)).exp()
+    normal = torch.distributions.Normal(torch.tensor(mu_1, dtype=torch.float64), sigma_1)
+    direct = normal.cdf(upper) - normal.cdf(lower)  # the integral of the density over each bin
+    torch.testing.assert_close(lib_p, direct, rtol=1e-9, atol=2e-12)  # the library floors a probability at 1e-12
+    assert abs(direct.sum().item() - 1) < 1e-12
+    print(f"mean {mu_1:+.1f}, sigma {sigma_1}: 256 bin probabilities sum to {lib_p.sum().item():.12f}; "
+          f"most likely level {levels[lib_p.argmax()].item():+.4f}")
+
+# %% [markdown]
+# **Why the last sampling step returns the mean.** Algorithm 2 would draw $x_0 = \mu_\theta(x_1, 1) + \sigma_1 z$;
+# Ho et al. display $\mu_\theta(x_1, 1)$ noiselessly, and `sampling.p_sample` at code $t = 0$ returns the mean for
+# either variance. For $\sigma_1^2 = \tilde\beta_1$ there is nothing to add: $\tilde\beta_1 = 0$ (given $x_0$, the
+# posterior of $x_0$ is a point). For $\sigma_1^2 = \beta_1$, $\sigma_1 = 0.01$ is 1.3 grey levels of noise, and
+# it would only move the pixel to a less likely level: of all bins of equal width, the one closest to the mean
+# holds the most Gaussian mass, so the mean, rounded, **is** the decoder's most likely grey level. (The bound
+# cannot use $\tilde\beta_1 = 0$; like improved-diffusion, the library takes $\log \tilde\beta_2$ for the decoder
+# with either variance.) **Check**, for both choices: the most likely bin is the nearest level to the mean, and
+# `p_sample` at $t = 0$ returns the mean.
+
+# %%
+x_1 = forward.q_sample(schedule, x_test[:4], 0)  # the paper's x_1
+means = torch.rand(1000, generator=torch.Generator().manual_seed(5), dtype=torch.float64) * 2 - 1
+for variance in ("posterior", "beta"):
+    step = sampling.p_sample(model, schedule, x_1, 0, variance=variance)
+    torch.testing.assert_close(step["sample"], step["mean"], rtol=0, atol=0)  # no noise at t == 0
+    sigma_1 = (0.5 * step["log_variance"]).exp().flatten()[0].double()  # the decoder's scale in vlb_terms
+    log_p = losses.discretized_gaussian_log_likelihood(levels[None], means[:, None], sigma_1.log())  # (1000, 256)
+    nearest = (means[:, None] - levels[None]).abs().argmin(1)
+    assert torch.equal(log_p.argmax(1), nearest)
+    own_bin = math.erf(1 / 255 / (sigma_1.item() * 2**0.5))  # P(its own inner bin) when the mean hits a level
+    print(f"variance {variance!r}: decoder sigma_1 = {sigma_1:.4f}; p_sample returns the mean; the most likely bin "
+          f"is the nearest level; a mean exactly on a level gets {own_bin:.2f} of its bin "
+          f"({-math.log2(own_bin):.2f} bits)")
+
+share = terms[0].item() / bound["total"].mean().item()
+print(f"L_0 on {x_test[:4].shape[0]} test images ({profile.name} profile): {terms[0]:.3f} bits/dim of the "
+      f"total {bound['total'].mean():.3f} ({100 * share:.1f} %)")
+
+# %% [markdown]
+# Even a mean that lands exactly on the right level leaves $L_0$ above 1 bit per pixel at this $\sigma_1$: the
+# decoder spreads its mass over the neighbouring levels too. How much of the bound $L_0$ is depends on the model:
+# printed above for this profile's network (in CI, a network trained for 30 steps, so the number says little).
+
+# %% [markdown]
 # ## Summary
 #
-# * The bound (Eq. 5) is $L_T + \sum_{t>1} L_{t-1} + L_0$, a sum of KL divergences between Gaussians, each in closed
-#   form: $D_\mathrm{KL} = \log\frac{\sigma_2}{\sigma_1} + \frac{\sigma_1^2 + (\mu_1-\mu_2)^2}{2\sigma_2^2} - \frac12$.
-# * Predicting the noise (Eq. 11) turns each KL into a weighted $\|\epsilon - \epsilon_\theta\|^2$ (Eq. 12);
-#   dropping the weight gives $L_\text{simple}$ (Eq. 14), one line of code: `losses.p_losses`.
+# * The bound (Ho et al. Eq. 5), from Jensen's inequality and a telescoping sum, is $L_T + \sum_{t>1} L_{t-1} + L_0$:
+#   KL divergences between Gaussians, each in closed form,
+#   $D_\mathrm{KL} = \log\frac{\sigma_2}{\sigma_1} + \frac{\sigma_1^2 + (\mu_1-\mu_2)^2}{2\sigma_2^2} - \frac12$.
+# * Predicting the noise (Ho et al. Eq. 11) turns each KL into a weighted $\|\epsilon - \epsilon_\theta\|^2$ (their
+#   Eq. 12); dropping the weight gives $L_\text{simple}$ (their Eq. 14), one line of code: `losses.p_losses`.
 # * For Gaussian data the optimal $\epsilon_\theta$ is linear in $x_t$; its loss $a^2s^2/(a^2s^2 + b^2)$ is near 1
 #   at small $t$ and near 0 at large $t$. A falling loss per $t$ is the nature of the task, not a flaw of the model.
 # * `losses.vlb_terms` evaluates the whole bound in bits/dim with $T$ network calls; the exact oracle's bound sits
-#   just above the entropy of the data.
+#   just above the entropy of the data. The decoder $L_0$ integrates a Gaussian over 256 bins of width 2/255, the
+#   edge bins taking the tails; sampling returns its mean, the most probable grey level.
+# * The per-pixel Gaussian oracle is the best *linear* per-pixel predictor; the exact per-pixel (histogram)
+#   predictor beats it at small $t$. Neither is the floor for real images, which is unknown.
 #
 # **`ddpm_lib` now contains** (in addition to `schedules`, `forward` and `unet`):
 # * `losses`: `p_losses` (Algorithm 1; `loss_type` `"l2"`, `"l1"`, `"huber"`), `normal_kl`,
@@ -534,5 +743,5 @@ assert H - 0.05 < bpd["beta"] < H + 0.3 and bpd["beta"] < bpd["posterior"]
 # **Questions to think about.**
 # 1. In Section 5, which $t$ contributes most to the *average* $L_\text{simple}$ of the oracle? If you could
 #    sample $t$ non-uniformly to reduce the variance of the loss estimate, where would you put more samples?
-# 2. Eq. 12 with $\sigma_t^2 = \beta_t$ instead of $\tilde\beta_t$: how does the weight change at small $t$? Use the
-#    plot of Section 3 and notebook 02's $\tilde\beta_t / \beta_t$.
+# 2. Ho et al. Eq. 12 with $\sigma_t^2 = \beta_t$ instead of $\tilde\beta_t$: how does the weight change at small
+#    $t$? Use the plot of Section 3 and notebook 02's $\tilde\beta_t / \beta_t$.

@@ -13,7 +13,7 @@
 # # 05 · Training: Algorithm 1, and everything a real training loop adds to it
 #
 # Notebook 04 wrote the loss $L_\text{simple}$; notebook 03 built the network $\epsilon_\theta$. Here we put them
-# in a loop and train a model on Fashion-MNIST. The paper's training algorithm is five lines; a loop that
+# in a loop and train a model on Fashion-MNIST. The paper's training algorithm is six lines; a loop that
 # trains reliably for hours and survives an interruption needs a few more pieces, and each gets a cell.
 #
 # **Learning goals.** After this notebook you can
@@ -105,8 +105,8 @@ g = torch.Generator().manual_seed(profile.seed)  # the library seeds its own gen
 t = torch.randint(0, T, (B,), generator=g)  # line 3 (0-indexed)
 eps = torch.randn(x0.shape, generator=g)  # line 4
 abar_t = schedule.alphas_cumprod[t].view(B, 1, 1, 1)  # (B,) -> (B, 1, 1, 1) to broadcast over the image
-x_t = abar_t.sqrt() * x0 + (1 - abar_t).sqrt() * eps  # Eq. 4
-loss = ((eps - mine(x_t, t)) ** 2).mean()  # line 5: Eq. 14, averaged over pixels and images
+x_t = abar_t.sqrt() * x0 + (1 - abar_t).sqrt() * eps  # Ho et al. Eq. 4
+loss = ((eps - mine(x_t, t)) ** 2).mean()  # line 5: Ho et al. Eq. 14, averaged over pixels and images
 loss.backward()
 torch.nn.utils.clip_grad_norm_(mine.parameters(), profile.grad_clip)  # (section 2)
 first_lr = profile.lr * min(1.0, 1 / max(1, profile.warmup_steps))  # the warm-up's first step (section 2)
@@ -169,8 +169,9 @@ _ = ax.set_title(f"linear warm-up over {profile.warmup_steps} steps (profile {pr
 #
 # A rare batch can produce a huge gradient (a very small $t$, where $\epsilon$ is hard to see in $x_t$, or an
 # unlucky draw). `clip_grad_norm_` rescales the whole gradient when its norm exceeds `grad_clip` (1.0 here),
-# keeping its direction. Here is the gradient norm of our fresh network on the same batch at a few noise
-# levels:
+# keeping its direction. Unlike Adam's step, the threshold depends on the scale of the loss: the mean over pixels
+# of notebook 04 (Section 4) and the paper's sum differ by a factor 784. Here is the gradient norm of our fresh
+# network on the same batch at a few noise levels:
 
 # %%
 fresh = runs.build_model(profile)
@@ -178,7 +179,7 @@ norms = {}
 for k in [0, 10, 100, 500, T - 1]:
     fresh.zero_grad()
     t_k = torch.full((B,), k)
-    x_t = schedule.sqrt_alphas_cumprod[k] * x0 + schedule.sqrt_one_minus_alphas_cumprod[k] * eps  # Eq. 4
+    x_t = schedule.sqrt_alphas_cumprod[k] * x0 + schedule.sqrt_one_minus_alphas_cumprod[k] * eps  # Ho et al. Eq. 4
     ((eps - fresh(x_t, t_k)) ** 2).mean().backward()
     norms[k] = torch.nn.utils.clip_grad_norm_(fresh.parameters(), float("inf")).item()  # inf: measure, no clip
 print("gradient norm of a fresh network, by code t: " + ", ".join(f"t={k}: {v:.2f}" for k, v in norms.items()))
@@ -221,6 +222,7 @@ ax.plot(raw, color="0.75", lw=0.6, label=r"raw weight $\theta$")
 ax.plot(plain, label=f"EMA, d = {d}, from step 0")
 ax.plot(warmed, label=f"EMA, d = {d}, copying for the first {warm} steps")
 ax.set_xlabel("step")
+ax.set_ylabel("value of the one weight")
 ax.legend(fontsize=8)
 _ = ax.set_title("both EMAs are smooth; the one started at step 0 remembers the initial weight for long")
 
@@ -370,8 +372,9 @@ fig = plotting.plot_loss_curve(losses_logged, steps_logged, smooth=0.5,  # each 
 # %% [markdown]
 # The loss falls fast in the first few hundred steps (the network learns the easy part: at large $t$, $x_t$ *is*
 # almost the noise), then slowly. It never approaches 0: at small $t$ the noise is a tiny perturbation of a
-# garment, and which part of the image is noise cannot be known for sure. Notebook 04's bound says where the
-# floor is. The loss split by ranges of $t$ shows it:
+# garment, and which part of the image is noise cannot be known for sure. Where the floor lies for real images
+# nobody knows (notebook 04, Section 5): its oracles give the floor only for Gaussian data, and for real images
+# only losses that a good network can beat. The loss split by ranges of $t$ shows where it stays high:
 
 # %%
 edges = [i * T // training.T_BUCKETS for i in range(training.T_BUCKETS + 1)]  # as TrainState.t_bucket_edges

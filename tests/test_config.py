@@ -48,7 +48,18 @@ def test_notebook_setup_seeds_everything(monkeypatch, capsys):
     draws = random.random(), np.random.rand(), torch.rand(1).item()
     config.notebook_setup(3)
     assert (random.random(), np.random.rand(), torch.rand(1).item()) == draws
-    assert profile.name == "tiny" and "profile: tiny" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert profile.name == "tiny" and "profile: tiny (from $DDPM_PROFILE)" in out
+    assert out.count("profile") == 2 and "default" not in out  # one line says which profile and why
+
+
+def test_notebook_setup_names_the_default(monkeypatch, capsys):
+    monkeypatch.delenv("DDPM_PROFILE", raising=False)
+    _, profile = config.notebook_setup(0)
+    expected = "full" if torch.cuda.is_available() else "small"
+    line = [s for s in capsys.readouterr().out.splitlines() if s.startswith("profile:")]
+    assert profile.name == expected and line == [f"profile: {expected} ({config.profile_source()})"]
+    assert "the default" in line[0] and "DDPM_PROFILE=tiny|small|full" in line[0]
 
 
 def test_replace_gives_a_changed_copy():

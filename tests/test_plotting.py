@@ -108,4 +108,6 @@ def test_static_twins_and_helpers_draw():
     assert len(fig.subfigs[1].axes) == 2
     assert plotting.plot_pixel_histogram(x, title="x_0").axes[0].get_title() == "x_0"
     fig = plotting.plot_loss_curve([4.0, 2.0, 1.0, 0.5], smooth=0.5)
-    np.testing.assert_allclose(fig.axes[0].lines[1].get_ydata(), [4.0, 3.0, 2.0, 1.25])  # the moving average
+    # the bias-corrected EMA is the mean weighted by 0.5^(i-j): 4, (4 + 2*2)/3, (4 + 2*2 + 4*1)/7, (4 + 4 + 4 + 8*.5)/15
+    np.testing.assert_allclose(fig.axes[0].lines[1].get_ydata(), [4.0, 8 / 3, 12 / 7, 16 / 15])
+    assert fig.axes[0].get_ylabel()  # the y axis says what is plotted

@@ -1,0 +1,121 @@
+"""Cross-references in the notebooks resolve: sections, notebooks, equations (with their paper), library names.
+
+A notebook's prose is checked like code: "Section 8 below" needs a "## 8." heading, "notebook 07" a notebook,
+"Eq. 12" a paper named next to it (Ho et al.'s Eq. 12 is the weighted loss, Song et al.'s the DDIM step), and
+`losses.vlb_terms` a name that ddpm_lib really has. One spelling per symbol: alpha-bar is `alphas_cumprod` in code
+and $\\bar\\alpha_t$ in prose.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import re
+from pathlib import Path
+
+import pytest
+
+import ddpm_lib
+
+NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9]*.py"))
+MODULES = {m.name for m in pkgutil.iter_modules(ddpm_lib.__path__)}
+PAPERS = re.compile(r"Ho et al|Song et al|Nichol|Dhariwal|Sohl-Dickstein|Kingma|Vaswani")
+EQUATION = re.compile(r"\bEqs?\.\s?\d+")
+SECTION = re.compile(r"(?:\b[Ss]ections?\s|§\s?)(\d+)")
+NOTEBOOK = re.compile(r"\bnotebooks?\s(\d\d)\b")
+LIBRARY_NAME = re.compile(r"`(ddpm_lib\.)?([a-z_]\w*)(?:\.(\w+))?")
+ALPHA_BAR_IN_PROSE = re.compile(r"\babar\w*|\balpha_bar\w*|\balphabar\w*")
+SENTENCE_END = re.compile(r"(?<!et al)(?<!\bEq)(?<!\bEqs)(?<!\bSec)(?<!e\.g)(?<!i\.e)(?<!\bcf)(?<!\bvs)[.!?](?=\s)")
+WORDS_BEFORE = 8  # "the previous few words"
+
+
+def cells(path: Path) -> list[tuple[str, str, int]]:
+    """[(kind, text, line number of the text's first line)] of a jupytext percent file; markdown loses its '# '
+    prefixes, the header is skipped."""
+    out, kind, lines, first = [], None, [], 0
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if line.startswith("# %%"):
+            if kind is not None:
+                out.append((kind, "\n".join(lines), first))
+            kind, lines, first = ("markdown" if "[markdown]" in line else "code"), [], number + 1
+        elif kind == "markdown":
+            lines.append(line[2:] if line.startswith("# ") else line.lstrip("#"))
+        elif kind == "code":
+            lines.append(line)
+    if kind is not None:
+        out.append((kind, "\n".join(lines), first))
+    return out
+
+
+def headings(path: Path) -> set[int]:
+    return {int(m) for m in re.findall(r"^# ## (\d+)\.", path.read_text(), flags=re.M)}
+
+
+def notebook_named(number: str) -> Path | None:
+    return next(iter(NOTEBOOK_DIR.glob(f"{number}_*.py")), None)
+
+
+def context_before(kind: str, text: str, start: int) -> str:
+    """What may name the paper of an equation at `start`: in prose, its sentence and the previous few words (within
+    the paragraph); in code, the same line."""
+    if kind == "code":
+        return text[text.rfind("\n", 0, start) + 1:start]
+    paragraph = text[text.rfind("\n\n", 0, start) + 1:start]
+    ends = list(SENTENCE_END.finditer(paragraph))
+    sentence = paragraph[ends[-1].end():] if ends else paragraph
+    few_words = " ".join(paragraph.split()[-WORDS_BEFORE:])
+    return sentence + " " + few_words
+
+
+def problems(path: Path) -> list[str]:
+    found, own = [], headings(path)
+    for kind, text, first in cells(path):
+        flat = text.replace("\n", " ")
+        for m in SECTION.finditer(flat):
+            named = NOTEBOOK.search(flat[max(0, m.start() - 25):m.start()])  # "(notebook 02, Section 6)"
+            target = notebook_named(named.group(1)) if named else path
+            if target is not None and int(m.group(1)) not in (headings(target) if named else own):
+                found.append(f"{m.group(0).strip()!r} has no '## {m.group(1)}.' heading in {target.name}")
+        for m in NOTEBOOK.finditer(flat):
+            if notebook_named(m.group(1)) is None:
+                found.append(f"{m.group(0)!r}: there is no notebooks/{m.group(1)}_*.py")
+        for m in EQUATION.finditer(text):
+            if not PAPERS.search(context_before(kind, text, m.start())):
+                snippet = text[max(0, m.start() - 30):m.end()].split("\n")[-1]
+                line = first + text.count("\n", 0, m.start())
+                found.append(f"line {line}: {m.group(0)!r} names no paper: ...{snippet!r}")
+        for m in LIBRARY_NAME.finditer(text):
+            module, name = m.group(2), m.group(3)
+            if module not in MODULES:
+                if m.group(1):
+                    found.append(f"`ddpm_lib.{module}` is not a module of ddpm_lib")
+                continue
+            if name and not hasattr(importlib.import_module(f"ddpm_lib.{module}"), name):
+                found.append(f"`{module}.{name}` does not exist in ddpm_lib")
+        if kind == "markdown":
+            prose = re.sub(r"```.*?```", "", text, flags=re.S)
+            for m in ALPHA_BAR_IN_PROSE.finditer(prose):
+                found.append(f"{m.group(0)!r} in prose: write $\\bar\\alpha_t$ (or `alphas_cumprod` for the table)")
+    return found
+
+
+PENDING = {"06_sampling": "06 names its papers at each Eq. in branch content-b; delete this marker once merged"}
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.xfail(reason=PENDING[p.stem], strict=False))
+                                  if p.stem in PENDING else p for p in NOTEBOOKS], ids=[p.stem for p in NOTEBOOKS])
+def test_cross_references_resolve(path):
+    assert not problems(path), "\n".join(problems(path))
+
+
+def test_the_checker_catches_slips(tmp_path):
+    bad = tmp_path / "99_bad.py"
+    bad.write_text("# %% [markdown]\n# ## 1. One\n#\n# See Section 8 below and notebook 42; Eq. 12 says so.\n"
+                   "# `losses.no_such_thing`, `ddpm_lib.nowhere`, and abar_t.\n"
+                   "# Ho et al. Eq. 4 and (notebook 02, Section 6) are fine, so is `losses.vlb_terms`.\n"
+                   "# %%\nx = 1  # Eq. 4\n")
+    found = problems(bad)
+    assert len(found) == 7, found
+    for needle in ("Section 8", "notebook 42", "'Eq. 12'", "no_such_thing", "nowhere", "abar_t", "'Eq. 4'"):
+        assert any(needle in f for f in found), (needle, found)
