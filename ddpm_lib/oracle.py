@@ -8,12 +8,17 @@ too, and the best possible prediction of eps from x_t under squared error is the
 with the leftover error Var(eps | x_t) = a^2 s^2 / (a^2 s^2 + b^2) per dimension. No network can beat it, so it
 is a yardstick: the samplers must turn it into samples with mean m and std s, and L_simple with it must equal
 its analytic minimum. Timesteps are 0-indexed (code t = k is the paper's t = k + 1).
+
+It also says, in closed form, what deterministic DDIM (eta = 0) does to such data: each jump t -> s maps
+x_t - a_t m linearly onto x_s - a_s m, and shrinks the spread by cos(phi_t - phi_s), where
+phi_t = atan2(b_t, a_t s) is the angle of (a_t s, b_t) (``ddim_moments``). Only infinitely many steps keep std s.
 """
 
 from __future__ import annotations
 
 import torch
 
+from .sampling import ddim_timesteps
 from .schedules import NoiseSchedule, extract
 
 
@@ -46,3 +51,22 @@ def oracle_loss_per_t(schedule: NoiseSchedule, std) -> torch.Tensor:
     abar = schedule.alphas_cumprod.double()
     s2 = torch.as_tensor(std, dtype=torch.float64) ** 2
     return abar * s2 / (abar * s2 + 1.0 - abar)
+
+
+def ddim_moments(schedule: NoiseSchedule, mean: float, std: float, steps: int) -> tuple[float, float]:
+    """The exact (mean, std) of deterministic DDIM samples (eta = 0, no clipping, ``ddim_timesteps``) with this
+    oracle for data N(mean, std^2), starting from x_T ~ N(0, 1).
+
+    With the oracle, x0_pred = E[x_0 | x_t] and eps_pred = E[eps | x_t], so one jump (Song et al. Eq. 12) is
+    x_s - a_s m = (a_s a_t s^2 + b_s b_t) / v_t (x_t - a_t m), v_t = a_t^2 s^2 + b_t^2 = Var(x_t). Write
+    (a_t s, b_t) = sqrt(v_t) (cos phi_t, sin phi_t): the factor is sqrt(v_s / v_t) cos(phi_t - phi_s), and the
+    last jump lands on the data (a = 1, b = 0, phi = 0, v = s^2). So the final spread is
+    s / sqrt(v_T) * prod cos(phi_t - phi_s) <= s: every finite jump loses variance (Cauchy-Schwarz).
+    """
+    abar = schedule.alphas_cumprod.double()
+    ts = ddim_timesteps(schedule.num_timesteps, steps).flip(0)  # decreasing: T-1, ..., 0
+    a, b = abar[ts].sqrt(), (1 - abar[ts]).sqrt()
+    phi = torch.cat([torch.atan2(b, a * std), torch.zeros(1, dtype=torch.float64)])  # then the data: phi = 0
+    shrink = torch.cos(phi[:-1] - phi[1:]).prod() / (a[0] ** 2 * std**2 + b[0] ** 2).sqrt()  # / sqrt(v_T)
+    # x_0 - m = std * shrink * (x_T - a_T m), with E[x_T] = 0 and Var(x_T) = 1
+    return float(mean - std * shrink * a[0] * mean), float(std * shrink)

@@ -4,6 +4,7 @@
     q_sample_at(schedule, x0, ts, noise)       x_t at many t with the same noise          (notebooks 01, 02)
     predict_eps_at(model, schedule, x0, ts, noise)   x_t and eps_theta(x_t, t) at many t   (notebooks 03, 04)
     reverse_trajectory(model, schedule, shape, sampler="ddpm")   one run of a sampler, step by step (05, 06)
+    pixel_stats(x)                             mean, std and saturated / out-of-range fractions       (06)
 
 Timesteps are 0-indexed: code t = k is the paper's t = k + 1. Images are (B, C, H, W) in [-1, 1].
 """
@@ -68,3 +69,11 @@ def reverse_trajectory(model, schedule: NoiseSchedule, shape, sampler: str = "dd
     kept.sort(key=lambda k: k[0])  # increasing t
     return {"ts": [t for t, _, _ in kept], "x_t": torch.stack([x for _, x, _ in kept]),
             "x0_pred": torch.stack([x0 for _, _, x0 in kept]), "sample": sample.float().cpu()}
+
+
+def pixel_stats(x: torch.Tensor) -> dict:
+    """Numbers to compare samples with data: pixel mean and std, the fraction of saturated pixels (|x| > 0.99,
+    e.g. Fashion-MNIST's black background at -1) and of pixels outside the data's range (|x| > 1). x in [-1, 1]."""
+    x = x.detach().double()
+    return {"mean": x.mean().item(), "std": x.std().item(), "saturated": (x.abs() > 0.99).double().mean().item(),
+            "outside": (x.abs() > 1).double().mean().item()}

@@ -18,7 +18,7 @@
 #
 # **Learning goals.** After this notebook you can
 # 1. derive the model's reverse step $p_\theta(x_{t-1} \mid x_t)$ from notebook 02's posterior, including the
-#    paper's Eq. 11 for its mean, and explain the two choices of $\sigma_t^2$ ($\beta_t$ or $\tilde\beta_t$);
+#    mean in Ho et al.'s Eq. 11, and explain the two choices of $\sigma_t^2$ ($\beta_t$ or $\tilde\beta_t$);
 # 2. write Algorithm 2 as a loop and check it against `sampling.sample`, and say why the last step adds no noise;
 # 3. watch a sample form: $x_t$ and the predicted $x_0$ along the chain (a figure, a GIF and a slider);
 # 4. derive DDIM's update, its $\eta$ and its clipping, and trade sampling steps against quality and time.
@@ -71,7 +71,7 @@ print(f"T = {T}; figures go to {run_dir}")
 # %% [markdown]
 # ## 1. The reverse step $p_\theta(x_{t-1} \mid x_t)$
 #
-# The model's reverse process is a chain of Gaussians (Eq. 1 of the paper),
+# The model's reverse process is a chain of Gaussians (Ho et al. Eq. 1),
 #
 # $$p_\theta(x_{t-1} \mid x_t) = \mathcal{N}\!\left(x_{t-1};\ \mu_\theta(x_t, t),\ \sigma_t^2\mathbf{I}\right),$$
 #
@@ -79,11 +79,11 @@ print(f"T = {T}; figures go to {run_dir}")
 # $q(x_{t-1} \mid x_t, x_0) = \mathcal{N}(\tilde\mu_t(x_t, x_0), \tilde\beta_t\mathbf{I})$ with
 # $\tilde\mu_t = \frac{\sqrt{\bar\alpha_{t-1}}\,\beta_t}{1-\bar\alpha_t}\,x_0
 # + \frac{\sqrt{\alpha_t}\,(1-\bar\alpha_{t-1})}{1-\bar\alpha_t}\,x_t$.
-# At sampling time we do not know $x_0$, but the network gives a guess of it: invert Eq. 4 with the predicted
+# At sampling time we do not know $x_0$, but the network gives a guess of it: invert Ho et al. Eq. 4 with the predicted
 # noise, $\hat x_0 = \big(x_t - \sqrt{1-\bar\alpha_t}\,\epsilon_\theta(x_t, t)\big)/\sqrt{\bar\alpha_t}$.
 
 # %% [markdown]
-# **Eq. 11.** Put $\hat x_0$ into $\tilde\mu_t$ and collect the terms in $x_t$ and in $\epsilon_\theta$. With
+# **Ho et al. Eq. 11.** Put $\hat x_0$ into $\tilde\mu_t$ and collect the terms in $x_t$ and in $\epsilon_\theta$. With
 # $\bar\alpha_t = \alpha_t\bar\alpha_{t-1}$ and $\beta_t + \alpha_t(1-\bar\alpha_{t-1}) = 1-\bar\alpha_t$:
 #
 # $$x_t:\quad \frac{\sqrt{\bar\alpha_{t-1}}\,\beta_t}{(1-\bar\alpha_t)\sqrt{\bar\alpha_t}}
@@ -96,10 +96,10 @@ print(f"T = {T}; figures go to {run_dir}")
 # So
 #
 # $$\mu_\theta(x_t, t) = \frac{1}{\sqrt{\alpha_t}}\left(x_t - \frac{\beta_t}{\sqrt{1-\bar\alpha_t}}\,
-# \epsilon_\theta(x_t, t)\right) \qquad \text{(Eq. 11)}.$$
+# \epsilon_\theta(x_t, t)\right) \qquad \text{(Ho et al. Eq. 11)}.$$
 #
 # "Remove the predicted noise, scaled for one step, then undo the step's shrink." The library computes the same
-# mean through $\hat x_0$ (so that it can clip $\hat x_0$, section 3); without clipping the two must agree.
+# mean through $\hat x_0$ (so that it can clip $\hat x_0$: the end of section 2); without clipping the two must agree.
 
 # %%
 x_real = data.load_images("train", n=2000)  # (2000, 1, 28, 28) in [-1, 1]
@@ -110,10 +110,10 @@ for k in [1, 100, 500, T - 1]:
     t = torch.full((B,), k)
     eps_pred = gauss(x_t, t)
     beta_t, alpha_t, sqrt_1m_abar_t = schedule.betas[k], schedule.alphas[k], schedule.sqrt_one_minus_alphas_cumprod[k]
-    my_mean = (x_t - beta_t / sqrt_1m_abar_t * eps_pred) / alpha_t.sqrt()  # Eq. 11
+    my_mean = (x_t - beta_t / sqrt_1m_abar_t * eps_pred) / alpha_t.sqrt()  # Ho et al. Eq. 11
     lib = sampling.p_mean_variance(gauss, schedule, x_t, t, clip_denoised=False)
     torch.testing.assert_close(my_mean, lib["mean"], rtol=1e-5, atol=1e-5)
-print("Eq. 11 matches sampling.p_mean_variance (clip_denoised=False) at code t = 1, 100, 500, T-1")
+print("Ho et al. Eq. 11 matches sampling.p_mean_variance (clip_denoised=False) at code t = 1, 100, 500, T-1")
 
 # %% [markdown]
 # A word on the model in that check: `oracle.GaussianOracle` is the *exact* best noise predictor for data that
@@ -122,7 +122,7 @@ print("Eq. 11 matches sampling.p_mean_variance (clip_denoised=False) at code t =
 #
 # ### The variance $\sigma_t^2$
 #
-# The paper fixes $\sigma_t^2$ rather than learning it, and tries two values with similar results (Sec. 3.2):
+# The paper fixes $\sigma_t^2$ rather than learning it, and tries two values with similar results (Ho et al., Sec. 3.2):
 # $\sigma_t^2 = \beta_t$, optimal when $x_0 \sim \mathcal{N}(0, \mathbf{I})$, and
 # $\sigma_t^2 = \tilde\beta_t = \frac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}\beta_t$, optimal when $x_0$ is a single
 # fixed point: the upper and lower bounds of the reverse variance. Notebook 02 showed they differ only in the
@@ -176,7 +176,7 @@ fig = plotting.show_images(lib.clamp(-1, 1), nrow=8,
 
 # %% [markdown]
 # The tolerance is $10^{-4}$, not float32's $10^{-6}$: the two compute the same mean in a different order
-# (Eq. 11 here, through $\hat x_0$ in the library), and 1000 steps accumulate the rounding.
+# (Ho et al. Eq. 11 here, through $\hat x_0$ in the library), and 1000 steps accumulate the rounding.
 #
 # The oracle's samples are what the best *Gaussian* model of Fashion-MNIST produces: a ghost of the average
 # garment with independent noise on every pixel. No shapes, no edges: those live in the correlations between
@@ -224,7 +224,7 @@ print("trained in this session" if state is not None else "loaded from the check
 # generator that yields every step; `sampler="ddim"` takes `sampling.ddim_sample_loop_progressive` instead, which
 # yields the same per-step dict) on 16 images, and keeps, for every $t$, the current $x_t$ and the network's
 # guess $\hat x_0$ of the first 8. This one run of $T$ network calls gives the figure, the GIF and the slider
-# below, and the DDPM row of section 5. (16 images: $T$ calls of the `small` network take one to two minutes
+# below, and the DDPM rows of section 7. (16 images: $T$ calls of the `small` network take one to two minutes
 # on a 2-core CPU; more images cost proportionally more.)
 
 # %%
@@ -264,29 +264,70 @@ display(HTML(f'<img src="data:image/gif;base64,{gif}">'))  # an <img>: exported 
 widgets.reverse_explorer(trajectory, t=T // 2, n=4)
 
 # %% [markdown]
-# ## 5. DDIM: fewer, larger steps
+# ## 5. DDIM, derived
 #
-# Ancestral sampling needs all $T = 1000$ network calls. Song et al. (2021) noticed that the training loss only
-# involves the marginals $q(x_t \mid x_0)$, never the chain's steps, so any process with the same marginals
-# shares the trained network. They build a family of such processes, indexed by a noise scale $\sigma_t$, whose
-# step from $t$ to an *earlier* visited $s < t$ (not necessarily $t-1$) is
+# Ancestral sampling needs all $T = 1000$ network calls. Song et al. (2021) start from what the loss sees. The loss
+# $L_\text{simple}$ of notebook 04 (Ho et al. Eq. 14) is
+# $\mathbb{E}_{t, x_0, \epsilon}\,\lVert\epsilon - \epsilon_\theta(\sqrt{\bar\alpha_t}\,x_0
+# + \sqrt{1-\bar\alpha_t}\,\epsilon,\ t)\rVert^2$: it draws $x_t$ straight from the marginal $q(x_t \mid x_0)$
+# (Ho et al. Eq. 4) and never looks at a single step $x_{t-1} \to x_t$ of the chain. The network that minimises
+# it is $\mathbb{E}[\epsilon \mid x_t]$ at every $t$, which depends only on the data and those marginals. So any
+# other forward process with the same marginals has the same best $\epsilon_\theta$, and the network we trained
+# serves it unchanged (Song et al. prove it for their family: their Theorem 1).
+#
+# **A family with the same marginals.** For a jump from $t$ to any earlier $s < t$ and any $\sigma_t \ge 0$, take
+# (Song et al. Eq. 7, written there for $s = t-1$)
+#
+# $$q_\sigma(x_s \mid x_t, x_0) = \mathcal{N}\!\left(\sqrt{\bar\alpha_s}\,x_0 + \sqrt{1-\bar\alpha_s-\sigma_t^2}\;
+# \frac{x_t - \sqrt{\bar\alpha_t}\,x_0}{\sqrt{1-\bar\alpha_t}},\ \sigma_t^2\mathbf{I}\right).$$
+#
+# If $x_t \sim q(x_t \mid x_0)$, then $x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon$ and the
+# fraction is exactly $\epsilon$, so $x_s = \sqrt{\bar\alpha_s}\,x_0 + \sqrt{1-\bar\alpha_s-\sigma_t^2}\,\epsilon
+# + \sigma_t z$ with $\epsilon, z$ independent standard normals: mean $\sqrt{\bar\alpha_s}\,x_0$, variance
+# $(1-\bar\alpha_s-\sigma_t^2) + \sigma_t^2 = 1-\bar\alpha_s$. That is $q(x_s \mid x_0)$ again, whatever
+# $\sigma_t$. To generate, put the network's guesses in place of the unknown $x_0$ and $\epsilon$:
 #
 # $$x_s = \sqrt{\bar\alpha_s}\,\hat x_0 + \sqrt{1-\bar\alpha_s-\sigma_t^2}\;\epsilon_\theta(x_t, t)
-# + \sigma_t z, \qquad z \sim \mathcal{N}(0, \mathbf{I}) \qquad \text{(Eq. 12)}.$$
+# + \sigma_t z, \qquad z \sim \mathcal{N}(0, \mathbf{I}) \qquad \text{(Song et al. Eq. 12)}.$$
 #
 # Read it: predict $x_0$, then re-noise it to level $s$, using the predicted noise for the deterministic part
-# and fresh noise $z$ for the rest. The variance adds up to $1-\bar\alpha_s$, as $q(x_s \mid x_0)$ requires.
+# and fresh noise $z$ for the rest.
+#
+# **Check (Monte Carlo).** One jump with the *true* noise (a "model" that knows $x_0$) must keep
+# $q(x_s \mid x_0)$: for one real image $x_0$, draw 4000 $x_t \sim q(x_t \mid x_0)$, jump with `sampling.ddim_step`
+# and compare each pixel's mean with $\sqrt{\bar\alpha_s}\,x_0$ and the variance with $1-\bar\alpha_s$.
+
+# %%
+x0 = x_real[:1].to(device)  # one garment, (1, 1, 28, 28)
+n_mc = 4000
+for (t, s), eta in [((T - 1, T // 2), 0.0), ((T - 1, T // 2), 1.0), ((T // 2, T // 10), 0.0), ((T // 2, T // 10), 1.0)]:
+    g = torch.Generator(device).manual_seed(SEED)
+    eps = torch.randn((n_mc, 1, 28, 28), generator=g, device=device)
+    abar_t, abar_s = schedule.alphas_cumprod[t], schedule.alphas_cumprod[s]
+    x_t = abar_t.sqrt() * x0 + (1 - abar_t).sqrt() * eps  # x_t ~ q(x_t | x_0), Ho et al. Eq. 4
+    true_eps = lambda x, t_batch, eps=eps: eps  # noqa: E731  (the true noise: x_0 is known)
+    x_s = sampling.ddim_step(true_eps, schedule, x_t, t, s, eta=eta, clip_denoised=False, generator=g)["sample"]
+    mean_z = (x_s.mean(0) - abar_s.sqrt() * x0[0]) / ((1 - abar_s) / n_mc).sqrt()  # per pixel, in standard errors
+    var_ratio = x_s.var(0).mean() / (1 - abar_s)  # 784 pixels pooled: standard error (2 / (784 n))^(1/2) ~ 0.0008
+    print(f"t = {t:3d} -> s = {s:3d}, eta = {eta:.0f}: largest |mean error| = {mean_z.abs().max():.1f} standard "
+          f"errors (784 pixels); variance / (1 - alpha-bar_s) = {var_ratio:.4f}")
+    assert mean_z.abs().max() < 5 and abs(var_ratio - 1) < 5 * (2 / (784 * n_mc)) ** 0.5
+print("one DDIM jump with the true noise keeps q(x_s | x_0) (mean and variance within Monte Carlo error)")
 
 # %% [markdown]
-# **$\eta$.** The family is parametrised by
+# With $\eta = 0$ the check is an identity (the jump re-noises $x_0$ with the very same $\epsilon$); with
+# $\eta = 1$ part of $\epsilon$ is swapped for fresh noise and the variance still adds up. With the *network's*
+# guesses instead of the truth, nothing guarantees it: section 6 measures what is lost.
+#
+# **$\eta$.** Song et al. pick the noise scale
 # $\sigma_t(\eta) = \eta\sqrt{\frac{1-\bar\alpha_s}{1-\bar\alpha_t}}\sqrt{1-\frac{\bar\alpha_t}{\bar\alpha_s}}$
-# (Eq. 16). With $s = t-1$, $\sigma_t(1)^2 = \tilde\beta_t$: **$\eta = 1$ over all $T$ steps is exactly
-# ancestral sampling**. With $\eta = 0$ the sampler adds no noise at all after $x_T$: a deterministic map from
-# noise to image, which lets us take large steps (50, 20, 10) without the noise piling up.
+# (Song et al. Eq. 16). With $s = t-1$, $\sigma_t(1)^2 = \tilde\beta_t$: **$\eta = 1$ over all $T$ steps is
+# exactly ancestral sampling**. With $\eta = 0$ the sampler adds no noise at all after $x_T$: a deterministic map
+# from noise to image, which lets us take large steps (50, 20, 10) without the noise piling up.
 #
 # **Clipping, consistently.** If $\hat x_0$ is clipped to $[-1, 1]$, the $\epsilon$ in the update must be the
 # one that goes with the clipped $\hat x_0$: $\epsilon = (x_t - \sqrt{\bar\alpha_t}\,\hat x_0)/\sqrt{1-\bar\alpha_t}$.
-# Otherwise the two terms of Eq. 12 disagree about which image $x_t$ contains.
+# Otherwise the two terms of Song et al. Eq. 12 disagree about which image $x_t$ contains.
 #
 # Written as a loop (deterministic, $\eta = 0$, over `sampling.ddim_timesteps`), then checked:
 
@@ -300,7 +341,7 @@ def my_ddim(model, schedule, shape, steps, generator):
         eps = model(x, torch.full((shape[0],), t))
         x0 = ((x - (1 - abar[t]).sqrt() * eps) / abar[t].sqrt()).clamp(-1, 1)  # predict x_0, clip
         eps = (x - abar[t].sqrt() * x0) / (1 - abar[t]).sqrt()  # the noise that goes with the clipped x_0
-        x = abar_s.sqrt() * x0 + (1 - abar_s).sqrt() * eps  # Eq. 12 with sigma = 0
+        x = abar_s.sqrt() * x0 + (1 - abar_s).sqrt() * eps  # Song et al. Eq. 12 with sigma = 0
     return x
 
 
@@ -312,7 +353,7 @@ for steps in [50, 10]:
 print("my DDIM (eta = 0, with clipping) matches sampling.ddim_sample at 50 and 10 steps")
 
 # %%
-widgets.show_source(sampling.ddim_sample)
+widgets.show_source(sampling.ddim_step)
 
 # %% [markdown]
 # **Check: DDIM with $\eta = 1$ over all $T$ steps is ancestral sampling.** Same generator, same order of
@@ -327,32 +368,192 @@ torch.testing.assert_close(ddim_eta1, ancestral, rtol=1e-4, atol=1e-4)
 print(f"DDIM(eta = 1, {T} steps) = Algorithm 2: max |difference| = {(ddim_eta1 - ancestral).abs().max():.1e}")
 
 # %% [markdown]
-# ### DDPM with 1000 steps vs DDIM with 50, 20 and 10
+# ## 6. Which timesteps, and how many
 #
-# Same starting noise $x_T$ for every row (the same seed and batch as the trajectory above, whose final images
-# are the DDPM row); the first 8 of its 16 images are shown. DDIM with $\eta = 0$ maps that
-# noise to an image deterministically; as the steps shrink, the images keep their overall shape but lose
-# detail. DDPM lands elsewhere: it adds fresh noise at every step.
+# **Spacing.** `sampling.ddim_timesteps` visits `steps` timesteps evenly spaced from code 0 to $T-1$, both ends
+# included (a rounded `linspace`). improved-diffusion's `"ddimN"` respacing (its `space_timesteps`) strides
+# instead: `range(0, T, T // N)`, so with $N = 10$ it visits code 0, 100, ..., 900 and starts from code $t = 900$:
+# its first step treats pure noise as if it were $x_{900}$, a level that still holds some signal.
 
 # %%
-rows = {f"DDPM, {T} steps": (trajectory["sample"], ddpm_seconds)}
-for steps in [50, 20, 10]:
-    start = time.time()
-    x = sampling.ddim_sample(model, schedule, (n, 1, 28, 28), steps=steps,
-                             generator=torch.Generator(device).manual_seed(SEED), progress=False)
-    rows[f"DDIM, {steps} steps"] = (x.cpu(), time.time() - start)
-fig, axes = plt.subplots(len(rows), 1, figsize=(1.1 * n_traj, 1.35 * len(rows)), layout="constrained")
-for ax, (label, (x, seconds)) in zip(axes, rows.items()):
-    plotting.show_images(x[:n_traj], nrow=n_traj, ax=ax, title=f"{label}: {seconds:.1f} s for {n} images")
+steps = 10
+ours = sampling.ddim_timesteps(T, steps).tolist()
+strided = list(range(0, T, T // steps))  # improved-diffusion's space_timesteps(T, "ddim10")
+print(f"ours:    {ours}\nstrided: {strided}")
+assert len(ours) == len(strided) == steps and ours[0] == strided[0] == 0 and ours[-1] == T - 1
+assert strided[-1] == T - T // steps
+cosine = schedules.make_schedule("cosine", T)
+fig, axes = plt.subplots(1, 2, figsize=(11, 3), layout="constrained")
+axes[0].plot(ours, [1] * steps, "o", label="ours: linspace(0, T-1, steps)")
+axes[0].plot(strided, [0] * steps, "s", label="strided: range(0, T, T // steps)")
+axes[0].set(yticks=[], ylim=(-1, 2), xlabel="code t", title=f"the {steps} visited timesteps")
+axes[0].legend(loc="center", fontsize=8)
+for sch, name in [(schedule, profile.beta_schedule), (cosine, "cosine")]:
+    abar = sch.alphas_cumprod.cpu()
+    line, = axes[1].plot(abar, lw=1, label=f"alpha-bar ({name})")
+    axes[1].plot(ours, abar[ours], "o", color=line.get_color(), ms=5)
+    axes[1].plot(strided, abar[strided], "s", color=line.get_color(), ms=5, mfc="none")
+    print(f"{name}: alpha-bar at the first visited step: {abar[T - 1]:.1e} (ours), {abar[strided[-1]]:.1e} (strided)")
+axes[1].set(yscale="log", ylim=(1e-10, 2), xlabel="code t", title="alpha-bar at them (o ours, □ strided)")
+axes[1].legend(fontsize=8)
+fig.savefig(run_dir / "ddim_timesteps.png", dpi=80)
 
 # %% [markdown]
-# The wall time is proportional to the number of network calls: DDIM with 50 steps is 20 times faster than
-# DDPM, with little loss at this resolution. That is why notebook 05, the live monitor and the grid below
-# sample with DDIM.
+# Both spacings are even in $t$, so they spend as many steps at $t > 900$, where $\bar\alpha_t$ is nearly zero
+# and little changes, as at $t < 100$, where the details form. Later work spaces the steps by other rules
+# (quadratic in $t$, or even in noise level); the next cell shows why it matters.
 #
-# ## 6. Generated garments
+# **A perfect denoiser still loses variance.** Take data $x_0 \sim \mathcal{N}(0.3, 0.2^2)$, one pixel, and the
+# exact oracle `oracle.GaussianOracle`: $\hat x_0 = \mathbb{E}[x_0 \mid x_t]$ and
+# $\epsilon_\theta = \mathbb{E}[\epsilon \mid x_t]$, no learning error at all. With $a = \sqrt{\bar\alpha}$,
+# $b = \sqrt{1-\bar\alpha}$ and data std $\varsigma = 0.2$, both guesses are linear in $x_t$ and one deterministic
+# jump of Song et al. Eq. 12 ($\eta = 0$) gives
 #
-# `profile.n_samples` garments with DDIM and `profile.ddim_steps` steps (a new seed, so new garments), next to
+# $$x_s - a_s m = \frac{a_s a_t \varsigma^2 + b_s b_t}{v_t}\,(x_t - a_t m), \qquad v_t = a_t^2\varsigma^2 + b_t^2
+# = \operatorname{Var}(x_t).$$
+#
+# Write $(a_t\varsigma, b_t) = \sqrt{v_t}\,(\cos\varphi_t, \sin\varphi_t)$: the factor is
+# $\sqrt{v_s/v_t}\,\cos(\varphi_t - \varphi_s)$, so the spread relative to the right one,
+# $\operatorname{Var}(x_s)/v_s$, is multiplied by $\cos^2(\varphi_t - \varphi_s) < 1$ at every jump. Nothing adds
+# it back when $\eta = 0$; only when the angle steps shrink to zero (many steps) does the product tend to 1.
+# `oracle.ddim_moments` computes the product; below it is checked against 4000 samples of `sampling.ddim_sample`.
+
+# %%
+step_counts = [5, 10, 20, 50, 100, 200, 1000]
+fig, ax = plt.subplots(figsize=(6, 3.2), layout="constrained")
+oracle_std = {}
+for sch, name in [(schedules.make_schedule("linear", T), "linear"), (cosine, "cosine")]:
+    one_pixel = oracle.GaussianOracle(sch, mean=0.3, std=0.2)
+    measured = [sampling.ddim_sample(one_pixel, sch, (4000, 1, 1, 1), steps=k, clip_denoised=False,
+                                     generator=torch.Generator().manual_seed(SEED), progress=False).std().item()
+                for k in step_counts]
+    exact = [oracle.ddim_moments(sch, 0.3, 0.2, k)[1] for k in step_counts]
+    oracle_std[name] = dict(zip(step_counts, measured))
+    line, = ax.plot(step_counts, measured, "o", label=f"{name}: 4000 samples")
+    ax.plot(step_counts, exact, "-", color=line.get_color(), lw=1, label=f"{name}: oracle.ddim_moments")
+    for k, m_, e in zip(step_counts, measured, exact):
+        assert abs(m_ - e) < 5 * 0.2 / (2 * 4000) ** 0.5, (name, k, m_, e)  # within Monte Carlo error
+    assert all(a < b for a, b in zip(exact, exact[1:]))  # more steps, more spread
+    eta1 = sampling.ddim_sample(one_pixel, sch, (4000, 1, 1, 1), steps=50, eta=1.0, clip_denoised=False,
+                                generator=torch.Generator().manual_seed(SEED), progress=False).std()
+    print(f"{name}: std at 50 steps {oracle_std[name][50]:.3f}, at 1000 steps {oracle_std[name][1000]:.3f} "
+          f"(data: 0.200; eta = 1 at 50 steps: {eta1:.3f})")
+    assert oracle_std[name][50] < 0.19 and abs(oracle_std[name][1000] - 0.2) < 0.01
+ax.axhline(0.2, color="k", lw=0.8, ls="--", label="the data's std")
+ax.set(xscale="log", xlabel="DDIM steps (eta = 0)", ylabel="sample std", title="exact oracle, N(0.3, 0.2²) data")
+ax.legend(fontsize=8)
+fig.savefig(run_dir / "oracle_std_vs_steps.png", dpi=80)
+
+# %% [markdown]
+# So "DDIM with 50 steps is nearly as good as 1000" is a statement about a trained network on images, not an
+# identity: even the exact denoiser comes out with a visibly narrower distribution at 50 steps, and the schedule
+# decides how much (the cosine schedule's angle $\varphi_t$ moves more evenly in $t$, so its even steps lose less).
+# $\eta = 1$ does not rescue 50 steps (the cell prints it: the spread comes out even narrower), because its
+# $\sigma_t(1)^2$ over a long jump is the posterior variance for a *known* $x_0$, the smallest choice.
+#
+# ## 7. A sampler truth table
+#
+# One checkpoint (the `model` of section 3), one seed, and one knob turned per row. Each row shows 8 images and
+# three numbers to hold against the real test images: the pixel mean and std, the fraction of saturated pixels
+# ($|x| > 0.99$; Fashion-MNIST's black background sits exactly at $-1$) and the fraction *outside* the data's range
+# ($|x| > 1$). The DDPM reference is the trajectory of section 4 (no new network calls). The other DDPM rows are
+# Algorithm 2 by hand, a loop over `sampling.p_sample` from one of the trajectory's $x_t$:
+#
+# * **$\sigma_t^2 = \beta_t$** instead of $\tilde\beta_t$. The two differ most at small $t$ (section 1), so on
+#   a CPU (profiles `tiny`, `small`) the row re-runs only the last 100 steps from the trajectory's $x_{100}$;
+#   with `full` (a GPU) it runs the whole chain from $x_T$.
+# * **Noise at the last step**: the library has no switch for it, on purpose (`p_sample` adds none at `t = 0`,
+#   Algorithm 2's $z = 0$ at $t = 1$). The row takes the trajectory's $x_1$, runs the last step and adds
+#   $\sqrt{\beta_1}\,z$ by hand, the bug of labml's `p_sample`.
+#
+# The DDIM rows start from the same $x_T$ (the same seed and the first 8 of the same batch). Steps: 10, 20, 50 and
+# 100 on every profile, and 1000 only with `full`, where $T$ network calls are cheap.
+
+# %%
+n_tab = n_traj  # 8 images per row
+ddim_step_counts = [10, 20, 50, 100] + ([T] if profile.name == "full" else [])
+t_branch = T - 1 if profile.name == "full" else min(100, T - 1)
+
+
+def ddim_row(steps=50, eta=0.0, clip=True):
+    return sampling.ddim_sample(model, schedule, (n_tab, 1, 28, 28), steps=steps, eta=eta, clip_denoised=clip,
+                                generator=torch.Generator(device).manual_seed(SEED), progress=False)
+
+
+@torch.no_grad()
+def ddpm_from(k, variance="posterior", last_noise=False):
+    """Algorithm 2 from the trajectory's x_t at code t = k down to 0; last_noise adds sqrt(beta_1) z at the end."""
+    x, g = trajectory["x_t"][k].to(device), torch.Generator(device).manual_seed(SEED + 2)
+    for t in range(k, -1, -1):
+        x = sampling.p_sample(model, schedule, x, t, variance=variance, generator=g)["sample"]
+    if last_noise:  # z != 0 at the paper's t = 1: what Algorithm 2 forbids
+        x = x + schedule.betas[0].sqrt() * torch.randn(x.shape, generator=g, device=device)
+    return x
+
+
+table = [  # (label, what changed, how to make it)
+    ("data", "real Fashion-MNIST test images (1000)", lambda: data.load_images("test", n=1000)),
+    (f"DDPM {T}", "reference: Algorithm 2, sigma^2 = beta-tilde, clip", lambda: trajectory["sample"][:n_tab]),
+    (f"DDPM {T}, sigma^2 = beta", f"sigma_t^2 = beta_t for code t <= {t_branch}", lambda: ddpm_from(t_branch, "beta")),
+    (f"DDPM {T}, noise at t=0", "+ sqrt(beta_1) z after the last step", lambda: ddpm_from(0, last_noise=True)),
+    ("DDIM 50", "reference: eta = 0, clip", ddim_row),
+    ("DDIM 50, no clip", "x0_pred not clipped", lambda: ddim_row(clip=False)),
+    ("DDIM 50, eta=0.5", "eta = 0.5", lambda: ddim_row(eta=0.5)),
+    ("DDIM 50, eta=1", "eta = 1", lambda: ddim_row(eta=1.0)),
+    *[(f"DDIM {k}", f"{k} steps instead of 50", lambda k=k: ddim_row(steps=k)) for k in ddim_step_counts if k != 50],
+]
+truth = {}
+start_table = time.time()
+for label, changed, make in table:
+    start = time.time()
+    x = make().float().cpu()
+    truth[label] = {"x": x, "changed": changed, "seconds": time.time() - start, **probes.pixel_stats(x)}
+print(f"{len(table) - 1} sampler rows in {time.time() - start_table:.1f} s ({n_tab} images each)\n")
+print(f"{'row':<26} {'what changed':<48} {'mean':>6} {'std':>6} {'|x|>.99':>8} {'|x|>1':>7} {'seconds':>8}")
+for label, r in truth.items():
+    print(f"{label:<26} {r['changed']:<48} {r['mean']:6.3f} {r['std']:6.3f} {r['saturated']:8.1%} "
+          f"{r['outside']:7.2%} {r['seconds']:8.1f}")
+
+# %%
+fig, axes = plt.subplots(len(truth), 1, figsize=(1.1 * n_tab, 1.3 * len(truth)), layout="constrained")
+for ax, (label, r) in zip(axes, truth.items()):
+    plotting.show_images(r["x"][:n_tab].clamp(-1, 1), nrow=n_tab, ax=ax,
+                         title=f"{label}: std {r['std']:.2f}, saturated {r['saturated']:.0%}")
+fig.savefig(run_dir / "sampler_truth_table.png", dpi=80)
+
+# %% [markdown]
+# **Check: what every profile must show**, trained or not. With clipping on, the last step of both samplers
+# returns the clipped $\hat x_0$ (DDPM: the posterior mean at code `t = 0` is $\hat x_0$ itself; DDIM: the last jump
+# lands on $\bar\alpha = 1$), so no pixel leaves $[-1, 1]$; re-running the trajectory's last step reproduces its
+# samples; and noise after the last step pushes the clipped pixels (exactly $\pm 1$) out of range.
+
+# %%
+clipped_rows = [label for label in truth if label != "data" and "no clip" not in label and "noise at" not in label]
+assert all(truth[label]["outside"] == 0 for label in clipped_rows), "a clipped sampler left [-1, 1]"
+torch.testing.assert_close(ddpm_from(0).float().cpu(), trajectory["sample"][:n_tab])
+at_edge = (truth[f"DDPM {T}"]["x"].abs() == 1).double().mean().item()
+assert truth[f"DDPM {T}, noise at t=0"]["outside"] > 0 or at_edge == 0
+print(f"clipped rows stay in [-1, 1]; {at_edge:.1%} of the reference's pixels sit exactly at -1 or 1, "
+      f"and {truth[f'DDPM {T}, noise at t=0']['outside']:.1%} leave [-1, 1] once noise is added at the last step")
+
+# %% [markdown]
+# How to read the rows (the numbers above are for the profile this notebook ran with):
+#
+# * **DDPM vs DDIM 50**: the two references; the wall time is proportional to the network calls ($T$ vs 50).
+# * **$\sigma_t^2 = \beta_t$**: slightly more noise per step; after the last, noise-free step, its numbers should
+#   sit close to the reference's (the paper reports similar quality for both).
+# * **Noise at the last step**: the saturated fraction moves into the out-of-range column and the std grows by
+#   about $\sqrt{\beta_1} = 0.01$ of noise: the image is never denoised once more.
+# * **No clip**: $\hat x_0$ may leave $[-1, 1]$: the out-of-range column is the measure; an untrained network
+#   (`tiny`) leaves it far more than a trained one.
+# * **$\eta$ = 0.5, 1**: fresh noise at every jump instead of the predicted noise: compare the std and the
+#   saturated fraction with the $\eta = 0$ row and with the data's.
+# * **Steps**: with a trained model the statistics approach the data's as the steps grow; section 6 showed that
+#   even a perfect denoiser needs many deterministic steps to keep the spread.
+#
+# ## 8. Generated garments
+#
+# The profile's `n_samples` garments with DDIM and its `ddim_steps` steps (a new seed, so new garments), next to
 # as many real test images.
 
 # %%
@@ -374,17 +575,23 @@ _ = plotting.show_images(real, nrow=8, ax=axes[1], title="real (Fashion-MNIST te
 # ## Summary
 #
 # * The reverse step is a Gaussian whose mean is the posterior mean with $x_0$ replaced by the network's guess;
-#   in terms of $\epsilon_\theta$ it is Eq. 11, checked against `sampling.p_mean_variance`.
+#   in terms of $\epsilon_\theta$ it is Ho et al. Eq. 11, checked against `sampling.p_mean_variance`.
 # * $\sigma_t^2 \in \{\beta_t, \tilde\beta_t\}$; either way the last step (code `t = 0`) adds no noise.
 # * Algorithm 2 as a loop matches `sampling.sample`; `p_sample_loop_progressive` exposes every step, which the
 #   figure, the GIF and the slider read.
-# * DDIM (Eq. 12) re-noises the predicted $x_0$ to an earlier level; $\eta = 1$ over all steps is ancestral
-#   sampling (checked with the oracle), $\eta = 0$ is deterministic and works with 50 or fewer steps.
+# * Any process with the marginals $q(x_t \mid x_0)$ reuses the network, because the loss sees only those
+#   marginals. DDIM (Song et al. Eq. 12) re-noises the predicted $x_0$ to an earlier level; one jump with the
+#   true noise keeps $q(x_s \mid x_0)$ (Monte Carlo); $\eta = 1$ over all steps is ancestral sampling.
+# * Deterministic DDIM ($\eta = 0$) loses spread at every jump, even with the exact oracle: a factor
+#   $\cos(\varphi_t - \varphi_s)$ per jump (`oracle.ddim_moments`); many steps, or $\eta > 0$, give it back.
+# * The truth table measures each knob (variance, clipping, $\eta$, last-step noise, steps) by pixel mean, std,
+#   saturated and out-of-range fractions against the data.
 #
 # **`ddpm_lib` now contains** (in addition to notebooks 01-05):
 # * `sampling`: `model_predictions`, `p_mean_variance`, `p_sample`, `p_sample_loop_progressive`, `sample`,
 #   `ddim_timesteps`, `ddim_step`, `ddim_sample_loop_progressive`, `ddim_sample`, `progressive`;
-# * `probes`: `reverse_trajectory`; `plotting`: `plot_reverse_snapshots`, `denoising_frames`;
+# * `probes`: `reverse_trajectory`, `pixel_stats`; `oracle`: `ddim_moments`;
+# * `plotting`: `plot_reverse_snapshots`, `denoising_frames`;
 # * `widgets`: `reverse_explorer`.
 #
 # From a terminal: `python -m ddpm_lib sample --checkpoint runs/small/checkpoint.pt --out samples.png`.

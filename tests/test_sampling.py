@@ -197,3 +197,31 @@ def test_p_sample_with_an_int_t_is_the_same_step(linear):
         a = sampling.p_sample(oracle, linear, x, k, generator=torch.Generator().manual_seed(1))["sample"]
         b = sampling.p_sample(oracle, linear, x, torch.full((2,), k), generator=torch.Generator().manual_seed(1))
         torch.testing.assert_close(a, b["sample"])
+
+
+@pytest.mark.parametrize("name", ["linear", "cosine"])
+@pytest.mark.parametrize("steps", [5, 10, 50])  # not 1: cosine's x0_pred at T-1 divides by sqrt(abar) ~ 1e-5
+def test_oracle_ddim_moments_match_ddim_sample(name, steps):
+    from ddpm_lib.oracle import ddim_moments
+    sched = make_schedule(name, 1000)
+    x = sampling.ddim_sample(GaussianOracle(sched, M, S), sched, SHAPE, steps=steps, clip_denoised=False,
+                             generator=torch.Generator().manual_seed(0), progress=False)
+    m, s = ddim_moments(sched, M, S, steps)
+    assert s < S  # a finite number of deterministic jumps always loses spread
+    mean, std = _moments(x)  # Monte Carlo error, plus float32 rounding
+    assert abs(mean - m) < 5 * s / N**0.5 + 1e-4, f"mean {mean:.5f} vs {m:.5f}"
+    assert abs(std - s) < 5 * s / (2 * N) ** 0.5 + 1e-4, f"std {std:.5f} vs {s:.5f}"
+
+
+def test_oracle_ddim_moments_recover_the_data_as_steps_grow(linear):
+    from ddpm_lib.oracle import ddim_moments
+    stds = [ddim_moments(linear, M, S, steps)[1] for steps in (5, 10, 20, 50, 100, 200, 1000)]
+    assert all(a < b for a, b in zip(stds, stds[1:])) and 0.98 * S < stds[-1] < S
+
+
+def test_pixel_stats():
+    from ddpm_lib.probes import pixel_stats
+    x = torch.tensor([-1.0, -0.995, 0.0, 0.5, 1.2, -1.5, 0.95, 0.98])
+    st = pixel_stats(x)
+    assert st["saturated"] == 4 / 8 and st["outside"] == 2 / 8
+    assert abs(st["mean"] - x.double().mean().item()) < 1e-12 and abs(st["std"] - x.double().std().item()) < 1e-12
