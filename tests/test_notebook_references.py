@@ -100,11 +100,7 @@ def problems(path: Path) -> list[str]:
     return found
 
 
-PENDING = {"06_sampling": "06 names its papers at each Eq. in branch content-b; delete this marker once merged"}
-
-
-@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.xfail(reason=PENDING[p.stem], strict=False))
-                                  if p.stem in PENDING else p for p in NOTEBOOKS], ids=[p.stem for p in NOTEBOOKS])
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_cross_references_resolve(path):
     assert not problems(path), "\n".join(problems(path))
 
