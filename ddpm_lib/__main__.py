@@ -190,6 +190,13 @@ def main(argv=None) -> int:
             args.profile = _profile_name(os.environ["DDPM_PROFILE"])
         except argparse.ArgumentTypeError as e:
             parser.exit(2, f"{parser.prog}: error: $DDPM_PROFILE: {e}\n")
+    if args.command in ("train", "sample"):
+        from .config import configure_threads
+
+        try:
+            configure_threads()  # the CPUs this process may really use, or $DDPM_THREADS
+        except ValueError as e:
+            parser.exit(2, f"{parser.prog}: error: {e}\n")
     return {"data": cmd_data, "train": cmd_train, "sample": cmd_sample}[args.command](args)
 
 

@@ -15,6 +15,7 @@ import dataclasses
 import os
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -93,15 +94,73 @@ def profile_from_dict(d: dict) -> Profile:
     return Profile(**rest, unet=unet)
 
 
+def available_cpus() -> int:
+    """The CPUs this process may really use: its affinity mask, capped by a cgroup CPU quota (containers,
+    JupyterHub, Kubernetes), rounded down. ``os.cpu_count()`` counts the host's cores, which torch's thread pool
+    would otherwise follow: with a quota of 1 CPU on an 8-core host, 8 threads wait on each other."""
+    if hasattr(os, "process_cpu_count"):  # Python 3.13+: the affinity mask (and -X cpu_count)
+        n = os.process_cpu_count() or 1
+    elif hasattr(os, "sched_getaffinity"):
+        n = len(os.sched_getaffinity(0))
+    else:
+        n = os.cpu_count() or 1
+    quota = _cgroup_cpu_quota()
+    return max(1, min(n, int(quota))) if quota else n
+
+
+def _cgroup_cpu_quota(root: str = "/") -> float | None:
+    """The CPU quota of this process's cgroup in CPUs (cgroup v2 ``cpu.max``, v1 ``cpu.cfs_quota_us``), or None.
+    `root` is the file system's root (tests pass a folder)."""
+    root = Path(root)
+    try:
+        lines = (root / "proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":  # cgroup v2: "0::/path", the file holds "max 100000" or "150000 100000"
+            files = [root / "sys/fs/cgroup" / path.lstrip("/") / "cpu.max", root / "sys/fs/cgroup/cpu.max"]
+            read = lambda f: f.read_text().split()  # noqa: E731
+        elif "cpu" in controllers.split(","):  # cgroup v1: quota and period in two files, quota -1 for none
+            mount = root / "sys/fs/cgroup" / ("cpu,cpuacct" if "cpuacct" in controllers else "cpu")
+            mount = mount if mount.is_dir() else root / "sys/fs/cgroup/cpu"
+            files = [mount / path.lstrip("/") / "cpu.cfs_quota_us", mount / "cpu.cfs_quota_us"]
+            read = lambda f: [f.read_text().strip(), (f.parent / "cpu.cfs_period_us").read_text().strip()]  # noqa: E731
+        else:
+            continue
+        for f in files:
+            try:
+                quota, period = read(f)
+            except (OSError, ValueError):
+                continue
+            return None if quota in ("max", "-1") else int(quota) / int(period)
+    return None
+
+
+def configure_threads() -> tuple[int, str]:
+    """Size torch's thread pool: ``$DDPM_THREADS`` if set, else ``available_cpus()``. Returns (threads, why)."""
+    wanted = os.environ.get("DDPM_THREADS", "").strip()
+    if wanted:
+        if not wanted.isdigit() or int(wanted) < 1:
+            raise ValueError(f"DDPM_THREADS must be a positive integer; got {wanted!r}")
+        threads, why = int(wanted), "from $DDPM_THREADS"
+    else:
+        threads = available_cpus()
+        why = f"the CPUs this process may use; host cores: {os.cpu_count()}; DDPM_THREADS overrides"
+    torch.set_num_threads(threads)
+    return threads, why
+
+
 def pick_device(verbose: bool = True) -> torch.device:
-    """CUDA if there is one, then Apple's MPS, then the CPU; says which it picked."""
+    """CUDA if there is one, then Apple's MPS, then the CPU; says which it picked (and, on the CPU, its threads)."""
     if torch.cuda.is_available():
         device, why = torch.device("cuda"), f"CUDA GPU: {torch.cuda.get_device_name(0)}"
     elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         device, why = torch.device("mps"), "Apple GPU (MPS)"
     else:
         device = torch.device("cpu")
-        why = f"CPU ({torch.get_num_threads()} threads); no GPU found"
+        threads = torch.get_num_threads()
+        why = f"CPU, {threads} thread{'s' * (threads > 1)}; no GPU found"
     if verbose:
         print(f"ddpm_lib: using {why}")
     return device
@@ -129,7 +188,10 @@ def profile_source() -> str:
 
 def notebook_setup(seed: int = 0) -> tuple[torch.device, Profile]:
     """The chores of every notebook's first cell: pick the device and say so (with a hint where there is no GPU),
-    read the profile from ``$DDPM_PROFILE``, and seed Python's, NumPy's and torch's global generators."""
+    read the profile from ``$DDPM_PROFILE``, size torch's thread pool (``configure_threads``) and seed Python's,
+    NumPy's and torch's global generators."""
+    threads, why = configure_threads()
+    print(f"threads: {threads} ({why})")
     device = pick_device()
     if device.type == "cpu":
         print("Hint: no GPU. Colab: Runtime > Change runtime type > GPU. Kaggle: Settings > Accelerator > GPU.")
