@@ -169,8 +169,10 @@ torch.testing.assert_close(my_x_t, forward.q_sample(schedule, x0, torch.full((B,
 print(f"my x_t matches forward.q_sample at code t = {k} (alpha-bar_t = {abar_t:.3f})")
 
 # %% [markdown]
-# **Reveal.** The library gathers the two coefficients for a whole batch of (possibly different) timesteps
-# with `extract`, which reshapes `table[t]` from `(B,)` to `(B, 1, 1, 1)` so that it broadcasts over the image:
+# **Reveal.** `q_sample` is an entry point: it first checks its inputs once (`forward.check_inputs`: the shape,
+# the range $[-1, 1]$, and `t` as an int or one timestep per image). Then it gathers the two coefficients for a
+# whole batch of (possibly different) timesteps with `extract`, which checks nothing and reshapes `table[t]` from
+# `(B,)` to `(B, 1, 1, 1)` so that it broadcasts over the image:
 
 # %%
 widgets.show_source(forward.q_sample)

@@ -195,11 +195,14 @@ assert torch.equal(a, b)
 
 # %% [markdown]
 # **Reveal.** `p_sample` is one step of Algorithm 2, with the `t == 0` branch explicit; `p_mean_variance`
-# computes the mean through $\hat x_0$ with the optional clip (next section).
+# computes the mean through $\hat x_0$, which `model_predictions` gets from one network call, with the optional
+# clip (explained just below). DDIM (section 5) reuses `model_predictions`, so both samplers see the same
+# $(\hat\epsilon, \hat x_0)$.
 
 # %%
 widgets.show_source(sampling.p_sample)
 widgets.show_source(sampling.p_mean_variance)
+widgets.show_source(sampling.model_predictions)
 
 # %% [markdown]
 # **Clipping $\hat x_0$.** Images live in $[-1, 1]$, but at large $t$ the guess $\hat x_0$ can land far outside
