@@ -48,12 +48,12 @@ def check_profile() -> int:
     """0 when $DDPM_PROFILE names a profile (or is unset), else 2 after a one-line message (``make run`` calls it
     before any notebook runs)."""
     sys.path.insert(0, str(ROOT))
-    from ddpm_lib.config import PROFILES
+    from ddpm_lib.config import PROFILE_CHOICES
 
     name = os.environ.get("DDPM_PROFILE") or "auto"
-    if name.strip().lower() in (*PROFILES, "auto"):
+    if name.strip().lower() in PROFILE_CHOICES:
         return 0
-    print(f"DDPM_PROFILE={name!r} is not a profile: use one of {', '.join((*PROFILES, 'auto'))}", file=sys.stderr)
+    print(f"DDPM_PROFILE={name!r} is not a profile: use one of {', '.join(PROFILE_CHOICES)}", file=sys.stderr)
     return 2
 
 
