@@ -84,7 +84,6 @@ def metadata_json(dataset_id: str) -> dict:
                        "the wheel here, with the internet off. Add zalando-research/fashionmnist too for the "
                        "data. The code is MIT-licensed.",
         "licenses": [{"name": "other"}],  # MIT is not among Kaggle's license names; the description says it
-        "keywords": ["deep learning", "image", "tutorial"],
     }
 
 
