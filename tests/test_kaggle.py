@@ -65,7 +65,8 @@ def test_the_package_address_is_the_same_everywhere(address):
     owner_repo = repo_url.removeprefix("https://github.com/")
     readme = (ROOT / "README.md").read_text()
     assert f'%pip install -q "{address}"' in readme
-    colab = re.findall(r"colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)/blob/main/notebooks/(\w+)\.ipynb", readme)
+    link = r"colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)/blob/main/notebooks/(\w+)\.ipynb"
+    colab = re.findall(link, readme)
     assert colab and {repo for repo, _ in colab} == {owner_repo}
     assert {name for _, name in colab} <= {p.stem for p in NOTEBOOKS}
     if sys.version_info >= (3, 11):
