@@ -12,11 +12,12 @@ DEBIAN_DATA := /usr/share/datasets/fashion-mnist
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.py))
 PROFILE ?= $(DDPM_PROFILE)
 
-.PHONY: help setup data test lint unit nbval drift run check-profile notebooks lab bench train sample clean
+.PHONY: help setup data test lint unit nbval drift run check-profile notebooks lab bench train sample kaggle clean
 
 help:
 	@echo "make run    set up, get the data, execute notebooks 01-06 into build/ (figures and checkpoints in runs/)"
 	@echo "make test   set up, get the data, lint, unit tests, notebook drift gate, every notebook under nbval (tiny)"
+	@echo "make kaggle build dist/kaggle/: the wheel, the notebooks, dataset-metadata.json (KAGGLE_DATASET=you/ddpm-lib)"
 	@echo "make setup | data | notebooks | lab | bench | train | sample | clean"
 
 # --- set-up: idempotent, and fast when nothing changed (the stamp depends on pyproject.toml) ---------------
@@ -93,5 +94,11 @@ sample: setup
 	$(PY) -m ddpm_lib sample --checkpoint runs/$(or $(PROFILE),small)/checkpoint.pt --n 64 --sampler ddim \
 		--steps 50 --out runs/$(or $(PROFILE),small)/cli_samples.png --gif runs/$(or $(PROFILE),small)/cli_denoise.gif
 
+# --- Kaggle: one dataset a teacher publishes (`kaggle datasets create -p dist/kaggle`) and students attach ---------
+# The ddpm_lib wheel (version from pyproject.toml), einops' wheel, every notebook's .ipynb, dataset-metadata.json.
+KAGGLE_DATASET ?= annotated-ddpm/ddpm-lib
+kaggle: setup
+	$(PY) tools/kaggle_bundle.py --out dist/kaggle --id $(KAGGLE_DATASET)
+
 clean:
-	rm -rf build .pytest_cache notebooks/.ipynb_checkpoints
+	rm -rf build dist .pytest_cache notebooks/.ipynb_checkpoints

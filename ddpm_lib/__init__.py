@@ -14,6 +14,7 @@ map). The number is the notebook that teaches it.
   configuration and data
     config   all     profiles (tiny / small / full, each with its UnetConfig), the device, notebook_setup
     data     02-06   Fashion-MNIST as a datasets.Dataset, the range converters, a seeded loader
+    data_files 02-06 where the files are (your folder, Kaggle's /kaggle/input, Debian's) and IDX / CSV readers
   training and runs
     checkpoint  05   the checkpoint format, atomic writes, safe reads, the EMA model for sampling
     training    05   the training loop: AdamW, warm-up, EMA, exact resume

@@ -152,9 +152,14 @@ def configure_threads() -> tuple[int, str]:
 
 
 def pick_device(verbose: bool = True) -> torch.device:
-    """CUDA if there is one, then Apple's MPS, then the CPU; says which it picked (and, on the CPU, its threads)."""
+    """CUDA if there is one, then Apple's MPS, then the CPU; says which it picked (and, on the CPU, its threads).
+
+    On a machine with several GPUs (Kaggle's two T4s) it picks ``cuda:0`` and says it uses one of them.
+    """
     if torch.cuda.is_available():
         device, why = torch.device("cuda"), f"CUDA GPU: {torch.cuda.get_device_name(0)}"
+        if torch.cuda.device_count() > 1:  # Kaggle's "GPU T4 x2": the notebooks train on one
+            why += f" (cuda:0, 1 of the {torch.cuda.device_count()} GPUs; the notebooks use one)"
     elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         device, why = torch.device("mps"), "Apple GPU (MPS)"
     else:

@@ -7,9 +7,12 @@ Owned by no single notebook; notebooks 02-06 use it.
     make_dataloader(ds, 128)      yields ``(x, y)``: x (B, 1, 28, 28) float32 in [-1, 1], y (B,) int64
     load_images("test", n=16)     a few real images as one (N, 1, 28, 28) tensor in [-1, 1]
 
-Where the data comes from (``source``): ``"local"`` reads the four original IDX files from ``data_dir``, else
-``$DDPM_DATA_DIR``, else ``/usr/share/datasets/fashion-mnist`` (Debian: ``apt-get install
-dataset-fashion-mnist``); ``"hub"`` calls ``datasets.load_dataset``; ``"auto"`` tries local, then the hub.
+Where the data comes from (``source``): ``"local"`` reads the split's files from the first folder that
+holds them (``data_files``: `data_dir`, else ``$DDPM_DATA_DIR``; else any folder under the Kaggle input root,
+``/kaggle/input`` or ``$DDPM_KAGGLE_INPUT``; else Debian's ``/usr/share/datasets/fashion-mnist``), as IDX
+files (gzipped or not) or Kaggle's CSV; ``"hub"`` calls ``datasets.load_dataset``; ``"auto"`` tries local, then
+the hub. Every source gives the same Dataset (same features, same class names); its ``info.description`` says
+where it came from.
 
 Local images are stored as uncompressed PGM bytes (a 13-byte header, then the 784 raw pixels), so building
 the 60,000-image Dataset skips PNG-encoding each image; PIL decodes them like any other image.
@@ -23,25 +26,25 @@ from __future__ import annotations
 import gzip
 import os
 import struct
-import zlib
-from pathlib import Path
 
 import numpy as np
 import torch
+
+from . import data_files
+from .data_files import DEBIAN_DIR, read_idx  # noqa: F401 (read_idx: data.read_idx, as before)
 
 CLASS_NAMES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )
 HUB_ID = "zalando-datasets/fashion_mnist"
-DEBIAN_DIR = "/usr/share/datasets/fashion-mnist"
 SPLIT_SIZES = {"train": 60_000, "test": 10_000}
-_FILE_PREFIX = {"train": "train", "test": "t10k"}  # the original file names call the test split "t10k"
 _PGM_HEADER = b"P5\n28 28\n255\n"  # binary greyscale, 28x28, maxval 255: then 784 bytes of pixels
 HOW_TO_GET = (
     "To get Fashion-MNIST, do one of:\n"
     "  - sudo apt-get install dataset-fashion-mnist   (Debian/Ubuntu: the IDX files in " + DEBIAN_DIR + ")\n"
     "  - set DDPM_DATA_DIR to a folder with the four IDX files (train-images-idx3-ubyte.gz, "
     "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz; .gz or not)\n"
+    "  - on Kaggle: Add data -> zalando-research/fashionmnist (found under /kaggle/input, CSV or IDX)\n"
     "  - be online and use source='hub' (datasets.load_dataset('" + HUB_ID + "'))"
 )
 
@@ -68,59 +71,6 @@ def from_model_range(x: torch.Tensor) -> torch.Tensor:
     return ((torch.as_tensor(x) + 1) / 2).clamp(0, 1)
 
 
-# ----------------------------------------------------------------------------------------------------------
-# IDX files: a 4-byte magic (0, 0, dtype 0x08 = uint8, ndim), ndim big-endian uint32 sizes, then the bytes
-
-
-def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Parse one IDX file (gzipped or not) into a uint8 array, checking magic, dims and payload length."""
-    path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rb") as f:
-            raw = f.read()
-    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
-        raise ValueError(_corrupt(path, f"cannot decompress it ({e})")) from e
-    if len(raw) < 4 or raw[:3] != b"\x00\x00\x08" or raw[3] not in (1, 3):
-        raise ValueError(_corrupt(path, f"bad magic number 0x{raw[:4].hex()} (expected 0x00000801 for labels "
-                                        "or 0x00000803 for images)"))
-    ndim = raw[3]
-    start = 4 + 4 * ndim
-    if len(raw) < start:
-        raise ValueError(_corrupt(path, f"the header is cut short ({len(raw)} bytes)"))
-    dims = struct.unpack(f">{ndim}I", raw[4:start])
-    expected = int(np.prod(dims))
-    if len(raw) - start != expected:
-        raise ValueError(_corrupt(path, f"the header promises {' x '.join(map(str, dims))} = {expected:,} bytes "
-                                        f"of data but the file holds {len(raw) - start:,}"))
-    return np.frombuffer(raw, dtype=np.uint8, offset=start).reshape(dims)
-
-
-def _corrupt(path: Path, problem: str) -> str:
-    return (f"{path}: {problem}. The file is truncated or corrupt; get it again "
-            f"(sudo apt-get install --reinstall dataset-fashion-mnist, or re-download it into $DDPM_DATA_DIR), "
-            "or use source='hub'.")
-
-
-def _local_dir(data_dir: str | os.PathLike | None) -> tuple[Path, str]:
-    """The one folder to read: ``data_dir``, else ``$DDPM_DATA_DIR``, else the Debian package's (no fallback)."""
-    if data_dir is not None:
-        return Path(data_dir), "data_dir"
-    if os.environ.get("DDPM_DATA_DIR"):
-        return Path(os.environ["DDPM_DATA_DIR"]), "$DDPM_DATA_DIR"
-    return Path(DEBIAN_DIR), "the Debian package dataset-fashion-mnist"
-
-
-def _idx_files(folder: Path, split: str) -> tuple[Path, Path] | None:
-    """The (images, labels) IDX files of `split` in `folder`, raw or .gz; None when either is missing."""
-    found = []
-    for kind, ndim in (("images", 3), ("labels", 1)):
-        stem = f"{_FILE_PREFIX[split]}-{kind}-idx{ndim}-ubyte"
-        candidates = [folder / stem, folder / f"{stem}.gz"]
-        found.append(next((p for p in candidates if p.is_file()), None))
-    return None if None in found else (found[0], found[1])
-
-
 def _check_split(split: str) -> None:
     if split not in SPLIT_SIZES:
         raise ValueError(f"split must be 'train' or 'test'; got {split!r}")
@@ -136,23 +86,23 @@ def load_fashion_mnist(split: str = "train", source: str = "auto", data_dir: str
 
     Features: ``image`` (``datasets.Image``: PIL greyscale 28x28, pixels 0..255) and ``label``
     (``ClassLabel(names=CLASS_NAMES)``). `source`: "local", "hub" or "auto" (local if the split's files are
-    there, else the hub). `hub_id` is passed to ``datasets.load_dataset``; a local folder of parquet files
-    in the hub's layout works too.
+    found, else the hub). Local files are IDX (gzipped or not) or Kaggle's CSV, looked for as
+    ``data_files.search_folders`` says. `hub_id` is passed to ``datasets.load_dataset``; a local folder of
+    parquet files in the hub's layout works too. ``ds.info.description`` says where the data came from.
     """
     _check_split(split)
     if source not in ("auto", "local", "hub"):
         raise ValueError(f"source must be 'auto', 'local' or 'hub'; got {source!r}")
-    folder, why = _local_dir(data_dir)
-    files = _idx_files(folder, split) if source != "hub" else None
+    files = data_files.find_local(split, data_dir) if source != "hub" else None
     if files is not None:
-        return _dataset_from_idx(*files, split=split)
+        return _dataset_from_files(files, split)
+    searched = "; ".join(f"{folder} ({why})" for folder, why in data_files.search_folders(data_dir))
     if source == "local":
-        raise FileNotFoundError(f"no Fashion-MNIST IDX files for split {split!r} in {folder} (from {why}).\n"
-                                + HOW_TO_GET)
+        raise FileNotFoundError(f"no Fashion-MNIST files for split {split!r} in {searched}.\n" + HOW_TO_GET)
     try:
         return _dataset_from_hub(hub_id, split)
     except Exception as e:  # offline, unknown repo, ...: say how to get the data instead
-        where = "" if source == "hub" else f"no local IDX files for split {split!r} in {folder} (from {why}), and "
+        where = "" if source == "hub" else f"no local files for split {split!r} in {searched}, and "
         raise RuntimeError(f"{where}loading {hub_id!r} with datasets.load_dataset failed "
                            f"({type(e).__name__}: {e}).\n{HOW_TO_GET}") from e
 
@@ -163,21 +113,27 @@ def _features():
     return datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=list(CLASS_NAMES))})
 
 
-def _dataset_from_idx(images_path: Path, labels_path: Path, split: str):
+def _dataset_from_files(files: data_files.LocalFiles, split: str):
+    """A Dataset from one split's IDX pair or CSV, checked: images (N, 28, 28), N labels in 0..9."""
     import datasets
 
-    images, labels = read_idx(images_path), read_idx(labels_path)
-    if images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise ValueError(_corrupt(images_path, f"expected images of shape (N, 28, 28), got {images.shape}"))
-    if labels.ndim != 1 or len(labels) != len(images):
-        raise ValueError(_corrupt(labels_path, f"expected {len(images)} labels to match {images_path.name}, "
-                                               f"got shape {labels.shape}"))
-    if len(labels) and labels.max() > 9:
-        raise ValueError(_corrupt(labels_path, f"labels must be 0..9, found {labels.max()}"))
+    if files.kind == "csv":
+        images, labels = data_files.read_csv(files.paths[0])  # checks shape and ranges itself
+    else:
+        images_path, labels_path = files.paths
+        images, labels = read_idx(images_path), read_idx(labels_path)
+        if images.ndim != 3 or images.shape[1:] != (28, 28):
+            raise ValueError(data_files.corrupt(images_path, f"expected images of shape (N, 28, 28), "
+                                                             f"got {images.shape}"))
+        if labels.ndim != 1 or len(labels) != len(images):
+            raise ValueError(data_files.corrupt(labels_path, f"expected {len(images)} labels to match "
+                                                             f"{images_path.name}, got shape {labels.shape}"))
+        if len(labels) and labels.max() > 9:
+            raise ValueError(data_files.corrupt(labels_path, f"labels must be 0..9, found {labels.max()}"))
     # Each image is stored as PGM bytes (a 13-byte header, then its 784 pixels): PIL decodes them like any image,
     # and building the Dataset skips PNG-encoding 60,000 images.
     records = [{"bytes": _PGM_HEADER + image.tobytes(), "path": None} for image in images]
-    info = datasets.DatasetInfo(description=f"Fashion-MNIST {split} from {images_path.parent}",
+    info = datasets.DatasetInfo(description=f"Fashion-MNIST {split} from {files.describe()}",
                                 features=_features(), homepage="https://github.com/zalandoresearch/fashion-mnist")
     return datasets.Dataset.from_dict({"image": records, "label": labels.tolist()}, info=info,
                                       split=datasets.NamedSplit(split))
@@ -200,35 +156,46 @@ def _dataset_from_hub(hub_id: str, split: str):
 def describe_data_source(source: str = "auto") -> str:
     """Where ``load_fashion_mnist(source=source)`` would read from, in words (for ``python -m ddpm_lib data``).
 
-    Reads only the IDX headers; never contacts the hub.
+    Reads only IDX headers (a CSV is named with its size, not read); never contacts the hub.
     """
-    folder, why = _local_dir(None)
-    lines = []
-    if source in ("auto", "local"):
-        for split in SPLIT_SIZES:
-            files = _idx_files(folder, split)
-            if files is None:
-                lines.append(f"  {split:5s}  missing in {folder}")
-                continue
-            try:
-                with (gzip.open if files[0].suffix == ".gz" else open)(files[0], "rb") as f:
-                    count = struct.unpack(">I", f.read(8)[4:])[0]
-                lines.append(f"  {split:5s}  {count:,} images  {files[0].name}, {files[1].name}")
-            except (OSError, EOFError, struct.error) as e:
-                lines.append(f"  {split:5s}  unreadable: {files[0]} ({e})")
-        if all("images" in line for line in lines):
-            return f"Fashion-MNIST from local IDX files in {folder} (from {why}):\n" + "\n".join(lines)
-        if source == "local":
-            return f"Fashion-MNIST: local IDX files incomplete in {folder} (from {why}):\n" + "\n".join(lines) + \
-                "\n" + HOW_TO_GET
+    if source not in ("auto", "local", "hub"):
+        raise ValueError(f"source must be 'auto', 'local' or 'hub'; got {source!r}")
     hub = (f"Fashion-MNIST from the Hugging Face hub: {HUB_ID} (needs internet on first use; then cached by "
            f"datasets in $HF_DATASETS_CACHE, default ~/.cache/huggingface/datasets)")
     if source == "hub":
         return hub
-    if source != "auto":
-        raise ValueError(f"source must be 'auto', 'local' or 'hub'; got {source!r}")
-    return f"No complete local IDX files in {folder} (from {why}):\n" + "\n".join(lines) + \
-        f"\nso it would try: {hub}\n{HOW_TO_GET}"
+    lines, found = [], 0
+    for split in SPLIT_SIZES:
+        try:
+            files = data_files.find_local(split)
+        except FileNotFoundError as e:
+            files, problem = None, str(e)
+        else:
+            problem = "no files"
+        if files is None:
+            lines.append(f"  {split:5s}  missing: {problem}")
+            continue
+        found += 1
+        lines.append(f"  {split:5s}  {_count(files)}  {files.describe()}")
+    if found == len(SPLIT_SIZES):
+        return "Fashion-MNIST from local files:\n" + "\n".join(lines)
+    searched = "; ".join(f"{folder} ({why})" for folder, why in data_files.search_folders())
+    missing = f"Fashion-MNIST: local files incomplete (searched {searched}):\n" + "\n".join(lines)
+    if source == "local":
+        return missing + "\n" + HOW_TO_GET
+    return f"{missing}\nso it would try: {hub}\n{HOW_TO_GET}"
+
+
+def _count(files: data_files.LocalFiles) -> str:
+    """'60,000 images' from an IDX header, or the CSV's size in MB (counting its rows means reading it)."""
+    path = files.paths[0]
+    if files.kind == "csv":
+        return f"{path.stat().st_size / 1e6:.0f} MB of CSV"
+    try:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
+            return f"{struct.unpack('>I', f.read(8)[4:])[0]:,} images"
+    except (OSError, EOFError, struct.error) as e:
+        return f"unreadable ({e})"
 
 
 # ----------------------------------------------------------------------------------------------------------

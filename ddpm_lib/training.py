@@ -104,7 +104,9 @@ def _new_state(model, schedule, profile: Profile, device: torch.device) -> Train
                         use_buffers=True).requires_grad_(False)
     amp_dtype = None
     if device.type == "cuda":
-        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        # bf16 only with native support (Ampere, compute capability 8+). is_bf16_supported() also says yes on
+        # Kaggle's T4 and P100 (7.5, 6.0) by emulation, where bf16 is slow: those take fp16 and the scaler.
+        amp_dtype = torch.bfloat16 if torch.cuda.get_device_capability(device)[0] >= 8 else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)  # fp16 needs loss scaling
     return TrainState(model, ema, optimizer, lr_scheduler, scaler, schedule.to(device), profile, amp_dtype,
                       window=_empty_window())

@@ -33,20 +33,38 @@
 
 # %%
 # Setup: the same first cell in every notebook (notebooks/_setup_cell.md explains it).
+import glob
+import importlib
 import os
+import subprocess
 import sys
 
 import torch
 
-DDPM_LIB_INSTALL = "ddpm_lib @ git+https://github.com/annotated-ddpm/annotated-ddpm"  # the one install path
-for root in (os.path.abspath(".."), os.path.abspath(".")):  # in a clone: run from notebooks/ or the repo root
+DDPM_LIB_INSTALL = "ddpm_lib @ git+https://github.com/annotated-ddpm/annotated-ddpm"  # the one package address
+for root in (os.path.abspath(".."), os.path.abspath(".")):  # 1. a clone: run from notebooks/ or the repo root
     if os.path.isfile(os.path.join(root, "ddpm_lib", "__init__.py")):
         sys.path.insert(0, root)
         break
 try:
-    from ddpm_lib import config
-except ImportError:  # Kaggle, Colab: install the package, then import it
-    # %pip install -q "{DDPM_LIB_INSTALL}"
+    from ddpm_lib import config  # 1. the clone's ddpm_lib, else 2. an installed one
+except ImportError:  # 3. a wheel attached to the notebook (Kaggle), else 4. pip from DDPM_LIB_INSTALL (Colab)
+    inputs = os.environ.get("DDPM_KAGGLE_INPUT") or "/kaggle/input"
+    wheels = sorted(glob.glob(os.environ.get("DDPM_LIB_WHEEL") or f"{inputs}/**/ddpm_lib-*.whl", recursive=True))
+    offline = [["--no-index", "--no-deps", "--find-links", os.path.dirname(w), w, "einops"] for w in wheels[-1:]]
+    for args in [*offline, [DDPM_LIB_INSTALL]]:
+        print("pip install", *args)
+        pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", *args], capture_output=True, text=True)
+        if pip.returncode == 0:
+            break
+    else:
+        raise ImportError(
+            f"ddpm_lib is not installed and pip could not install it ({pip.stderr.strip().splitlines()[-1]}).\n"
+            "  Kaggle: Add data → the ddpm-lib dataset (it holds ddpm_lib-*.whl), or Settings → Internet on; "
+            "then run this cell again.\n"
+            f'  Colab or elsewhere: %pip install "{DDPM_LIB_INSTALL}" (online), or set DDPM_LIB_WHEEL to a '
+            "ddpm_lib-*.whl file.") from None
+    importlib.invalidate_caches()
     from ddpm_lib import config
 print(f"ddpm_lib from {os.path.dirname(config.__file__)}")
 # %matplotlib inline

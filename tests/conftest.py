@@ -37,3 +37,19 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def kaggle_fashion_csv(tmp_path_factory):
+    """Kaggle's zalando-research/fashionmnist as CSV (the two files, 70,000 rows), written once per session from
+    the real IDX files of the Debian package. Returns the folder."""
+    from helpers import write_fashion_csv
+
+    from ddpm_lib import data_files
+
+    folder = tmp_path_factory.mktemp("fashionmnist")
+    for split in data_files.SPLITS:
+        images, labels = (data_files.read_idx(f"{data_files.DEBIAN_DIR}/{name}.gz")
+                          for name in data_files.idx_names(split))
+        write_fashion_csv(folder / data_files.csv_name(split), images, labels)
+    return folder
