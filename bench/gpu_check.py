@@ -6,7 +6,10 @@
    GradScaler) on real Fashion-MNIST when it is there, else on random images in [-1, 1] (speed is the same);
 2. checks the loss is finite and fell, the EMA model is finite, and a resume from the checkpoint continues;
 3. samples with DDIM (50 steps) and ancestral DDPM (all T steps) and checks the range;
-4. prints images/s, ms per network evaluation, sampling times and peak GPU memory, then one JSON line.
+4. prints images/s, ms per network evaluation, sampling times and peak GPU memory, then one JSON line;
+5. with 2 or more GPUs (or --ddp N): times the same training in 1 process against N torchrun processes (NCCL,
+   one GPU each, the same global batch; bench/ddp.py's `measure`) and reports the speed-up. UNTESTED on GPUs so
+   far (written from the torch.distributed docs; `--smoke-cpu --ddp 2` runs it with gloo on a CPU).
 Exits non-zero on any failed check.
 """
 
@@ -17,6 +20,7 @@ import json
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 
@@ -29,6 +33,8 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--n", type=int, default=64, help="images per sampling run")
     ap.add_argument("--smoke-cpu", action="store_true", help="run the same checks on the CPU (tests the script)")
+    ap.add_argument("--ddp", type=int, default=None, help="time 1 vs N processes (default: every GPU, if >= 2)")
+    ap.add_argument("--ddp-steps", type=int, default=100, help="timed steps per data-parallel measurement")
     args = ap.parse_args()
     if not torch.cuda.is_available() and not args.smoke_cpu:
         print("no CUDA device: this script checks the GPU path; run it on a machine with an NVIDIA GPU")
@@ -99,10 +105,31 @@ def main() -> int:
         "ddpm_all_T_s": round(timings["ddpm"], 2), "amp": str(state.amp_dtype), "n_samples": args.n,
         "failures": failures,
     }
+    processes = args.ddp if args.ddp is not None else (torch.cuda.device_count() if cuda else 0)
+    if processes >= 2:
+        result["ddp"] = data_parallel(profile.name, processes, args.ddp_steps, failures)
     for k, v in result.items():
         print(f"{k:>20}: {v}")
     print(json.dumps(result))
     return 1 if failures else 0
+
+
+def data_parallel(profile: str, processes: int, steps: int, failures: list) -> dict:
+    """1 process against `processes` torchrun processes (one GPU each), the same training and global batch."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from ddp import measure  # bench/ddp.py
+
+    if torch.cuda.is_available() and torch.cuda.device_count() < processes:
+        failures.append(f"--ddp {processes}: only {torch.cuda.device_count()} GPUs (NCCL needs one per process)")
+        return {}
+    print(f"data-parallel: 1 process, then {processes} (torchrun, {profile}, {steps} timed steps each) ...")
+    try:
+        one, many = (measure(profile, n, None, warmup=20, steps=steps) for n in (1, processes))
+    except RuntimeError as e:
+        failures.append(f"data-parallel run failed: {e}")
+        return {}
+    return {"processes": processes, "img_per_s_1": one["img_per_s"], "img_per_s_n": many["img_per_s"],
+            "speedup": round(many["img_per_s"] / one["img_per_s"], 2), "batch_global": one["batch"]}
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ map). The number is the notebook that teaches it.
   training and runs
     checkpoint  05   the checkpoint format, atomic writes, safe reads, the EMA model for sampling
     training    05   the training loop: AdamW, warm-up, EMA, exact resume
+    distributed      data-parallel training under torchrun (DistributedDataParallel), the glue in one place
     runs     03-06   a profile -> model, schedule and loader; the cache of trained runs under runs/
   looking at it
     probes   01-06   the computations behind figures and sliders (x_t at many t, eps predictions, trajectories)

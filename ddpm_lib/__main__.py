@@ -2,6 +2,7 @@
 
     python -m ddpm_lib data [--source auto|local|hub]
     python -m ddpm_lib train --profile small --out runs/small [--minutes N] [--steps N] [--resume] [--seed S]
+    torchrun --standalone --nproc_per_node=2 -m ddpm_lib train ...   the same, data-parallel on 2 GPUs (or CPUs)
     python -m ddpm_lib sample --checkpoint runs/small/checkpoint.pt --n 64 --sampler ddim --steps 50 --seed 0 \\
         --out samples.png [--gif denoise.gif] [--npy samples.npy] [--scale 4]
 
@@ -68,8 +69,19 @@ def cmd_data(args) -> int:
 
 
 def cmd_train(args) -> int:
+    from . import distributed
+
+    device = distributed.setup()  # pick_device(); under torchrun: join the process group, this rank's device
+    try:
+        return _train(args, device)
+    finally:
+        distributed.cleanup()
+
+
+def _train(args, device) -> int:
+    from . import distributed
     from .checkpoint import CHECKPOINT_NAME
-    from .config import get_profile, pick_device
+    from .config import get_profile
     from .runs import build_training
     from .training import train
 
@@ -81,10 +93,15 @@ def cmd_train(args) -> int:
         print(f"error: {out / CHECKPOINT_NAME} already exists. Add --resume to continue that run, or choose "
               "another --out (or delete it) to start over.", file=sys.stderr)
         return 2
-    device = pick_device()
+    world = distributed.world_size()
+    if profile.batch_size % world:
+        print(f"error: the {profile.name} profile's batch_size {profile.batch_size} is the global batch and does "
+              f"not split over {world} processes; use a --nproc_per_node that divides it.", file=sys.stderr)
+        return 2
     model, schedule, loader = build_training(profile, device)
+    per_rank = f" ({profile.batch_size // world} per process)" if world > 1 else ""
     print(f"profile {profile.name}: {profile.unet}, {sum(p.numel() for p in model.parameters()):,} parameters, "
-          f"{profile.subset or 60_000:,} images")
+          f"{profile.subset or 60_000:,} images, batch {profile.batch_size}{per_rank}")
     try:
         state = train(model, schedule, loader, profile, out_dir=out, steps=args.steps, minutes=args.minutes,
                       resume=args.resume, device=device)

@@ -138,17 +138,34 @@ def _cgroup_cpu_quota(root: str = "/") -> float | None:
 
 
 def configure_threads() -> tuple[int, str]:
-    """Size torch's thread pool: ``$DDPM_THREADS`` if set, else ``available_cpus()``. Returns (threads, why)."""
+    """Size torch's thread pool: ``$DDPM_THREADS`` if set, else ``available_cpus()`` (divided among the processes
+    torchrun starts on this machine, ``$LOCAL_WORLD_SIZE``). Returns (threads, why)."""
     wanted = os.environ.get("DDPM_THREADS", "").strip()
     if wanted:
         if not wanted.isdigit() or int(wanted) < 1:
             raise ValueError(f"DDPM_THREADS must be a positive integer; got {wanted!r}")
         threads, why = int(wanted), "from $DDPM_THREADS"
     else:
-        threads = available_cpus()
+        sharing = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))  # torchrun: processes on this machine share its CPUs
+        threads = max(1, available_cpus() // sharing)
         why = f"the CPUs this process may use; host cores: {os.cpu_count()}; DDPM_THREADS overrides"
+        if sharing > 1:
+            why = f"{available_cpus()} CPUs shared by {sharing} torchrun processes; host cores: {os.cpu_count()}"
     torch.set_num_threads(threads)
     return threads, why
+
+
+STREAMS = ("data", "noise")  # the random streams training draws from, each seeded per index (below)
+
+
+def stream_seed(seed: int, stream: str, index: int) -> int:
+    """The seed of draw number `index` of a random `stream`: "data" (index: the epoch; its order and flips) or
+    "noise" (index: the step; its t and eps). A function of (seed, stream, index) alone, so a resumed run or one
+    split over several processes draws the same numbers; numpy's SeedSequence mixes the three into 64 bits, so no
+    two (seed, stream, index) share a seed (seed + index would: seed 0 at epoch 1 = seed 1 at epoch 0)."""
+    if stream not in STREAMS:
+        raise ValueError(f"unknown random stream {stream!r}; choose one of {STREAMS}")
+    return int(np.random.SeedSequence([seed, STREAMS.index(stream), index]).generate_state(1, np.uint64)[0])
 
 
 def pick_device(verbose: bool = True) -> torch.device:

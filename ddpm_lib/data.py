@@ -18,7 +18,8 @@ Local images are stored as uncompressed PGM bytes (a 13-byte header, then the 78
 the 60,000-image Dataset skips PNG-encoding each image; PIL decodes them like any other image.
 ``make_dataloader`` turns the whole set into one uint8 tensor once and indexes it.
 
-Imports: numpy and torch; ``datasets`` and pyarrow only inside the functions that need them.
+Imports: numpy, torch and ``config`` (for ``stream_seed``); ``datasets`` and pyarrow only inside the functions that
+need them.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import numpy as np
 import torch
 
 from . import data_files
+from .config import stream_seed
 from .data_files import DEBIAN_DIR, read_idx  # noqa: F401 (read_idx: data.read_idx, as before)
 
 CLASS_NAMES = (
@@ -255,43 +257,59 @@ class _Batches(torch.utils.data.Dataset):
 
 
 class _BatchKeys(torch.utils.data.Sampler):
-    """Per epoch, one permutation and one flip mask drawn from a seeded generator, then cut into batches.
+    """Per epoch, one permutation and one flip mask from a generator seeded by (seed, epoch), cut into global
+    batches of `batch_size`; this rank takes rows [rank b, (rank + 1) b) of each, b = batch_size / world_size.
 
-    Drawing everything here, in the main process, keeps batches identical for any ``num_workers``.
+    The global batches are the same for any number of ranks (the data-order contract of ``distributed``), and
+    drawing everything here, in the main process, keeps them identical for any ``num_workers``. Each ``iter``
+    starts the next epoch; ``set_epoch(e)`` (torch's DistributedSampler convention) picks epoch e instead.
     """
 
-    def __init__(self, n, batch_size, shuffle, hflip, drop_last, seed):
+    def __init__(self, n, batch_size, shuffle, hflip, drop_last, seed, rank=0, world_size=1):
         self.n, self.batch_size, self.shuffle, self.hflip, self.drop_last = n, batch_size, shuffle, hflip, drop_last
-        self.generator = torch.Generator().manual_seed(seed)
+        self.seed, self.epoch, self.rank, self.world_size = seed, 0, rank, world_size
 
     def __len__(self):
         return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
 
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
     def __iter__(self):
-        order = torch.randperm(self.n, generator=self.generator) if self.shuffle else torch.arange(self.n)
-        flips = torch.rand(self.n, generator=self.generator) < 0.5 if self.hflip else None
+        generator = torch.Generator().manual_seed(stream_seed(self.seed, "data", self.epoch))
+        self.epoch += 1
+        order = torch.randperm(self.n, generator=generator) if self.shuffle else torch.arange(self.n)
+        flips = torch.rand(self.n, generator=generator) < 0.5 if self.hflip else None
         for start in range(0, len(self) * self.batch_size, self.batch_size):
-            batch = slice(start, start + self.batch_size)
-            yield order[batch], None if flips is None else flips[batch]
+            size = min(self.batch_size, self.n - start) // self.world_size  # this rank's share of the global batch
+            mine = slice(start + self.rank * size, start + (self.rank + 1) * size)
+            yield order[mine], None if flips is None else flips[mine]
 
 
 def make_dataloader(dataset, batch_size: int, shuffle: bool = True, seed: int = 0, hflip: bool = True,
-                    subset: int | None = None, num_workers: int = 0, drop_last: bool = True):
+                    subset: int | None = None, num_workers: int = 0, drop_last: bool = True,
+                    rank: int = 0, world_size: int = 1):
     """A DataLoader yielding ``(x, y)``: x (B, 1, 28, 28) float32 in [-1, 1], y (B,) int64 labels.
 
     The same `seed` gives the same batches and flips; each new epoch (each ``iter``) draws a fresh order.
     `subset` keeps the first n images. ``num_workers=0`` because worker processes hang in some notebooks.
+    With ``world_size`` processes (torchrun), `batch_size` is the global batch and this one, number `rank`,
+    gets its slice: B = batch_size / world_size images, the same images for any world_size taken together.
     """
     n = len(dataset) if subset is None else subset
     if not 1 <= n <= len(dataset):
         raise ValueError(f"subset must be between 1 and {len(dataset)} (the dataset's size); got {subset}")
     if drop_last and n < batch_size:
         raise ValueError(f"batch_size {batch_size} > {n} images with drop_last=True would give no batches")
+    if batch_size % world_size or not 0 <= rank < world_size:
+        raise ValueError(f"batch_size {batch_size} is the global batch: it must split evenly over world_size "
+                         f"{world_size} processes (and rank {rank} must be in 0..{world_size - 1}); choose a "
+                         f"batch size that is a multiple of {world_size}, or another number of processes.")
     if n < len(dataset):
         dataset = dataset.select(range(n))
     images = images_uint8(dataset)  # (n, 1, 28, 28) uint8, decoded once
     labels = torch.as_tensor(np.asarray(dataset.with_format("numpy")["label"][:]), dtype=torch.int64)
-    keys = _BatchKeys(n, batch_size, shuffle, hflip, drop_last, seed)
+    keys = _BatchKeys(n, batch_size, shuffle, hflip, drop_last, seed, rank, world_size)
     return torch.utils.data.DataLoader(_Batches(images, labels), batch_size=None, sampler=keys,
                                        num_workers=num_workers)
 

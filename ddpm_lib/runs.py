@@ -31,14 +31,17 @@ def build_model(profile: Profile) -> Unet:
 
 def build_training(profile: Profile, device=None):
     """(model, schedule, loader) for ``training.train``: the network with weights seeded by ``profile.seed`` (as
-    ``python -m ddpm_lib train`` does), the profile's schedule, and a seeded Fashion-MNIST loader."""
+    ``python -m ddpm_lib train`` does), the profile's schedule, and a seeded Fashion-MNIST loader. Under torchrun
+    the loader yields this rank's rows of each global batch of ``profile.batch_size`` (``distributed``)."""
+    from . import distributed
     from .data import load_fashion_mnist, make_dataloader
 
     torch.manual_seed(profile.seed)  # the initial weights
     model = build_model(profile).to(device or "cpu")
     schedule = make_schedule(profile.beta_schedule, profile.timesteps)
     loader = make_dataloader(load_fashion_mnist("train"), profile.batch_size, seed=profile.seed,
-                             hflip=profile.hflip, subset=profile.subset)
+                             hflip=profile.hflip, subset=profile.subset, rank=distributed.rank(),
+                           world_size=distributed.world_size())
     return model, schedule, loader
 
 

@@ -12,10 +12,17 @@ Choices, each one line to change:
   - **EMA warm-up.** For the first ``profile.ema_warmup`` steps the EMA *copies* the raw weights, then it
     averages with ``profile.ema_decay`` (torch's ``get_ema_multi_avg_fn``). A plain EMA started at step 0 remembers
     the random initial weights for ~1/(1 - decay) steps, so early "EMA samples" would be noise.
+  - **Random draws are a function of (seed, step).** Step s draws its t and eps from a generator seeded by
+    ``config.stream_seed(seed, "noise", s)``, for the whole global batch; ``data.make_dataloader`` seeds each
+    epoch's order and flips by (seed, epoch). So one process and N torchrun processes (each taking its rows of
+    the global batch; ``distributed.py``) train on the same numbers, and resuming needs only the step count.
   - **Exact resume.** A checkpoint holds everything the next step reads: weights, EMA, AdamW moments, the LR
-    schedule, the grad scaler, our generator for t and eps, torch's RNG, and the data position (the loader's
-    generator as it was when the epoch began, plus the batches already consumed). So N steps in one go and
-    N/2 + resume + N/2 give the same weights on a CPU, even in a fresh process.
+    schedule, the grad scaler, torch's RNG, and the data position (the epoch and the batches consumed; for a
+    loader of another kind, its generator as it was when the epoch began). So N steps in one go and
+    N/2 + resume + N/2 give the same weights on a CPU, even in a fresh process, and with another number of
+    torchrun processes (then to float rounding: the sums run in another order).
+  - **Several processes** (torchrun, ``distributed.py``): the model is wrapped in DistributedDataParallel for
+    the step, rank 0 alone writes the checkpoint and prints, and the EMA is updated on every rank alike.
   - **Precision.** On CUDA the forward pass runs under autocast (bf16 where supported, else fp16 with a
     GradScaler); on a CPU everything stays fp32.
   - **Checkpoints** (``checkpoint.py``) are written to a temporary file in the same folder, then
@@ -35,6 +42,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
+from . import distributed
 from .checkpoint import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_NAME,
@@ -44,7 +52,7 @@ from .checkpoint import (
     save_checkpoint,
     saved_profile,
 )
-from .config import Profile
+from .config import Profile, stream_seed
 from .losses import p_losses
 from .schedules import NoiseSchedule
 
@@ -69,6 +77,7 @@ class TrainState:
     loss_by_t: list = field(default_factory=list)  # [(step, [mean per-image loss in each t bucket])]
     window: dict = field(default_factory=dict)  # the running sums behind the next history record
     checkpoint_path: Path | None = None
+    ddp: torch.nn.Module | None = None  # DistributedDataParallel(model) under torchrun: the step calls this
     stopped: str = ""  # why training ended: "steps", "minutes" or "interrupted"
 
     @property
@@ -126,13 +135,17 @@ def train_step(state: TrainState, x0: torch.Tensor, generator: torch.Generator |
     4. gradient step on || eps - eps_theta(sqrt(alpha-bar_t) x_0 + sqrt(1 - alpha-bar_t) eps, t) ||^2   (Eq. 14)
        (p_losses builds x_t and the loss; then backward, clip the gradient norm, AdamW, LR warm-up)
     5. update the EMA of the weights
+    With N torchrun processes x0 is this rank's B rows of a global batch of N B: t and eps are drawn for all N B
+    and the rank keeps its rows, and DDP averages the gradients in backward (distributed.py). N = 1 otherwise.
     """
     model, profile, device = state.model, state.profile, x0.device
     model.train()
-    t = torch.randint(0, state.schedule.num_timesteps, (x0.shape[0],), generator=generator, device=device)  # 2
-    noise = torch.randn(x0.shape, generator=generator, device=device, dtype=x0.dtype)  # 3
+    net = model if state.ddp is None else state.ddp  # DDP runs the same model and averages its gradients
+    mine, global_batch = distributed.rows(x0.shape[0]), x0.shape[0] * distributed.world_size()
+    t = torch.randint(0, state.schedule.num_timesteps, (global_batch,), generator=generator, device=device)[mine]  # 2
+    noise = torch.randn((global_batch, *x0.shape[1:]), generator=generator, device=device, dtype=x0.dtype)[mine]  # 3
     with torch.autocast(device.type, dtype=state.amp_dtype, enabled=state.amp_dtype is not None):
-        losses = p_losses(model, state.schedule, x0, t, noise=noise, reduction="none")  # 4: (B,)
+        losses = p_losses(net, state.schedule, x0, t, noise=noise, reduction="none")  # 4: (B,)
     loss = losses.mean()
     if not torch.isfinite(loss):
         raise FloatingPointError(_nan_message(f"the loss is {loss.item()}", state.step + 1))
@@ -157,17 +170,19 @@ def _nan_message(what: str, step: int) -> str:
 
 
 class _DataCursor:
-    """Batches from `loader`, epoch after epoch, at a position a checkpoint can save and restore.
+    """Batches from `loader`, epoch after epoch, at a position a checkpoint can save and restore: the epoch and the
+    batches consumed in it (on resume we start that epoch again and skip those batches).
 
-    Each epoch's order comes from the loader's generator (``loader.sampler.generator`` as in data.make_dataloader,
-    or ``loader.generator``): we keep its state as it was when the epoch began and count the batches consumed; on
-    resume we rewind it and skip those batches. A loader without a generator must repeat itself (e.g. a list).
+    data.make_dataloader's sampler has ``set_epoch`` (its order is a function of (seed, epoch)): we call it. For
+    another loader the order comes from its generator (``loader.sampler.generator`` or ``loader.generator``): we
+    keep its state as it was when the epoch began. A loader with neither must repeat itself (e.g. a list).
     """
 
     def __init__(self, loader):
         self.loader, self.epoch, self.consumed, self._it = loader, 0, 0, None
-        self.generator = getattr(getattr(loader, "sampler", None), "generator", None) or \
-            getattr(loader, "generator", None)
+        sampler = getattr(loader, "sampler", None)
+        self.set_epoch = getattr(sampler, "set_epoch", None)
+        self.generator = getattr(sampler, "generator", None) or getattr(loader, "generator", None)
         self.epoch_start = None  # the generator's state when this epoch's iterator was made
 
     def next_batch(self) -> torch.Tensor:
@@ -182,7 +197,9 @@ class _DataCursor:
             self.epoch, self.consumed, self._it, self.epoch_start = self.epoch + 1, 0, None, None
 
     def _start_epoch(self):
-        if self.generator is not None:
+        if self.set_epoch is not None:
+            self.set_epoch(self.epoch)
+        elif self.generator is not None:
             if self.epoch_start is None:
                 self.epoch_start = self.generator.get_state().clone()
             else:  # resuming mid-epoch: rewind to the epoch's start
@@ -208,13 +225,14 @@ def _checkpoint(state: TrainState, cursor: _DataCursor, generator: torch.Generat
         "optimizer": state.optimizer.state_dict(), "lr_scheduler": state.lr_scheduler.state_dict(),
         "grad_scaler": state.scaler.state_dict(),
         "history": {"loss": state.loss_history, "loss_by_t": state.loss_by_t, "window": state.window},
-        "rng": {"torch": torch.get_rng_state(), "train": generator.get_state(),
+        "world_size": distributed.world_size(),  # how many processes wrote it (any number may resume it)
+        "rng": {"torch": torch.get_rng_state(), "train": generator.get_state(),  # train: re-seeded every step
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
         "data": cursor.state_dict(),
     }
 
 
-def _restore(state: TrainState, cursor: _DataCursor, generator: torch.Generator, ckpt: dict, path: Path):
+def _restore(state: TrainState, cursor: _DataCursor, ckpt: dict, path: Path):
     try:
         state.model.load_state_dict(ckpt["model"])
         state.ema.load_state_dict(ckpt["ema"])
@@ -228,7 +246,6 @@ def _restore(state: TrainState, cursor: _DataCursor, generator: torch.Generator,
     history = ckpt["history"]
     state.loss_history, state.loss_by_t, state.window = history["loss"], history["loss_by_t"], history["window"]
     torch.set_rng_state(ckpt["rng"]["torch"])
-    generator.set_state(ckpt["rng"]["train"])
     if ckpt["rng"]["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
     cursor.load_state_dict(ckpt["data"])
@@ -257,32 +274,38 @@ def train(model, schedule: NoiseSchedule, loader, profile: Profile, out_dir=None
     resume: continue from out_dir's checkpoint if there is one; without it an existing checkpoint is an error.
     callback(state): called every profile.log_every steps (live plots). device: default the model's.
     Ctrl-C saves a checkpoint and returns the state (``state.stopped == "interrupted"``).
+    Under torchrun (``distributed.setup()`` first) each rank calls this with its shard of the data
+    (``runs.build_training`` builds it); `callback` runs on every rank; rank 0 alone writes the checkpoint.
     """
     device = torch.device(device) if device is not None else next(model.parameters()).device
     steps = profile.max_steps if steps is None else steps
     minutes = profile.minutes if minutes is None else minutes
     state = _new_state(model, schedule, profile, device)
-    cursor, generator = _DataCursor(loader), torch.Generator(device).manual_seed(profile.seed)
+    cursor, generator = _DataCursor(loader), torch.Generator(device)
     path = state.checkpoint_path = Path(out_dir) / CHECKPOINT_NAME if out_dir is not None else None
-    _resume_if_asked(state, cursor, generator, path, resume)
+    _resume_if_asked(state, cursor, path, resume)
+    state.ddp = distributed.wrap(model, device)  # after resuming: every rank starts from the same weights
 
     def save():
-        if path is not None:
+        if path is not None and distributed.is_main():
             save_checkpoint(_checkpoint(state, cursor, generator), path)
 
     saved_step, seconds_before, start = state.step, state.seconds, time.monotonic()
     deadline = start + 60 * minutes if minutes else math.inf
     # With a wall-clock budget the step budget is rarely what stops us: no bar length, so no bogus ETA.
-    bar = tqdm(total=steps if deadline == math.inf else None, initial=state.step, desc="training", unit="step")
+    bar = tqdm(total=steps if deadline == math.inf else None, initial=state.step, desc="training", unit="step",
+               disable=not distributed.is_main())
     try:
         while state.step < steps:
-            if time.monotonic() >= deadline:
+            if deadline < math.inf and distributed.any_rank(time.monotonic() >= deadline, device):
                 state.stopped = "minutes"
                 break
-            losses, t = train_step(state, cursor.next_batch().to(device, non_blocking=True), generator)
+            x0 = _check_shard(cursor.next_batch(), profile).to(device, non_blocking=True)
+            generator.manual_seed(stream_seed(profile.seed, "noise", state.step))  # t, eps: functions of (seed, step)
+            losses, t = train_step(state, x0, generator)
             cursor.consumed += 1  # only now: a step cut short by Ctrl-C re-reads its batch on resume
             state.seconds = seconds_before + time.monotonic() - start
-            _record(state, losses, t)
+            _record(state, distributed.gather(losses), distributed.gather(t))  # the whole global batch
             bar.update(1)
             if state.step % profile.log_every == 0:
                 _report(state, bar, deadline, callback)
@@ -300,7 +323,19 @@ def train(model, schedule: NoiseSchedule, loader, profile: Profile, out_dir=None
         bar.close()
     if state.step != saved_step:
         save()
+    distributed.barrier()  # no rank returns before rank 0 has written the checkpoint
     return state
+
+
+def _check_shard(x0: torch.Tensor, profile: Profile) -> torch.Tensor:
+    """Under torchrun each rank's batch must be its share of the global batch, profile.batch_size."""
+    world = distributed.world_size()
+    if world > 1 and x0.shape[0] * world != profile.batch_size:
+        raise ValueError(f"under torchrun each of the {world} processes reads its rows of the global batch "
+                         f"(profile.batch_size {profile.batch_size}), {profile.batch_size // world} images; this "
+                         f"loader gave {x0.shape[0]}. Build it with runs.build_training(profile), or with "
+                         "data.make_dataloader(..., rank=distributed.rank(), world_size=distributed.world_size()).")
+    return x0
 
 
 def _how_to_continue(path: Path | None, profile: Profile) -> str:
@@ -310,8 +345,7 @@ def _how_to_continue(path: Path | None, profile: Profile) -> str:
             f"python -m ddpm_lib train --profile {profile.name} --out {path.parent} --resume")
 
 
-def _resume_if_asked(state: TrainState, cursor: _DataCursor, generator: torch.Generator, path: Path | None,
-                     resume: bool) -> None:
+def _resume_if_asked(state: TrainState, cursor: _DataCursor, path: Path | None, resume: bool) -> None:
     """Restore a run from `path` when it exists and `resume` is set; refuse to overwrite it otherwise."""
     if path is None:
         return
@@ -319,8 +353,11 @@ def _resume_if_asked(state: TrainState, cursor: _DataCursor, generator: torch.Ge
         if not resume:
             raise FileExistsError(f"{path} exists: pass resume=True (CLI: --resume) to continue that run, or "
                                   "choose another out_dir (or delete the file) to start over.")
-        _restore(state, cursor, generator, load_checkpoint(path), path)
-        print(f"resuming from {path} at step {state.step}")
+        ckpt = load_checkpoint(path)
+        _restore(state, cursor, ckpt, path)
+        procs = (ckpt.get("world_size", 1), distributed.world_size())
+        print(f"resuming from {path} at step {state.step}" +
+              (f" (written by {procs[0]} processes, continued by {procs[1]})" if procs != (1, 1) else ""))
     elif resume:
         print(f"no checkpoint in {path.parent} yet: starting from step 0")
 

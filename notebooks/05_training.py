@@ -119,7 +119,7 @@ torch.manual_seed(SEED)
 mine = runs.build_model(profile)  # on the CPU, in float32, like the library's step there
 theirs = copy.deepcopy(mine)
 
-g = torch.Generator().manual_seed(profile.seed)  # the library seeds its own generator the same way
+g = torch.Generator().manual_seed(config.stream_seed(profile.seed, "noise", 0))  # the library's seed for step 0
 t = torch.randint(0, T, (B,), generator=g)  # line 3 (0-indexed)
 eps = torch.randn(x0.shape, generator=g)  # line 4
 abar_t = schedule.alphas_cumprod[t].view(B, 1, 1, 1)  # (B,) -> (B, 1, 1, 1) to broadcast over the image
@@ -277,8 +277,11 @@ print(f"on this machine ({device.type}): {amp}")
 # * **Atomic writes.** A checkpoint is written to a temporary file and then renamed over the old one
 #   (`os.replace`). A crash mid-write leaves the previous checkpoint intact, never half a file.
 # * **Everything the next step reads.** Weights, the EMA, Adam's moment estimates, the learning-rate schedule,
-#   the grad scaler, the random generators (for $t$ and $\epsilon$) and the position in the data. Miss one and a
-#   resumed run silently differs from an uninterrupted one.
+#   the grad scaler, torch's random generator and the position in the data (epoch and batch). Our own draws of
+#   $t$ and $\epsilon$ come from a generator seeded by (seed, step), and each epoch's order by (seed, epoch), so
+#   the step count and the data position restore them (and a run split over several GPUs draws the same numbers:
+#   `ddpm_lib/distributed.py`, README "Several GPUs"). Miss one and a resumed run silently differs from an
+#   uninterrupted one.
 
 # %%
 widgets.show_source(checkpoint.save_checkpoint)
@@ -300,7 +303,7 @@ def fresh_model():  # what a new session would build: the same initial weights
     return runs.build_model(demo)
 
 
-def demo_loader():  # and a new loader: its generator (the data order) is part of what a checkpoint restores
+def demo_loader():  # and a new loader: the position in its data is part of what a checkpoint restores
     return data.make_dataloader(train_set, demo.batch_size, seed=demo.seed, subset=demo.subset)
 
 
