@@ -140,6 +140,8 @@ def plot_loss_vs_floor(curves: dict[str, list], floors: dict[str, float], smooth
         ax.plot(ema_bias_corrected(losses, smooth), color=f"C{i}", lw=1.2, label=f"{name}: MLP")
         if floors.get(name) is not None:
             ax.axhline(floors[name], color=f"C{i}", ls="--", lw=1, label=f"{name}: exact denoiser (the floor)")
+    settled = max(float(np.median(losses[len(losses) // 2:])) for losses in curves.values())
+    ax.set_ylim(0, 2.5 * settled)  # the first steps (loss about 1) would hide the gap to the floor
     ax.set_xlabel("training step")
     ax.set_ylabel(r"$L_{simple}$ per dimension")
     ax.legend(fontsize=8)
