@@ -9,7 +9,6 @@
 #     name: python3
 # ---
 
-
 # %% [markdown]
 # # 00 · Warm-up: diffusion on points, with an exact answer
 #
@@ -103,7 +102,7 @@ widgets.show_source(mixture.two_moons)
 # %% [markdown]
 # ## 2. The forward process as a cloud
 #
-# Each point moves by the paper's Eq. 4, $x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1 - \bar\alpha_t}\,\epsilon$:
+# Each point moves by Ho et al. Eq. 4, $x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1 - \bar\alpha_t}\,\epsilon$:
 # the data shrink towards the origin by $\sqrt{\bar\alpha_t}$ while the noise grows to fill
 # $\mathcal{N}(0, \mathbf{I})$ (dashed circles: one and two standard deviations). `forward.q_sample` takes the
 # `(B, 2)` batch unchanged. First a check, by hand, then the pictures.
@@ -112,9 +111,9 @@ widgets.show_source(mixture.two_moons)
 noise = probes.fixed_noise(ring_points, SEED)
 t_check = 300
 by_hand = schedule.alphas_cumprod[t_check].sqrt() * ring_points \
-    + (1 - schedule.alphas_cumprod[t_check]).sqrt() * noise  # Eq. 4
+    + (1 - schedule.alphas_cumprod[t_check]).sqrt() * noise  # Ho et al. Eq. 4
 torch.testing.assert_close(by_hand, probes.q_sample_at(schedule, ring_points, [t_check], noise)[0])
-print(f"q_sample on (B, 2) points agrees with Eq. 4 at t = {t_check}")
+print(f"q_sample on (B, 2) points agrees with Ho et al. Eq. 4 at t = {t_check}")
 
 # %% [markdown]
 # The static figure (for viewers without a kernel), then the same clouds with a slider over `t`.
@@ -298,7 +297,7 @@ fig = plotting2d.plot_samples({k: v for k, v in learned_samples.items() if k.sta
 # %% [markdown]
 # ## Summary
 #
-# * The forward process is Eq. 4 applied to every point: the cloud shrinks by $\sqrt{\bar\alpha_t}$ and drowns
+# * The forward process is Ho et al. Eq. 4 applied to every point: the cloud shrinks by $\sqrt{\bar\alpha_t}$ and drowns
 #   in $\mathcal{N}(0, \mathbf{I})$. The data must be of unit scale for the prior to be right.
 # * For a Gaussian mixture the best noise predictor is exact: Bayes' rule over the components, then
 #   $b\,C_k^{-1}(x_t - a\mu_k)$ per component (`mixture.MixtureOracle`). Its loss is the floor no network beats.
