@@ -43,10 +43,11 @@ def cloud_explorer(schedule: NoiseSchedule, datasets: dict[str, torch.Tensor], t
 def field_explorer(models: dict, schedule: NoiseSchedule, x0: torch.Tensor, grid: torch.Tensor, t: int = 0,
                    n_steps: int = 41, seed: int = 0) -> TimeExplorer:
     """A slider over t: each model's noise field (arrows -eps, ``plotting2d.draw_field``) over the plane, one
-    panel per model, over the noised data x_t. Fields are precomputed at `n_steps` evenly spaced t; the slider
-    snaps to the nearest of them (the title says which)."""
+    panel per model, over the noised data x_t. Fields are precomputed at `n_steps` values of t spaced
+    quadratically, dense at small t where a 2D field changes fastest; the slider snaps to the nearest of them
+    (the title says which)."""
     T = schedule.num_timesteps
-    ts = np.linspace(0, T - 1, min(n_steps, T)).round().astype(int)
+    ts = np.unique(((T - 1) * np.linspace(0, 1, min(n_steps, T)) ** 2).round().astype(int))  # 0, ..., T-1
     fields = {name: eps_field(model, schedule, grid, ts.tolist()) for name, model in models.items()}  # (S, G, 2)
     x_t = q_sample_at(schedule, x0, ts.tolist(), fixed_noise(x0, seed))  # (S, N, 2)
     fig = Figure(figsize=(4.0 * len(models), 4.2), layout="constrained")

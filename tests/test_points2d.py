@@ -86,9 +86,9 @@ def test_field_explorer_snaps_to_the_precomputed_steps(linear, ring_points):
     oracle = MixtureOracle(linear, ring_mixture())
     grid = probes.plane_grid(n=5)
     explorer = widgets2d.field_explorer({"exact": oracle}, linear, ring_points, grid, t=0, n_steps=11)
-    assert explorer.data["ts"].tolist() == [0, 100, 200, 300, 400, 500, 599, 699, 799, 899, 999]
-    explorer.slider.value = 310  # nearest precomputed: 300
+    assert explorer.data["ts"].tolist() == [0, 10, 40, 90, 160, 250, 360, 490, 639, 809, 999]  # 999 (i / 10)^2
+    explorer.slider.value = 310  # nearest precomputed: 360
     quiver = explorer.artists["arrows"]["exact"]
-    expected = plotting2d.field_arrows(oracle(grid, torch.full((25,), 300)))
+    expected = plotting2d.field_arrows(oracle(grid, torch.full((25,), 360)))
     np.testing.assert_allclose(np.stack([quiver.U, quiver.V], 1), expected, rtol=1e-5, atol=1e-7)
     assert "nearest to 310" in explorer.fig._suptitle.get_text()
