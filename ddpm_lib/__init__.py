@@ -9,8 +9,10 @@ map). The number is the notebook that teaches it.
     losses      04   L_simple (Algorithm 1) and the variational bound in bits/dim
     sampling    06   model_predictions, ancestral sampling (Algorithm 2) and DDIM, step by step and as generators
     oracle   04, 06  the exact denoiser for Gaussian data, a yardstick for the loss and the samplers
+    mixture     00   2D data (a ring of Gaussians, two moons) and the exact denoiser for a Gaussian mixture
   the network
     unet        03   UnetConfig and the noise predictor eps_theta(x_t, t)
+    mlp         00   a small noise predictor for points (B, D) and its training loop (Algorithm 1)
   configuration and data
     config   all     profiles (tiny / small / full, each with its UnetConfig), the device, notebook_setup
     data     02-06   Fashion-MNIST as a datasets.Dataset, the range converters, a seeded loader
@@ -21,9 +23,11 @@ map). The number is the notebook that teaches it.
     distributed      data-parallel training under torchrun (DistributedDataParallel), the glue in one place
     runs     03-06   a profile -> model, schedule and loader; the cache of trained runs under runs/
   looking at it
-    probes   01-06   the computations behind figures and sliders (x_t at many t, eps predictions, trajectories)
+    probes   00-06   the computations behind figures and sliders (x_t at many t, eps predictions, trajectories)
     plotting 01-06   figures, image grids, GIF frames (matplotlib and PIL; draws only)
     widgets  01-06   the t sliders (ipywidgets) and the live training monitor
+    plotting2d  00   figures of points in the plane (clouds, noise fields, reverse paths, samples)
+    widgets2d   00   the t sliders for points in the plane
   the command line
     __main__         python -m ddpm_lib data | train | sample
 

@@ -50,6 +50,8 @@ class Profile:
     # --- sampling ---
     n_samples: int = 64  # images in a sample grid
     ddim_steps: int = 50  # network calls for DDIM
+    # --- notebook 00: the 2D warm-up ---
+    points_steps: int = 4000  # AdamW steps of the 2D MLP (batch 256; about 4 ms each on one CPU core)
 
     @property
     def channels(self) -> int:
@@ -67,7 +69,7 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "tiny": Profile(
         name="tiny", subset=512, unet=UnetConfig(dim=8, dim_mults=(1, 2)), batch_size=32, warmup_steps=5,
-        max_steps=30, ema_warmup=5, checkpoint_every=20, log_every=5, n_samples=16, ddim_steps=10,
+        max_steps=30, ema_warmup=5, checkpoint_every=20, log_every=5, n_samples=16, ddim_steps=10, points_steps=300,
     ),
     "small": Profile(
         name="small", unet=UnetConfig(dim=32, dim_mults=(1, 2, 2), linear_attn=False), batch_size=64, lr=1e-3,

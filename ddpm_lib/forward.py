@@ -2,7 +2,8 @@
 
 Timesteps are 0-indexed in code: ``t`` in ``{0, ..., T-1}``, code ``t = k`` is the paper's ``t = k + 1``; so
 ``q_sample(x0, t=0)`` returns the paper's x_1, and the posterior at ``t = 0`` is about the data x_0 itself.
-Images are ``(B, C, H, W)`` float32; clean data ``x0`` lies in ``[-1, 1]``.
+Images are ``(B, C, H, W)`` float32; clean data ``x0`` lies in ``[-1, 1]``. The same functions take a batch of
+points ``(B, D)`` (notebook 00's 2D warm-up), held to the same ``[-1, 1]`` door: scale point data into it.
 
 Two kinds of function: ``q_sample``, ``q_step`` and ``q_mean_variance`` are entry points that check their
 inputs (t may be an int or a (B,) LongTensor); ``q_posterior_mean_variance`` and the two ``predict_*`` are the
@@ -18,22 +19,24 @@ from .schedules import NoiseSchedule, check_timesteps, extract
 
 
 def check_images(x: torch.Tensor, name: str = "x0", data_range: bool = False) -> None:
-    """Cheap checks at public entry points: a float (B, C, H, W) tensor, in [-1, 1] if `data_range`."""
-    if not isinstance(x, torch.Tensor) or x.ndim != 4:
+    """Cheap checks at public entry points: a float (B, C, H, W) batch of images or (B, D) batch of points,
+    in [-1, 1] if `data_range` (both: the prior N(0, I) and the schedule are sized for data of that scale)."""
+    if not isinstance(x, torch.Tensor) or x.ndim not in (2, 4):
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"{name} must be a (B, C, H, W) tensor; got {shape}. "
-                         "For one image use x.unsqueeze(0); for (B, H, W) use x.unsqueeze(1).")
+        raise ValueError(f"{name} must be a (B, C, H, W) tensor of images (or a (B, D) batch of points); got "
+                         f"{shape}. For one image use x.unsqueeze(0); for (B, H, W) use x.unsqueeze(1).")
     if not x.is_floating_point():
         raise ValueError(f"{name} must be a float tensor; got {x.dtype}. Use data.to_model_range(x / 255).")
     if data_range and x.numel():
         lo, hi = torch.stack(x.aminmax()).tolist()  # note: a CPU-GPU sync point, once per entry point
         if lo < -1 - 1e-4 or hi > 1 + 1e-4:
-            raise ValueError(f"{name} must be in [-1, 1]; got min {lo:.3g}, max {hi:.3g}. "
-                             "Did you forget data.to_model_range (from [0, 1]) or dividing by 255?")
+            hint = ("Did you forget data.to_model_range (from [0, 1]) or dividing by 255?" if x.ndim == 4 else
+                    "Scale the points into [-1, 1] (e.g. divide by their largest absolute value).")
+            raise ValueError(f"{name} must be in [-1, 1]; got min {lo:.3g}, max {hi:.3g}. {hint}")
 
 
 def check_inputs(schedule: NoiseSchedule, x: torch.Tensor, t, name: str = "x_t", data_range: bool = False):
-    """The checks of an entry point: x (B, C, H, W) float (in [-1, 1] if `data_range`) and t an int or (B,)
+    """The checks of an entry point: x (B, C, H, W) or (B, D) float (in [-1, 1] if `data_range`) and t an int or (B,)
     LongTensor in {0, ..., T-1}. Returns (the schedule on x's device, t as a (B,) LongTensor there)."""
     check_images(x, name, data_range=data_range)
     schedule = schedule.to(x.device)

@@ -29,7 +29,8 @@ def p_losses(model, schedule: NoiseSchedule, x0: torch.Tensor, t: torch.Tensor |
     3. x_t = sqrt(alpha-bar_t) x_0 + sqrt(1 - alpha-bar_t) eps
     4. loss = distance(eps, eps_theta(x_t, t)), squared error ("l2"), absolute ("l1") or smooth L1 ("huber")
 
-    x0: (B, C, H, W) in [-1, 1]. Returns a scalar (``reduction="mean"``) or one loss per image (``"none"``, (B,)).
+    x0: (B, C, H, W) in [-1, 1] (or points (B, D) in [-1, 1]). Returns a scalar (``reduction="mean"``) or one loss
+    per image (``"none"``, (B,)), averaged over its dimensions.
     """
     if loss_type not in LOSS_TYPES:
         raise ValueError(f"loss_type must be one of {LOSS_TYPES}; got {loss_type!r}")
@@ -105,6 +106,8 @@ def vlb_terms(model, schedule: NoiseSchedule, x0: torch.Tensor, clip_denoised: b
     from .sampling import p_mean_variance  # the model's side of the bound lives with the sampler
 
     check_images(x0, "x0", data_range=True)  # once, here: the loop below runs T steps without checks
+    if x0.ndim != 4:
+        raise ValueError(f"the bound is for images (B, C, H, W) on the 256-level grid; got {tuple(x0.shape)}")
     B, T = x0.shape[0], schedule.num_timesteps
     schedule = schedule.to(x0.device)
     to_bits = 1.0 / math.log(2.0)

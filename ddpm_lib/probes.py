@@ -5,6 +5,7 @@
     predict_eps_at(model, schedule, x0, ts, noise)   x_t and eps_theta(x_t, t) at many t   (notebooks 03, 04)
     reverse_trajectory(model, schedule, shape, sampler="ddpm")   one run of a sampler, step by step (05, 06)
     pixel_stats(x)                             mean, std and saturated / out-of-range fractions       (06)
+    plane_grid(lim, n), eps_field(model, schedule, grid, ts)   a model's eps over the plane at many t     (00)
 
 Timesteps are 0-indexed: code t = k is the paper's t = k + 1. Images are (B, C, H, W) in [-1, 1].
 """
@@ -25,10 +26,11 @@ def fixed_noise(x0: torch.Tensor, seed: int = 0) -> torch.Tensor:
 
 
 def q_sample_at(schedule: NoiseSchedule, x0: torch.Tensor, ts, noise: torch.Tensor) -> torch.Tensor:
-    """x_t = q_sample(x0, t, noise) for every t in `ts` with the same noise: (len(ts), B, C, H, W)."""
+    """x_t = q_sample(x0, t, noise) for every t in `ts` with the same noise: (len(ts), B, C, H, W), or
+    (len(ts), B, D) for points x0 (B, D)."""
     ts = torch.as_tensor(list(ts), dtype=torch.long, device=x0.device)
-    B = x0.shape[0]
-    x_t = q_sample(schedule, x0.repeat(len(ts), 1, 1, 1), ts.repeat_interleave(B), noise.repeat(len(ts), 1, 1, 1))
+    B, ones = x0.shape[0], [1] * (x0.ndim - 1)
+    x_t = q_sample(schedule, x0.repeat(len(ts), *ones), ts.repeat_interleave(B), noise.repeat(len(ts), *ones))
     return x_t.view(len(ts), *x0.shape)  # (len(ts) * B, C, H, W) -> (len(ts), B, C, H, W)
 
 
@@ -69,6 +71,23 @@ def reverse_trajectory(model, schedule: NoiseSchedule, shape, sampler: str = "dd
     kept.sort(key=lambda k: k[0])  # increasing t
     return {"ts": [t for t, _, _ in kept], "x_t": torch.stack([x for _, x, _ in kept]),
             "x0_pred": torch.stack([x0 for _, _, x0 in kept]), "sample": sample.float().cpu()}
+
+
+def plane_grid(lim: float = 1.5, n: int = 21) -> torch.Tensor:
+    """An n x n grid of points covering [-lim, lim]^2, row by row: (n * n, 2) float32."""
+    axis = torch.linspace(-lim, lim, n)
+    ys, xs = torch.meshgrid(axis, axis, indexing="ij")
+    return torch.stack([xs.flatten(), ys.flatten()], dim=1)
+
+
+@torch.no_grad()
+def eps_field(model, schedule: NoiseSchedule, grid: torch.Tensor, ts) -> torch.Tensor:
+    """model(x, t) at every point x of `grid` (N, 2), for each code t in `ts`: (len(ts), N, 2) float32.
+    One call for all of them (points and timesteps stacked), so an oracle inverts its covariances once per t."""
+    ts = torch.as_tensor(list(ts), dtype=torch.long)
+    x = grid.repeat(len(ts), 1)  # (len(ts) * N, 2)
+    eps = model(x, ts.repeat_interleave(len(grid)))
+    return eps.float().view(len(ts), *grid.shape)
 
 
 def pixel_stats(x: torch.Tensor) -> dict:

@@ -28,10 +28,10 @@ SAMPLERS = ("ddpm", "ddim")
 
 
 def check_shape(shape) -> tuple:
-    """A sample shape (B, C, H, W) of positive ints, or a ValueError."""
+    """A sample shape of positive ints, (B, C, H, W) for images or (B, D) for points, or a ValueError."""
     shape = tuple(int(s) for s in shape)
-    if len(shape) != 4 or min(shape) < 1:
-        raise ValueError(f"shape must be (B, C, H, W) with positive sizes; got {shape}")
+    if len(shape) not in (2, 4) or min(shape) < 1:
+        raise ValueError(f"shape must be (B, C, H, W) (images) or (B, D) (points) with positive sizes; got {shape}")
     return shape
 
 

@@ -92,6 +92,8 @@ def test_q_sample_generator_is_reproducible(linear):
     (torch.zeros(2, 1, 4, 4), _t(0, 3), r"shape \(2,\)"),
     (torch.zeros(1, 1, 4, 4), _t(1000, 1), "out of range"),
     (torch.zeros(1, 1, 4, 4), torch.tensor([1.0]), "integer"),
+    (torch.zeros(3), _t(0, 3), r"\(B, C, H, W\).*\(B, D\)"),
+    (torch.full((4, 2), 1.5), _t(0, 4), r"\[-1, 1\].*Scale the points"),
 ])
 def test_bad_input_names_the_problem(linear, x0, t, match):
     with pytest.raises(ValueError, match=match):
@@ -101,3 +103,17 @@ def test_bad_input_names_the_problem(linear, x0, t, match):
 def test_noise_of_the_wrong_shape_raises(linear):
     with pytest.raises(ValueError, match="noise must have x0's shape"):
         q_sample(linear, torch.zeros(2, 1, 4, 4), _t(0, 2), noise=torch.zeros(2, 1, 4, 5))
+
+
+def test_points_take_the_image_path(linear):
+    """A (B, D) batch of points is noised exactly like the same numbers shaped as (B, D, 1, 1) images (Eq. 4)."""
+    g = torch.Generator().manual_seed(0)
+    x0, noise = torch.rand(6, 2, generator=g) * 2 - 1, torch.randn(6, 2, generator=g)
+    t = torch.tensor([0, 1, 10, 300, 998, 999])
+    points = q_sample(linear, x0, t, noise)
+    images = q_sample(linear, x0[:, :, None, None], t, noise[:, :, None, None])
+    torch.testing.assert_close(points, images[:, :, 0, 0])
+    by_hand = linear.sqrt_alphas_cumprod[t, None] * x0 + linear.sqrt_one_minus_alphas_cumprod[t, None] * noise
+    torch.testing.assert_close(points, by_hand)
+    torch.testing.assert_close(q_step(linear, x0, 5, noise), q_step(linear, x0[:, :, None, None], 5,
+                                                                  noise[:, :, None, None])[:, :, 0, 0])

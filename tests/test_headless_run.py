@@ -1,4 +1,4 @@
-"""The notebooks with an explorer (01, 02, 04, 06), executed headless the way `make run` does.
+"""The notebooks with an explorer (00, 01, 02, 04, 06), executed headless the way `make run` does.
 
 `make run` executes notebooks with tools/run_notebooks.py: nbclient (as `jupyter nbconvert --execute`), a fresh
 kernel started in notebooks/. Issue 11: notebook 06 once sat a whole cell timeout (an hour) after its explorer,
@@ -17,7 +17,7 @@ import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-EXPLORER_NOTEBOOKS = ["01_schedules", "02_forward_process", "04_loss", "06_sampling"]
+EXPLORER_NOTEBOOKS = ["00_warmup_2d", "01_schedules", "02_forward_process", "04_loss", "06_sampling"]
 CELL_TIMEOUT_S = 300  # a stall detector: 06's 1000 tiny sampling steps take 15 s alone, 2+ min beside other jobs
 TRAINING_TIMEOUT_S = 180  # tiny trains 30 steps (seconds)
 

@@ -118,3 +118,18 @@ def test_bits_per_dim_with_the_oracle_is_close_to_the_true_entropy(linear):
     # beta-tilde_t (right for a single data point) under-covers it: a looser bound, within 1 bit.
     assert H - 0.02 < bpd_beta < H + 0.25
     assert bpd_beta < bpd_post < H + 1.0
+
+
+def test_p_losses_on_points_is_the_analytic_minimum(linear):
+    """(B, 2) points from N(M, S^2): the oracle's loss at a fixed t is its analytic minimum, as for images."""
+    x0 = _gaussian_data(8192, shape=(2,))
+    t = torch.full((8192,), 200, dtype=torch.long)
+    per_point = losses.p_losses(GaussianOracle(linear, M, S), linear, x0, t=t, reduction="none")
+    assert per_point.shape == (8192,)
+    se = per_point.std().item() / 8192**0.5
+    assert abs(per_point.mean().item() - oracle_loss_per_t(linear, S)[200].item()) < 5 * se
+
+
+def test_the_bound_is_for_images_only(linear):
+    with pytest.raises(ValueError, match="the bound is for images"):
+        losses.vlb_terms(GaussianOracle(linear, M, S), linear, torch.zeros(4, 2))

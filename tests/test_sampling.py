@@ -133,7 +133,7 @@ def test_bad_arguments_raise(linear):
     with pytest.raises(ValueError, match="variance must be one of"):
         sampling.p_mean_variance(zero, linear, torch.zeros(1, 1, 4, 4), torch.tensor([1]), variance="learned")
     with pytest.raises(ValueError, match="shape must be"):
-        sampling.sample(zero, linear, (4, 4), progress=False)
+        sampling.sample(zero, linear, (4, 28, 28), progress=False)  # (B, H, W): images without a channel axis
     with pytest.raises(ValueError, match="steps must be in"):
         sampling.ddim_sample(zero, linear, (1, 1, 4, 4), steps=1001, progress=False)
     with pytest.raises(ValueError, match="model must return"):
@@ -225,3 +225,21 @@ def test_pixel_stats():
     st = pixel_stats(x)
     assert st["saturated"] == 4 / 8 and st["outside"] == 2 / 8
     assert abs(st["mean"] - x.double().mean().item()) < 1e-12 and abs(st["std"] - x.double().std().item()) < 1e-12
+
+
+def test_samplers_take_points(linear):
+    """(B, D) points: ancestral sampling with the oracle reproduces N(M, S^2) per coordinate, and one step on
+    points is the same step on the same numbers shaped as (B, D, 1, 1) images."""
+    oracle = GaussianOracle(linear, M, S)
+    x = sampling.sample(oracle, linear, (N // 2, 2), clip_denoised=False, generator=torch.Generator().manual_seed(0),
+                        progress=False)
+    assert x.shape == (N // 2, 2)
+    _within_mc_error(x)
+    x_t, noise = torch.randn(5, 2), torch.randn(5, 2)
+    for t in (0, 300):
+        as_points = sampling.p_sample(oracle, linear, x_t, t, noise=noise)["sample"]
+        as_images = sampling.p_sample(oracle, linear, x_t[:, :, None, None], t, noise=noise[:, :, None, None])
+        torch.testing.assert_close(as_points, as_images["sample"][:, :, 0, 0])
+        jump = sampling.ddim_step(oracle, linear, x_t, t + 10, t)["sample"]
+        torch.testing.assert_close(jump, sampling.ddim_step(oracle, linear, x_t[:, :, None, None], t + 10,
+                                                            t)["sample"][:, :, 0, 0])

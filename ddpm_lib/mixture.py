@@ -1,0 +1,133 @@
+"""Point data in 2D, and the exact denoiser for a Gaussian mixture. Taught in notebook 00_warmup_2d.
+
+A Gaussian mixture p(x_0) = sum_k w_k N(mu_k, Sigma_k) stays a Gaussian mixture under the forward process:
+given the component k, x_t = a x_0 + b eps (a = sqrt(alpha-bar_t), b = sqrt(1 - alpha-bar_t)) is a linear
+function of two Gaussians, so
+
+    x_t | k ~ N(a mu_k, C_k),    C_k = a^2 Sigma_k + b^2 I,    Cov(eps, x_t | k) = b I.
+
+The best prediction of eps from x_t (under squared error) is then exact, a posterior-weighted sum of the
+Gaussian answer of ``oracle.GaussianOracle``, one per component:
+
+    E[eps | x_t] = sum_k r_k(x_t) b C_k^{-1} (x_t - a mu_k),    r_k(x_t) = w_k N(x_t; a mu_k, C_k) / p(x_t),
+
+and the score is grad log p(x_t) = -E[eps | x_t] / b. ``MixtureOracle`` computes it in float64; it is the
+yardstick for the 2D network and the samplers. ``ring_mixture`` and ``two_moons`` make the notebook's data,
+inside [-1, 1] like the images (``forward.check_images``). Timesteps are 0-indexed (code t = k is the paper's
+t = k + 1). Points are (B, D) tensors.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .schedules import NoiseSchedule, extract
+
+
+@dataclass(frozen=True)
+class GaussianMixture:
+    """p(x) = sum_k weights[k] N(means[k], covs[k]). weights (K,), means (K, D), covs (K, D, D), all float64."""
+
+    weights: torch.Tensor
+    means: torch.Tensor
+    covs: torch.Tensor
+
+    def __post_init__(self):
+        K, D = self.means.shape
+        if self.weights.shape != (K,) or self.covs.shape != (K, D, D):
+            raise ValueError(f"weights must be (K,), means (K, D), covs (K, D, D); got {tuple(self.weights.shape)}, "
+                             f"{tuple(self.means.shape)}, {tuple(self.covs.shape)}")
+        if (self.weights <= 0).any() or abs(float(self.weights.sum()) - 1) > 1e-9:
+            raise ValueError(f"weights must be positive and sum to 1; got {self.weights.tolist()}")
+
+    @classmethod
+    def create(cls, weights, means, covs) -> GaussianMixture:
+        as64 = lambda x: torch.as_tensor(x, dtype=torch.float64)  # noqa: E731
+        return cls(as64(weights), as64(means), as64(covs))
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """n points (n, D) float32 and their components (n,) long: k ~ w, x = mu_k + L_k z (L_k L_k^T = Sigma_k)."""
+        k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
+        z = torch.randn(n, self.means.shape[1], generator=generator, dtype=torch.float64)
+        L = torch.linalg.cholesky(self.covs)  # (K, D, D)
+        x = self.means[k] + (L[k] @ z[:, :, None])[:, :, 0]  # (n, D)
+        return x.float(), k
+
+    def log_prob_components(self, x: torch.Tensor, scale: torch.Tensor | float = 1.0,
+                            extra_var: torch.Tensor | float = 0.0) -> torch.Tensor:
+        """log w_k + log N(x; scale mu_k, scale^2 Sigma_k + extra_var I) for points x (B, D): (B, K) float64.
+        `scale` and `extra_var` are floats (with 1 and 0: the data's own density)."""
+        C = scale**2 * self.covs + extra_var * torch.eye(self.means.shape[1], dtype=torch.float64)  # (K, D, D)
+        C_inv, log_det = C.inverse(), C.logdet()
+        return self._log_prob(x.double()[:, None, :] - scale * self.means, C_inv[None], log_det[None])
+
+    def _log_prob(self, diff: torch.Tensor, C_inv: torch.Tensor, log_det: torch.Tensor) -> torch.Tensor:
+        """log w_k + log N(diff; 0, C_k): diff (B, K, D), C_inv (B or 1, K, D, D), log_det (B or 1, K) -> (B, K)."""
+        mahalanobis = torch.einsum("bki,bkij,bkj->bk", diff, C_inv.expand(len(diff), -1, -1, -1), diff)
+        return self.weights.log() - 0.5 * (mahalanobis + log_det + diff.shape[-1] * math.log(2 * math.pi))
+
+    def responsibilities(self, x: torch.Tensor) -> torch.Tensor:
+        """p(k | x_0 = x) for points x (B, D): (B, K), rows sum to 1."""
+        return self.log_prob_components(x).softmax(dim=1)
+
+
+class MixtureOracle(torch.nn.Module):
+    """``model(x_t, t) -> E[eps | x_t]`` for data x_0 ~ `mixture`: the exact denoiser, in float64."""
+
+    def __init__(self, schedule: NoiseSchedule, mixture: GaussianMixture):
+        super().__init__()
+        self.register_buffer("alphas_cumprod", schedule.alphas_cumprod.double())  # float64: an exact yardstick
+        self.mixture = mixture
+
+    def posterior(self, x_t: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(r, eps_k): r (B, K) = p(k | x_t), eps_k (B, K, D) = E[eps | x_t, k] = b C_k^{-1} (x_t - a mu_k).
+
+        C_k depends on t only: it is inverted once per distinct t in the batch (one host sync: an oracle for
+        tests and figures, not a network), then gathered for each point."""
+        mix = self.mixture
+        steps, index = torch.unique(t, return_inverse=True)  # U distinct timesteps, index (B,) into them
+        abar = self.alphas_cumprod[steps].reshape(-1, 1, 1, 1)  # (U, 1, 1, 1)
+        C = abar * mix.covs + (1 - abar) * torch.eye(mix.means.shape[1], dtype=torch.float64)  # (U, K, D, D)
+        C_inv, log_det = C.inverse()[index], C.logdet()[index]  # (B, K, D, D), (B, K)
+        abar = extract(self.alphas_cumprod, t, (len(t), 1, 1))  # (B, 1, 1)
+        diff = x_t.double()[:, None, :] - abar.sqrt() * mix.means  # (B, K, D): x_t - a mu_k
+        eps_k = (1 - abar).sqrt() * torch.einsum("bkij,bkj->bki", C_inv, diff)  # (B, K, D)
+        r = mix._log_prob(diff, C_inv, log_det).softmax(dim=1)  # (B, K): Bayes' rule over the components
+        return r, eps_k
+
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """x_t: (B, D); t: (B,) LongTensor on the oracle's device. Returns E[eps | x_t], (B, D) in x_t's dtype."""
+        r, eps_k = self.posterior(x_t, t)
+        return (r[..., None] * eps_k).sum(dim=1).to(x_t.dtype)  # sum_k r_k E[eps | x_t, k]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The notebook's data, inside [-1, 1]
+# ---------------------------------------------------------------------------------------------------------
+
+
+def ring_mixture(k: int = 8, radius: float = 0.7, std: float = 0.06, weights=None) -> GaussianMixture:
+    """k round Gaussians of standard deviation `std`, evenly spaced on a circle of `radius` (weights: equal)."""
+    angles = torch.arange(k, dtype=torch.float64) * (2 * math.pi / k)
+    means = radius * torch.stack([angles.cos(), angles.sin()], dim=1)  # (k, 2)
+    covs = std**2 * torch.eye(2, dtype=torch.float64).expand(k, 2, 2)
+    weights = torch.full((k,), 1.0 / k, dtype=torch.float64) if weights is None else weights
+    return GaussianMixture.create(weights, means, covs.clone())
+
+
+def two_moons(n: int, noise: float = 0.05, generator: torch.Generator | None = None) -> torch.Tensor:
+    """n points (n, 2) float32 on two interleaved half circles (the upper one centred at (0, 0), the lower at
+    (1, 0.5), radius 1), plus N(0, noise^2) jitter clipped at 3 standard deviations, then centred and scaled by
+    0.6: inside [-1, 1] (x within 0.6 (1.5 + 3 noise), y within 0.6 (0.75 + 3 noise)) for noise <= 0.05."""
+    if not 0 <= noise <= 0.05:
+        raise ValueError(f"noise must be in [0, 0.05] to keep the moons inside [-1, 1]; got {noise}")
+    upper = torch.rand(n, generator=generator) < 0.5
+    theta = torch.rand(n, generator=generator) * math.pi
+    x = torch.where(upper, theta.cos(), 1 - theta.cos())
+    y = torch.where(upper, theta.sin(), 0.5 - theta.sin())
+    jitter = (noise * torch.randn(n, 2, generator=generator)).clamp(-3 * noise, 3 * noise)
+    points = torch.stack([x, y], dim=1) + jitter  # x in [-1, 2], y in [-0.5, 1] before jitter
+    return (points - torch.tensor([0.5, 0.25])) * 0.6  # centre, then scale into [-1, 1]

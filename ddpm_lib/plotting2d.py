@@ -1,0 +1,148 @@
+"""Figures for points in the plane (notebook 00_warmup_2d): clouds, noise fields, reverse paths, samples.
+
+Draws only (the computations are ``probes.q_sample_at``, ``probes.eps_field``, ``probes.reverse_trajectory``).
+``draw_*`` helpers draw into an axes and return the artist a slider updates; ``plot_*`` make a whole figure and
+are the static twins of ``widgets2d``'s explorers. Points are (N, 2); t is 0-indexed (code t = k is the paper's
+t = k + 1).
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.patches import Circle
+
+from .plotting import ema_bias_corrected
+from .probes import eps_field, fixed_noise, q_sample_at
+from .schedules import NoiseSchedule
+
+LIM = 2.2  # the plane shown: [-LIM, LIM]^2 holds the data (inside [-1, 1]) and 2 standard deviations of N(0, I)
+ARROW_CAP = 0.18  # an arrow of the noise field is -eps / 8, its length capped here (in data units)
+
+
+def _square(ax, lim: float = LIM) -> None:
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    ax.tick_params(labelsize=7)
+
+
+def draw_prior(ax) -> None:
+    """Circles of radius 1 and 2: one and two standard deviations of the prior N(0, I), where x_T ends."""
+    for r in (1, 2):
+        ax.add_patch(Circle((0, 0), r, fill=False, ls="--", lw=0.8, color="0.5"))
+
+
+def draw_points(ax, x: torch.Tensor, color="C0", size: float = 3.0, alpha: float = 0.5, label=None):
+    """A scatter of points x (N, 2) on a square plane; returns the PathCollection (``set_offsets`` moves it)."""
+    _square(ax)
+    return ax.scatter(*np.asarray(x, dtype=float).T, s=size, color=color, alpha=alpha, lw=0, label=label)
+
+
+def plot_datasets(datasets: dict[str, torch.Tensor], lim: float = 1.05):
+    """The clean data x_0, one panel per data set, with the square [-1, 1]^2 the forward process expects."""
+    fig, axes = plt.subplots(1, len(datasets), figsize=(3.6 * len(datasets), 3.6), layout="constrained")
+    for ax, (name, x) in zip(np.atleast_1d(axes), datasets.items()):
+        draw_points(ax, x)
+        _square(ax, lim)
+        ax.add_patch(plt.Rectangle((-1, -1), 2, 2, fill=False, ls=":", color="k", lw=0.8))
+        ax.set_title(f"{name}: {len(x)} points", fontsize=10)
+    return fig
+
+
+def cloud_title(schedule: NoiseSchedule, t: int) -> str:
+    return rf"t = {t}: $\sqrt{{\bar\alpha_t}}$ = {schedule.sqrt_alphas_cumprod[t]:.3f}"
+
+
+def plot_cloud_snapshots(schedule: NoiseSchedule, datasets: dict[str, torch.Tensor], ts, seed: int = 0):
+    """The static twin of ``widgets2d.cloud_explorer``: x_t = q_sample(x_0, t) of each data set (rows) at each t
+    in `ts` (columns), one fixed noise per data set, over the prior's 1- and 2-sigma circles."""
+    fig, axes = plt.subplots(len(datasets), len(ts), figsize=(2.3 * len(ts), 2.4 * len(datasets)),
+                             layout="constrained", squeeze=False)
+    for row, (name, x0) in zip(axes, datasets.items()):
+        x_t = q_sample_at(schedule, x0, ts, fixed_noise(x0, seed))  # (len(ts), N, 2)
+        for ax, t, x in zip(row, ts, x_t):
+            draw_prior(ax)
+            draw_points(ax, x, size=2)
+            ax.set_title(cloud_title(schedule, t), fontsize=8)
+        row[0].set_ylabel(name)
+    return fig
+
+
+def field_arrows(eps: torch.Tensor) -> np.ndarray:
+    """The arrow drawn for a noise prediction: -eps / 8 (towards the data), capped at ARROW_CAP. (N, 2)."""
+    v = -np.asarray(eps, dtype=float) / 8
+    length = np.linalg.norm(v, axis=1, keepdims=True)
+    return v * np.minimum(1.0, ARROW_CAP / np.maximum(length, 1e-12))
+
+
+def draw_field(ax, grid: torch.Tensor, eps: torch.Tensor, color="C3"):
+    """The noise field as arrows at the grid points (N, 2); returns the Quiver (``set_UVC`` swaps arrows)."""
+    _square(ax)
+    u, v = field_arrows(eps).T
+    return ax.quiver(*np.asarray(grid, dtype=float).T, u, v, color=color, angles="xy", scale_units="xy", scale=1,
+                     width=0.004)
+
+
+def plot_field_snapshots(models: dict, schedule: NoiseSchedule, x0: torch.Tensor, grid: torch.Tensor, ts,
+                         seed: int = 0):
+    """The static twin of ``widgets2d.field_explorer``: each model's (rows) predicted noise over the plane at
+    each t in `ts` (columns), drawn as -eps (the way the sampler moves), over the noised data x_t."""
+    fig, axes = plt.subplots(len(models), len(ts), figsize=(2.5 * len(ts), 2.6 * len(models)),
+                             layout="constrained", squeeze=False)
+    x_t = q_sample_at(schedule, x0, ts, fixed_noise(x0, seed))  # (len(ts), N, 2)
+    for row, (name, model) in zip(axes, models.items()):
+        fields = eps_field(model, schedule, grid, ts)  # (len(ts), G, 2)
+        for ax, t, x, eps in zip(row, ts, x_t, fields):
+            draw_points(ax, x, color="0.6", size=1.5, alpha=0.4)
+            draw_field(ax, grid, eps)
+            ax.set_title(f"t = {t}", fontsize=8)
+        row[0].set_ylabel(name)
+    fig.suptitle(r"arrows: $-\epsilon(x_t, t)$, the direction that removes noise (length capped)", fontsize=10)
+    return fig
+
+
+def plot_trajectories(trajectory: dict, x0: torch.Tensor, n: int = 12, title: str | None = None, ax=None):
+    """Reverse paths (``probes.reverse_trajectory`` of points): each of the first `n` starts at x_T (a circle)
+    and ends on a sample (a dot), drawn over the data x0 (N, 2)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.6, 4.6), layout="constrained")
+    draw_points(ax, x0, color="0.7", size=2, alpha=0.5)
+    draw_prior(ax)
+    paths = trajectory["x_t"][:, :n].flip(0).numpy()  # (S, n, 2), from x_T down to t = 0
+    final = trajectory["sample"][:n].numpy()
+    for i in range(paths.shape[1]):
+        line = np.concatenate([paths[:, i], final[i:i + 1]])
+        ax.plot(*line.T, lw=0.8, color=f"C{i % 10}")
+        ax.plot(*line[0], "o", mfc="none", color=f"C{i % 10}", ms=5)
+        ax.plot(*line[-1], "o", color=f"C{i % 10}", ms=4)
+    ax.set_title(title or "reverse paths: open circle x_T, dot the sample", fontsize=9)
+    return ax.figure
+
+
+def plot_samples(samples: dict[str, torch.Tensor], x0: torch.Tensor, lim: float = 1.05):
+    """Samples (one panel per sampler or model) over the data x0 in grey."""
+    fig, axes = plt.subplots(1, len(samples), figsize=(3.3 * len(samples), 3.4), layout="constrained", squeeze=False)
+    for ax, (name, x) in zip(axes[0], samples.items()):
+        draw_points(ax, x0, color="0.75", size=2)
+        draw_points(ax, x, color="C1", size=2, alpha=0.6)
+        _square(ax, lim)
+        ax.set_title(name, fontsize=9)
+    return fig
+
+
+def plot_loss_vs_floor(curves: dict[str, list], floors: dict[str, float], smooth: float = 0.98):
+    """Training losses (smoothed, bias-corrected EMA) against each data set's floor, the exact denoiser's
+    loss on the same kind of draws (a dashed line; None where no exact denoiser exists)."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.4), layout="constrained")
+    for i, (name, losses) in enumerate(curves.items()):
+        ax.plot(ema_bias_corrected(losses, smooth), color=f"C{i}", lw=1.2, label=f"{name}: MLP")
+        if floors.get(name) is not None:
+            ax.axhline(floors[name], color=f"C{i}", ls="--", lw=1, label=f"{name}: exact denoiser (the floor)")
+    settled = max(float(np.median(losses[len(losses) // 2:])) for losses in curves.values())
+    ax.set_ylim(0, 2.5 * settled)  # the first steps (loss about 1) would hide the gap to the floor
+    ax.set_xlabel("training step")
+    ax.set_ylabel(r"$L_{simple}$ per dimension")
+    ax.legend(fontsize=8)
+    return fig
