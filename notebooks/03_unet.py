@@ -57,8 +57,9 @@ except ImportError:  # 3. a wheel attached to the notebook (Kaggle), else 4. pip
         if pip.returncode == 0:
             break
     else:
+        why = pip.stderr.strip().rpartition("\n")[2]  # pip's last line says why
         raise ImportError(
-            f"ddpm_lib is not installed and pip could not install it ({pip.stderr.strip().splitlines()[-1]}).\n"
+            f"ddpm_lib is not installed and pip could not install it ({why}).\n"
             "  Kaggle: Add data → the ddpm-lib dataset (it holds ddpm_lib-*.whl), or Settings → Internet on; "
             "then run this cell again.\n"
             f'  Colab or elsewhere: %pip install "{DDPM_LIB_INSTALL}" (online), or set DDPM_LIB_WHEEL to a '
