@@ -12,11 +12,12 @@ DEBIAN_DATA := /usr/share/datasets/fashion-mnist
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.py))
 PROFILE ?= $(DDPM_PROFILE)
 
-.PHONY: help setup data test lint unit nbval drift run check-profile notebooks lab bench train sample clean
+.PHONY: help setup data test lint unit nbval drift run check-profile notebooks student lab bench train sample clean
 
 help:
 	@echo "make run    set up, get the data, execute notebooks 01-06 into build/ (figures and checkpoints in runs/)"
 	@echo "make test   set up, get the data, lint, unit tests, notebook drift gate, every notebook under nbval (tiny)"
+	@echo "make student  write the student edition (exercise solutions replaced by stubs) to dist/student/"
 	@echo "make setup | data | notebooks | lab | bench | train | sample | clean"
 
 # --- set-up: idempotent, and fast when nothing changed (the stamp depends on pyproject.toml) ---------------
@@ -79,6 +80,11 @@ check-profile: setup
 notebooks: setup
 	$(VENV)/bin/jupytext --quiet --update --to ipynb $(NOTEBOOKS)
 	$(VENV)/bin/nbstripout notebooks/*.ipynb
+
+# The student edition: nbgrader's ClearSolutions turns each solution (between the BEGIN/END SOLUTION markers of an
+# exercise cell) into a stub; docs/teaching.md explains how to use it in class.
+student: setup
+	$(PY) tools/make_student.py --out dist/student
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/
