@@ -22,6 +22,8 @@ map). The number is the notebook that teaches it.
     probes   01-06   the computations behind figures and sliders (x_t at many t, eps predictions, trajectories)
     plotting 01-06   figures, image grids, GIF frames (matplotlib and PIL; draws only)
     widgets  01-06   the t sliders (ipywidgets) and the live training monitor
+  teaching
+    exercises 01-06  the exercises' checks: a student's function against the library, naming the likely mistake
   the command line
     __main__         python -m ddpm_lib data | train | sample
 

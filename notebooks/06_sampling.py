@@ -229,7 +229,8 @@ def ancestral_step(schedule, x_t, t, eps_pred, noise):
     """x_{t-1} from x_t (B, C, H, W) at code t (an int), with sigma_t^2 = beta_t and no clipping."""
     ### BEGIN SOLUTION
     beta_t, alpha_t = schedule.betas[t], schedule.alphas[t]
-    mean = (x_t - beta_t / schedule.sqrt_one_minus_alphas_cumprod[t] * eps_pred) / alpha_t.sqrt()  # Eq. 11
+    sqrt_1m_abar_t = schedule.sqrt_one_minus_alphas_cumprod[t]
+    mean = (x_t - beta_t / sqrt_1m_abar_t * eps_pred) / alpha_t.sqrt()  # Ho et al. Eq. 11
     if t == 0:
         return mean  # Algorithm 2, line 3: z = 0 at the last step
     return mean + beta_t.sqrt() * noise
@@ -250,8 +251,8 @@ def ancestral_step_clipped(schedule, x_t, t, eps_pred, noise):
     """x_{t-1} from x_t at code t (an int), the mean formed from the clipped x0_pred; sigma_t^2 = beta_t."""
     ### BEGIN SOLUTION
     abar_t = schedule.alphas_cumprod[t]
-    x0_pred = ((x_t - (1 - abar_t).sqrt() * eps_pred) / abar_t.sqrt()).clamp(-1, 1)  # Eq. 15, clipped
-    mean = schedule.posterior_mean_coef1[t] * x0_pred + schedule.posterior_mean_coef2[t] * x_t  # Eq. 7
+    x0_pred = ((x_t - (1 - abar_t).sqrt() * eps_pred) / abar_t.sqrt()).clamp(-1, 1)  # Ho et al. Eq. 15, clipped
+    mean = schedule.posterior_mean_coef1[t] * x0_pred + schedule.posterior_mean_coef2[t] * x_t  # Ho et al. Eq. 7
     if t == 0:
         return mean
     return mean + schedule.betas[t].sqrt() * noise

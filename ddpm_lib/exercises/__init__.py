@@ -16,7 +16,7 @@ EXERCISES = {  # notebook -> its checks, in the order the notebook asks for them
     "01_schedules": [ex01.LINEAR_BETAS, ex01.ALPHAS_CUMPROD, ex01.SNR],
     "02_forward_process": [ex02.Q_SAMPLE, ex02.POSTERIOR_MEAN, ex02.POSTERIOR_VARIANCE],
     "03_unet": [ex03.TIME_EMBEDDING, ex03.SCALE_SHIFT],
-    "04_loss": [ex04.L_SIMPLE, ex04.KL_TERM],
+    "04_loss": [ex04.KL_TERM, ex04.L_SIMPLE],
     "05_training": [ex05.TRAIN_STEP, ex05.EMA_UPDATE],
     "06_sampling": [ex06.ANCESTRAL_STEP, ex06.ANCESTRAL_STEP_CLIPPED, ex06.DDIM_STEP],
 }
