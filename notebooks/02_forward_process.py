@@ -187,9 +187,9 @@ widgets.show_source(schedules.extract)
 #
 # Write the function's body, then run the check in the cell after it: it calls your function on several cases against
 # `ddpm_lib` and prints ✓ when every case agrees; otherwise it stops with the likely mistake and the case that failed.
-# In this edition the solution is already in the cell, between two marker comments: cover it, try, then compare.
-# (`make student` writes the student edition, where the solution is a stub that raises `NotImplementedError`.) Nothing
-# after this cell uses your function: the notebook goes on with the library.
+# In the teacher edition (`notebooks/`) the solution is already in the cell, between two marker comments: cover it,
+# try, then compare. In the student edition (`make student`) it is a stub, and the check says "not implemented yet"
+# until you write it. Nothing after these cells uses your function: the notebook goes on with the library.
 
 # %%
 from ddpm_lib.exercises import ex02
