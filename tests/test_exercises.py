@@ -17,6 +17,7 @@ import torch
 from ddpm_lib.exercises import EXERCISES, ex02, ex03, ex06
 from ddpm_lib.exercises._check import NO_MATCH, NOT_IMPLEMENTED, run_check
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # small tensors: one thread is faster on a busy machine
 ROOT = Path(__file__).resolve().parent.parent
 CHECKS = {check.name: check for checks in EXERCISES.values() for check in checks}
 MISTAKES = [(name, i) for name, check in CHECKS.items() for i in range(len(check.mistakes))]
