@@ -4,6 +4,7 @@
   exactly that hint, and no other.
 * The notebooks' own solutions (the code between the solution markers in notebooks/NN_*.py) pass their checks.
 * A stub that raises NotImplementedError prints "not implemented yet" and returns False.
+* A check leaves torch's global random state as it found it (a notebook's later draws do not depend on it).
 * A few wrong implementations written independently, the way a student would write them, get the right hint.
 """
 
@@ -66,7 +67,9 @@ def test_the_notebooks_solutions_pass(notebook, cell, module, check, fn, capsys)
     namespace = {"torch": torch}
     exec(compile(cell, f"{notebook}:{fn}", "exec"), namespace)  # the solution cell, as the notebook runs it
     checks = importlib.import_module(f"ddpm_lib.exercises.{module}")
+    rng = torch.get_rng_state()
     assert getattr(checks, check)(namespace[fn]) is True
+    assert torch.equal(torch.get_rng_state(), rng)  # a check leaves the notebook's random numbers alone
     name = check.removeprefix("check_")
     assert f"✓ {name}: all {len(CHECKS[name].cases)} cases pass" in capsys.readouterr().out
 

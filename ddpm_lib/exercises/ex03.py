@@ -57,9 +57,10 @@ def check_time_embedding(fn) -> bool:
 def _block_cases() -> list[Case]:
     cases = []
     for batch, (dim_in, dim_out) in ((1, (4, 8)), (3, (4, 8)), (2, (8, 8))):
-        torch.manual_seed(batch)  # the block's initial weights, reproducibly
-        block = unet.ResnetBlock(dim_in, dim_out, time_dim=16, groups=4)
-        torch.nn.init.normal_(block.conv2.weight, std=0.1)  # conv2 starts at zero: make it see the scale-shift
+        with torch.random.fork_rng(devices=[]):  # seeded weights, and the notebook's own RNG left as it was
+            torch.manual_seed(batch)
+            block = unet.ResnetBlock(dim_in, dim_out, time_dim=16, groups=4)
+            torch.nn.init.normal_(block.conv2.weight, std=0.1)  # conv2 starts at zero: let it see the scale-shift
         g = torch.Generator().manual_seed(batch)
         x, t_emb = torch.randn(batch, dim_in, 6, 6, generator=g), 3 * torch.randn(batch, 16, generator=g)
         cases.append(Case(f"batch {batch}, {dim_in} -> {dim_out} channels", dict(block=block, x=x, t_emb=t_emb)))

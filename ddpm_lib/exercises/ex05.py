@@ -50,8 +50,9 @@ def _step_cases() -> list[Case]:
 
 
 def _fresh_model(seed: int) -> torch.nn.Module:
-    torch.manual_seed(seed)
-    return unet.Unet(**asdict(PROFILE.unet))
+    with torch.random.fork_rng(devices=[]):  # seeded weights, and the notebook's own RNG left as it was
+        torch.manual_seed(seed)
+        return unet.Unet(**asdict(PROFILE.unet))
 
 
 def _observe(model, before, loss) -> tuple:
