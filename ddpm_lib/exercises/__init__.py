@@ -8,15 +8,25 @@ machinery; ``EXERCISES`` lists every check (tests and docs/teaching.md count the
 
     from ddpm_lib.exercises import ex02
     ex02.check_q_sample(q_sample)
+
+A notebook imports only its own module (``ex01`` needs ``schedules`` alone); ``EXERCISES`` imports all six on first
+use.
 """
 
-from . import ex01, ex02, ex03, ex04, ex05, ex06
+import importlib
 
-EXERCISES = {  # notebook -> its checks, in the order the notebook asks for them
-    "01_schedules": [ex01.LINEAR_BETAS, ex01.ALPHAS_CUMPROD, ex01.SNR],
-    "02_forward_process": [ex02.Q_SAMPLE, ex02.POSTERIOR_MEAN, ex02.POSTERIOR_VARIANCE],
-    "03_unet": [ex03.TIME_EMBEDDING, ex03.SCALE_SHIFT],
-    "04_loss": [ex04.KL_TERM, ex04.L_SIMPLE],
-    "05_training": [ex05.TRAIN_STEP, ex05.EMA_UPDATE],
-    "06_sampling": [ex06.ANCESTRAL_STEP, ex06.ANCESTRAL_STEP_CLIPPED, ex06.DDIM_STEP],
+_CHECKS = {  # notebook -> (its module, its checks in the order the notebook asks for them)
+    "01_schedules": ("ex01", ["LINEAR_BETAS", "ALPHAS_CUMPROD", "SNR"]),
+    "02_forward_process": ("ex02", ["Q_SAMPLE", "POSTERIOR_MEAN", "POSTERIOR_VARIANCE"]),
+    "03_unet": ("ex03", ["TIME_EMBEDDING", "SCALE_SHIFT"]),
+    "04_loss": ("ex04", ["KL_TERM", "L_SIMPLE"]),
+    "05_training": ("ex05", ["TRAIN_STEP", "EMA_UPDATE"]),
+    "06_sampling": ("ex06", ["ANCESTRAL_STEP", "ANCESTRAL_STEP_CLIPPED", "DDIM_STEP"]),
 }
+
+
+def __getattr__(name: str):
+    if name == "EXERCISES":  # notebook -> its Check objects
+        return {notebook: [getattr(importlib.import_module(f"{__name__}.{module}"), check) for check in checks]
+                for notebook, (module, checks) in _CHECKS.items()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
