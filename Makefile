@@ -12,13 +12,14 @@ DEBIAN_DATA := /usr/share/datasets/fashion-mnist
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.py))
 PROFILE ?= $(DDPM_PROFILE)
 
-.PHONY: help setup data test lint unit nbval drift run check-profile notebooks lab bench train sample kaggle clean
+.PHONY: help setup data test lint unit nbval drift run check-profile notebooks student lab bench train sample kaggle clean
 
 help:
-	@echo "make run    set up, get the data, execute notebooks 01-06 into build/ (figures and checkpoints in runs/)"
-	@echo "make test   set up, get the data, lint, unit tests, notebook drift gate, every notebook under nbval (tiny)"
-	@echo "make kaggle build dist/kaggle/: the wheel, the notebooks, dataset-metadata.json (KAGGLE_DATASET=you/ddpm-lib)"
-	@echo "make setup | data | notebooks | lab | bench | train | sample | clean"
+	@echo "make run      set up, get the data, execute notebooks 00-07 into build/ (figures and checkpoints in runs/)"
+	@echo "make test     set up, get the data, lint, unit tests, notebook drift gate, every notebook under nbval (tiny)"
+	@echo "make kaggle   build dist/kaggle/: the wheel, the notebooks, dataset-metadata.json (KAGGLE_DATASET=you/ddpm-lib)"
+	@echo "make student  write the student edition (exercise solutions replaced by stubs) to dist/student/"
+	@echo "make setup | data | notebooks | student | kaggle | lab | bench | train | sample | clean"
 
 # --- set-up: idempotent, and fast when nothing changed (the stamp depends on pyproject.toml) ---------------
 setup: $(VENV)/.installed
@@ -80,6 +81,11 @@ check-profile: setup
 notebooks: setup
 	$(VENV)/bin/jupytext --quiet --update --to ipynb $(NOTEBOOKS)
 	$(VENV)/bin/nbstripout notebooks/*.ipynb
+
+# The student edition: nbgrader's ClearSolutions turns each solution (between the BEGIN/END SOLUTION markers of an
+# exercise cell) into a stub; docs/teaching.md explains how to use it in class.
+student: setup
+	$(PY) tools/make_student.py --out dist/student
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/

@@ -28,6 +28,8 @@ map). The number is the notebook that teaches it.
     widgets  01-06   the t sliders (ipywidgets) and the live training monitor
     plotting2d  00   figures of points in the plane (clouds, noise fields, reverse paths, samples)
     widgets2d   00   the t sliders for points in the plane
+  teaching
+    exercises 01-06  the exercises' checks: a student's function against the library, naming the likely mistake
   the command line
     __main__         python -m ddpm_lib data | train | sample
 

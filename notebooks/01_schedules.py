@@ -178,6 +178,47 @@ widgets.show_source(schedules.linear_beta_schedule)
 widgets.show_source(schedules.NoiseSchedule.from_betas)
 
 # %% [markdown]
+# **Exercise 1.1: the linear betas, as tensors** (try it, then compare). Write `linear_betas(timesteps, beta_start,
+# beta_end)`: the linear schedule for any $T$ and any end points, as a float64 tensor of shape `(T,)`, without a
+# Python loop (`torch.arange` gives the code timesteps). The first beta must be `beta_start`, the last exactly
+# `beta_end`.
+#
+# Write the function's body, then run the check in the cell after it: it calls your function on several cases against
+# `ddpm_lib` and prints ✓ when every case agrees; otherwise it stops with the likely mistake and the case that failed.
+# In the teacher edition (`notebooks/`) the solution is already in the cell, between two marker comments: cover it,
+# try, then compare. In the student edition (`make student`) it is a stub, and the check says "not implemented yet"
+# until you write it. Nothing after these cells uses your function: the notebook goes on with the library.
+
+# %%
+from ddpm_lib.exercises import ex01
+
+
+def linear_betas(timesteps, beta_start=1e-4, beta_end=0.02):
+    """beta_t for code t = 0 .. T-1, rising linearly from beta_start to beta_end: float64 (T,)."""
+    ### BEGIN SOLUTION
+    k = torch.arange(timesteps, dtype=torch.float64)  # code t = 0 .. T-1
+    return beta_start + k / (timesteps - 1) * (beta_end - beta_start)
+    ### END SOLUTION
+
+# %%
+ex01.check_linear_betas(linear_betas)
+
+# %% [markdown]
+# **Exercise 1.2: alpha-bar from any betas** (try it, then compare). Write `alphas_cumprod(betas)`: $\bar\alpha_t =
+# \prod_{s \le t} (1 - \beta_s)$ for every code $t$ at once (one torch function does the running product). The check
+# feeds it the linear and the cosine betas.
+
+# %%
+def alphas_cumprod(betas):
+    """alpha-bar_t = prod_{s <= t} (1 - beta_s) for code t = 0 .. T-1: (T,), like betas."""
+    ### BEGIN SOLUTION
+    return torch.cumprod(1 - betas, dim=0)
+    ### END SOLUTION
+
+# %%
+ex01.check_alphas_cumprod(alphas_cumprod)
+
+# %% [markdown]
 # ## 4. The cosine schedule (Nichol & Dhariwal 2021)
 #
 # *Improved Denoising Diffusion Probabilistic Models* (Nichol & Dhariwal Eq. 17) specifies $\bar\alpha_t$ directly
@@ -274,6 +315,20 @@ fig = plotting.plot_schedules(all_schedules)
 #   by $t = 600$; cosine falls almost linearly through the middle and still keeps a third at $t = 600$.
 # * **SNR:** every curve starts near $+40$ dB. Cosine's log-SNR falls at a nearly constant rate over most of
 #   the range: it spends about the same number of steps at every noise level.
+
+# %% [markdown]
+# **Exercise 1.3: the signal-to-noise ratio** (try it, then compare). Write `snr(alphas_cumprod)`: $\mathrm{SNR}(t) =
+# \bar\alpha_t / (1 - \bar\alpha_t)$ for every $t$, the curve on the right above (before its conversion to decibels).
+
+# %%
+def snr(alphas_cumprod):
+    """SNR(t) = alpha-bar_t / (1 - alpha-bar_t): (T,), like alphas_cumprod."""
+    ### BEGIN SOLUTION
+    return alphas_cumprod / (1 - alphas_cumprod)
+    ### END SOLUTION
+
+# %%
+ex01.check_snr(snr)
 
 # %% [markdown]
 # ## 7. Is the signal gone at $t = T$?

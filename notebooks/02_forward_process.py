@@ -198,6 +198,33 @@ widgets.show_source(forward.q_sample)
 widgets.show_source(schedules.extract)
 
 # %% [markdown]
+# **Exercise 2.1: `q_sample` for a batch** (try it, then compare). Write `q_sample(schedule, x0, t, noise)`: $x_t =
+# \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon$ (Ho et al. Eq. 4) for a batch `x0` of shape `(B, C, H,
+# W)` and one timestep per image, `t` of shape `(B,)`. Gather the table at `t` and make it broadcast over each image
+# (the job `extract` does above); the check uses batches of 1, 3 and 4 images, the linear and cosine schedules, and
+# code $t = 0$ and $T-1$.
+#
+# Write the function's body, then run the check in the cell after it: it calls your function on several cases against
+# `ddpm_lib` and prints ✓ when every case agrees; otherwise it stops with the likely mistake and the case that failed.
+# In the teacher edition (`notebooks/`) the solution is already in the cell, between two marker comments: cover it,
+# try, then compare. In the student edition (`make student`) it is a stub, and the check says "not implemented yet"
+# until you write it. Nothing after these cells uses your function: the notebook goes on with the library.
+
+# %%
+from ddpm_lib.exercises import ex02
+
+
+def q_sample(schedule, x0, t, noise):
+    """x_t ~ q(x_t | x_0) with the given noise; x0, noise: (B, C, H, W); t: (B,) LongTensor."""
+    ### BEGIN SOLUTION
+    abar_t = schedule.alphas_cumprod[t].view(-1, 1, 1, 1)  # (B,) -> (B, 1, 1, 1)
+    return abar_t.sqrt() * x0 + (1 - abar_t).sqrt() * noise  # Ho et al. Eq. 4
+    ### END SOLUTION
+
+# %%
+ex02.check_q_sample(q_sample)
+
+# %% [markdown]
 # ### Check by Monte Carlo: iterated steps vs one shot
 #
 # The `assert_close` above checks our formula against the library's, not the math itself. The induction says
@@ -372,6 +399,43 @@ assert (var == 0).all()
 
 # %%
 widgets.show_source(forward.q_posterior_mean_variance)
+
+# %% [markdown]
+# **Exercise 2.2: the posterior mean** (try it, then compare). Write `posterior_mean(schedule, x0, x_t, t)`:
+# $\tilde\mu_t = \mathrm{coef1}_t\,x_0 + \mathrm{coef2}_t\,x_t$ with the two coefficients of Ho et al. Eq. 7 above,
+# computed from `schedule.betas`, `schedule.alphas`, `schedule.alphas_cumprod` and `schedule.alphas_cumprod_prev` (not
+# from the ready-made `posterior_mean_coef*` tables). At code $t = 0$ it must return $x_0$.
+
+# %%
+def posterior_mean(schedule, x0, x_t, t):
+    """mu-tilde_t(x_t, x_0) of q(x_{t-1} | x_t, x_0); x0, x_t: (B, C, H, W); t: (B,) LongTensor."""
+    ### BEGIN SOLUTION
+    def at(table):  # (T,) table -> (B, 1, 1, 1) values at t
+        return table[t].view(-1, 1, 1, 1)
+
+    beta_t, abar_t, abar_prev = at(schedule.betas), at(schedule.alphas_cumprod), at(schedule.alphas_cumprod_prev)
+    coef1 = abar_prev.sqrt() * beta_t / (1 - abar_t)
+    coef2 = at(schedule.alphas).sqrt() * (1 - abar_prev) / (1 - abar_t)
+    return coef1 * x0 + coef2 * x_t  # Ho et al. Eq. 7
+    ### END SOLUTION
+
+# %%
+ex02.check_posterior_mean(posterior_mean)
+
+# %% [markdown]
+# **Exercise 2.3: the posterior variance** (try it, then compare). Write `posterior_variance(schedule, t)`:
+# $\tilde\beta_t = \frac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}\,\beta_t$ for a `(B,)` tensor of timesteps, returned as
+# shape `(B,)`. What must it be at code $t = 0$?
+
+# %%
+def posterior_variance(schedule, t):
+    """beta-tilde_t for t: (B,) LongTensor -> (B,)."""
+    ### BEGIN SOLUTION
+    return (1 - schedule.alphas_cumprod_prev[t]) / (1 - schedule.alphas_cumprod[t]) * schedule.betas[t]
+    ### END SOLUTION
+
+# %%
+ex02.check_posterior_variance(posterior_variance)
 
 # %% [markdown]
 # What the coefficients say. Early on (small $t$), $\tilde\mu_t$ leans on $x_0$; late, almost entirely on

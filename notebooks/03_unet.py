@@ -174,6 +174,33 @@ print("my time embedding matches unet.SinusoidalPositionEmbeddings")
 widgets.show_source(unet.SinusoidalPositionEmbeddings)
 
 # %% [markdown]
+# **Exercise 3.1: the time embedding, vectorised** (try it, then compare). Write `time_embedding(t, dim)` for a whole
+# batch `t` of shape `(B,)` at once, as `ddpm_lib` does: shape `(B, dim)`, all sines first, then all cosines,
+# $\omega_i = 10000^{-i/(d/2-1)}$.
+#
+# Write the function's body, then run the check in the cell after it: it calls your function on several cases against
+# `ddpm_lib` and prints ✓ when every case agrees; otherwise it stops with the likely mistake and the case that failed.
+# In the teacher edition (`notebooks/`) the solution is already in the cell, between two marker comments: cover it,
+# try, then compare. In the student edition (`make student`) it is a stub, and the check says "not implemented yet"
+# until you write it. Nothing after these cells uses your function: the notebook goes on with the library.
+
+# %%
+from ddpm_lib.exercises import ex03
+
+
+def time_embedding(t, dim):
+    """Sinusoidal embedding of t: (B,) LongTensor -> (B, dim), sines then cosines."""
+    ### BEGIN SOLUTION
+    half = dim // 2
+    omegas = 10_000 ** (-torch.arange(half) / (half - 1))  # (half,): 1 .. 1e-4
+    args = t.float()[:, None] * omegas[None, :]  # (B, half)
+    return torch.cat([args.sin(), args.cos()], dim=-1)  # (B, dim)
+    ### END SOLUTION
+
+# %%
+ex03.check_time_embedding(time_embedding)
+
+# %% [markdown]
 # Inside `Unet`, the embedding goes through a small MLP (`Linear(dim, 4 dim)`, GELU, `Linear(4 dim, 4 dim)`), so
 # the network can learn its own features of $t$; the result `t_emb`, of size `4 dim`, is handed to every
 # ResnetBlock.
@@ -223,6 +250,24 @@ print(f"my ResnetBlock matches unet.ResnetBlock: {tuple(x.shape)} -> {tuple(my_o
 
 # %%
 widgets.show_source(unet.ResnetBlock)
+
+# %% [markdown]
+# **Exercise 3.2: the scale-shift of a ResnetBlock** (try it, then compare). Write `apply_scale_shift(h, time_out)`:
+# `h` is the block's normalised features `(B, C, H, W)` and `time_out` the output of its `time_mlp`, shape `(B, 2C)`,
+# the scales then the shifts. Return $h \cdot (1 + \text{scale}) + \text{shift}$, each channel scaled by its own
+# number. The check puts your function inside real `unet.ResnetBlock`s and compares the whole block's output.
+
+# %%
+def apply_scale_shift(h, time_out):
+    """FiLM: h (B, C, H, W), time_out (B, 2C) = [scale, shift] -> h * (1 + scale) + shift, (B, C, H, W)."""
+    ### BEGIN SOLUTION
+    C = h.shape[1]
+    scale, shift = time_out[:, :C, None, None], time_out[:, C:, None, None]  # (B, C, 1, 1) each
+    return h * (1 + scale) + shift
+    ### END SOLUTION
+
+# %%
+ex03.check_apply_scale_shift(apply_scale_shift)
 
 # %% [markdown]
 # `conv2` is initialised to zero, so at the start of training every block is its skip path alone (the identity

@@ -228,6 +228,31 @@ print(f"KL = {my_kl:.4f} nats (formula), {lib_kl.item():.4f} (losses.normal_kl),
 widgets.show_source(losses.normal_kl)
 
 # %% [markdown]
+# **Exercise 4.1: one KL term of the bound** (try it, then compare). Write `kl_term(mean1, var1, mean2, var2)`:
+# $D_\mathrm{KL}(\mathcal{N}(\mu_1, \sigma_1^2)\,\|\,\mathcal{N}(\mu_2, \sigma_2^2))$ elementwise, in nats, from the
+# formula above, taking *variances* (not log-variances, unlike `normal_kl`). The check feeds it real terms of the
+# bound: the posterior $q(x_{t-1} \mid x_t, x_0)$ against a model's step with $\sigma_t^2 = \beta_t$.
+#
+# Write the function's body, then run the check in the cell after it: it calls your function on several cases against
+# `ddpm_lib` and prints ✓ when every case agrees; otherwise it stops with the likely mistake and the case that failed.
+# In the teacher edition (`notebooks/`) the solution is already in the cell, between two marker comments: cover it,
+# try, then compare. In the student edition (`make student`) it is a stub, and the check says "not implemented yet"
+# until you write it. Nothing after these cells uses your function: the notebook goes on with the library.
+
+# %%
+from ddpm_lib.exercises import ex04
+
+
+def kl_term(mean1, var1, mean2, var2):
+    """KL(N(mean1, var1) || N(mean2, var2)), elementwise, in nats; the arguments broadcast together."""
+    ### BEGIN SOLUTION
+    return 0.5 * torch.log(var2 / var1) + (var1 + (mean1 - mean2) ** 2) / (2 * var2) - 0.5
+    ### END SOLUTION
+
+# %%
+ex04.check_kl_term(kl_term)
+
+# %% [markdown]
 # ## 3. Predicting the noise (Ho et al. Eqs. 8-12)
 #
 # The paper fixes the reverse variance $\sigma_t^2$ (to $\beta_t$ or $\tilde\beta_t$), so only the mean is learned,
@@ -363,6 +388,24 @@ ax.set_ylabel("penalty")
 ax.set_ylim(0, 4)
 ax.legend()
 ax.grid(alpha=0.3)
+
+# %% [markdown]
+# **Exercise 4.2: $L_\text{simple}$ for a batch** (try it, then compare). Write `l_simple(model, schedule, x0, t,
+# noise)`: lines 2-5 of Algorithm 1 with $t$ and $\epsilon$ given, for a batch of images with one $t$ each; return one
+# number, the squared error averaged over pixels and images (what `losses.p_losses` returns). The check's model is a
+# Gaussian oracle (Section 5), whose answer depends on $x_t$ and $t$.
+
+# %%
+def l_simple(model, schedule, x0, t, noise):
+    """L_simple of a batch: x0, noise (B, C, H, W); t (B,) LongTensor -> a scalar tensor."""
+    ### BEGIN SOLUTION
+    abar_t = schedule.alphas_cumprod[t].view(-1, 1, 1, 1)
+    x_t = abar_t.sqrt() * x0 + (1 - abar_t).sqrt() * noise  # Ho et al. Eq. 4
+    return ((noise - model(x_t, t)) ** 2).mean()  # Ho et al. Eq. 14, averaged over pixels and images
+    ### END SOLUTION
+
+# %%
+ex04.check_l_simple(l_simple)
 
 # %% [markdown]
 # ## 5. The exact oracle: the best possible noise predictor for Gaussian data

@@ -161,6 +161,40 @@ print(f"one step of Algorithm 1 by hand matches training.train_step: loss {state
 widgets.show_source(training.train_step)
 
 # %% [markdown]
+# **Exercise 5.1: one training step** (try it, then compare). Write `train_step(model, optimizer, schedule, x0, t,
+# noise, grad_clip)`: one step of Algorithm 1 with $t$ and $\epsilon$ given (as above, without the warm-up, which
+# lives in the learning-rate schedule): the loss, its gradients, gradient clipping at `grad_clip`, and the optimizer's
+# step; return the loss. Mind what `.grad` holds when the function starts: the check runs it on a small U-Net whose
+# `.grad` still holds an earlier step's gradients, and compares the loss, the clipped gradients and the weights' move
+# with `training.train_step`.
+#
+# Write the function's body, then run the check in the cell after it: it calls your function on several cases against
+# `ddpm_lib` and prints ✓ when every case agrees; otherwise it stops with the likely mistake and the case that failed.
+# In the teacher edition (`notebooks/`) the solution is already in the cell, between two marker comments: cover it,
+# try, then compare. In the student edition (`make student`) it is a stub, and the check says "not implemented yet"
+# until you write it. Nothing after these cells uses your function: the notebook goes on with the library.
+
+# %%
+from ddpm_lib.exercises import ex05
+
+
+def train_step(model, optimizer, schedule, x0, t, noise, grad_clip):
+    """One step of Algorithm 1 on the batch x0 with the given t (B,) and noise; returns the loss."""
+    ### BEGIN SOLUTION
+    optimizer.zero_grad()  # backward() adds to .grad: start from zero
+    abar_t = schedule.alphas_cumprod[t].view(-1, 1, 1, 1)
+    x_t = abar_t.sqrt() * x0 + (1 - abar_t).sqrt() * noise  # Ho et al. Eq. 4
+    loss = ((noise - model(x_t, t)) ** 2).mean()  # line 5's loss, Ho et al. Eq. 14
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return loss.detach()
+    ### END SOLUTION
+
+# %%
+ex05.check_train_step(train_step)
+
+# %% [markdown]
 # ## 2. What a real loop adds
 #
 # Algorithm 1 says "take a gradient descent step" and "until converged". In practice that hides five choices.
@@ -253,6 +287,23 @@ _ = ax.set_title("both EMAs are smooth; the one started at step 0 remembers the 
 
 # %%
 widgets.show_source(training._ema_with_warmup)
+
+# %% [markdown]
+# **Exercise 5.2: one EMA update** (try it, then compare). Write `ema_update(ema_params, params, decay)`: for each
+# pair of tensors, $\theta_\text{EMA} \leftarrow d\,\theta_\text{EMA} + (1-d)\,\theta$, **in place** (the EMA model's
+# tensors are the ones sampling will read), as torch's `AveragedModel` does after the warm-up.
+
+# %%
+def ema_update(ema_params, params, decay):
+    """ema <- decay * ema + (1 - decay) * param for each pair of tensors, in place; returns nothing."""
+    ### BEGIN SOLUTION
+    with torch.no_grad():
+        for ema, param in zip(ema_params, params):
+            ema.mul_(decay).add_(param, alpha=1 - decay)
+    ### END SOLUTION
+
+# %%
+ex05.check_ema_update(ema_update)
 
 # %% [markdown]
 # ### 2.4 Mixed precision (on CUDA)

@@ -228,7 +228,59 @@ widgets.show_source(sampling.model_predictions)
 # (notebook 02, section 7: an error in $\epsilon$ is amplified by $\sqrt{1/\bar\alpha_t - 1}$). The library
 # clips $\hat x_0$ to $[-1, 1]$ before forming the mean (`clip_denoised=True`, the default, as in the paper's
 # code). It is not in Algorithm 2, and it only matters for an imperfect model.
+
+# %% [markdown]
+# **Exercise 6.1: one step of Algorithm 2** (try it, then compare). Write `ancestral_step(schedule, x_t, t, eps_pred,
+# noise)`: line 4 of Algorithm 2 for one code $t$ (an int), given the network's answer `eps_pred` and the noise $z$,
+# with $\sigma_t^2 = \beta_t$ (the paper's first choice) and no clipping. Line 3 decides what happens at code $t = 0$.
 #
+# Write the function's body, then run the check in the cell after it: it calls your function on several cases against
+# `ddpm_lib` and prints ✓ when every case agrees; otherwise it stops with the likely mistake and the case that failed.
+# In the teacher edition (`notebooks/`) the solution is already in the cell, between two marker comments: cover it,
+# try, then compare. In the student edition (`make student`) it is a stub, and the check says "not implemented yet"
+# until you write it. Nothing after these cells uses your function: the notebook goes on with the library.
+
+# %%
+from ddpm_lib.exercises import ex06
+
+
+def ancestral_step(schedule, x_t, t, eps_pred, noise):
+    """x_{t-1} from x_t (B, C, H, W) at code t (an int), with sigma_t^2 = beta_t and no clipping."""
+    ### BEGIN SOLUTION
+    beta_t, alpha_t = schedule.betas[t], schedule.alphas[t]
+    sqrt_1m_abar_t = schedule.sqrt_one_minus_alphas_cumprod[t]
+    mean = (x_t - beta_t / sqrt_1m_abar_t * eps_pred) / alpha_t.sqrt()  # Ho et al. Eq. 11
+    if t == 0:
+        return mean  # Algorithm 2, line 3: z = 0 at the last step
+    return mean + beta_t.sqrt() * noise
+    ### END SOLUTION
+
+# %%
+ex06.check_ancestral_step(ancestral_step)
+
+# %% [markdown]
+# **Exercise 6.2: the same step through the clipped $\hat x_0$** (try it, then compare). Write
+# `ancestral_step_clipped(schedule, x_t, t, eps_pred, noise)`: predict $\hat x_0$ from `eps_pred` (Ho et al. Eq. 15),
+# clip it to $[-1, 1]$, and form the mean from the clipped $\hat x_0$ with the posterior's coefficients
+# (`schedule.posterior_mean_coef1`, `coef2`, Eq. 7), then add the noise as in 6.1 ($\sigma_t^2 = \beta_t$). This is
+# what `p_mean_variance` does with `clip_denoised=True`.
+
+# %%
+def ancestral_step_clipped(schedule, x_t, t, eps_pred, noise):
+    """x_{t-1} from x_t at code t (an int), the mean formed from the clipped x0_pred; sigma_t^2 = beta_t."""
+    ### BEGIN SOLUTION
+    abar_t = schedule.alphas_cumprod[t]
+    x0_pred = ((x_t - (1 - abar_t).sqrt() * eps_pred) / abar_t.sqrt()).clamp(-1, 1)  # Ho et al. Eq. 15, clipped
+    mean = schedule.posterior_mean_coef1[t] * x0_pred + schedule.posterior_mean_coef2[t] * x_t  # Ho et al. Eq. 7
+    if t == 0:
+        return mean
+    return mean + schedule.betas[t].sqrt() * noise
+    ### END SOLUTION
+
+# %%
+ex06.check_ancestral_step_clipped(ancestral_step_clipped)
+
+# %% [markdown]
 # ## 3. A trained model
 #
 # `ensure_trained` returns the EMA model of `runs/<profile>/checkpoint.pt` when that run finished its budget,
@@ -376,6 +428,25 @@ print("my DDIM (eta = 0, with clipping) matches sampling.ddim_sample at 50 and 1
 
 # %%
 widgets.show_source(sampling.ddim_step)
+
+# %% [markdown]
+# **Exercise 6.3: one DDIM step** (try it, then compare). Write `ddim_step(schedule, x_t, t, s, eps_pred)`: one
+# deterministic jump ($\eta = 0$) of Song et al. Eq. 12 from code $t$ to code $s < t$, or onto the data when `s` is
+# `None`, with the clipped $\hat x_0$ and the noise that goes with it (as in `my_ddim` above).
+
+# %%
+def ddim_step(schedule, x_t, t, s, eps_pred):
+    """x_s from x_t (B, C, H, W): t an int, s an int < t or None (the data); eta = 0, x0_pred clipped."""
+    ### BEGIN SOLUTION
+    abar_t = schedule.alphas_cumprod[t]
+    abar_s = schedule.alphas_cumprod[s] if s is not None else torch.tensor(1.0)  # the data: alpha-bar = 1
+    x0_pred = ((x_t - (1 - abar_t).sqrt() * eps_pred) / abar_t.sqrt()).clamp(-1, 1)
+    eps = (x_t - abar_t.sqrt() * x0_pred) / (1 - abar_t).sqrt()  # the noise that goes with the clipped x_0
+    return abar_s.sqrt() * x0_pred + (1 - abar_s).sqrt() * eps  # Song et al. Eq. 12, sigma = 0
+    ### END SOLUTION
+
+# %%
+ex06.check_ddim_step(ddim_step)
 
 # %% [markdown]
 # **Check: DDIM with $\eta = 1$ over all $T$ steps is ancestral sampling.** Same generator, same order of
