@@ -118,18 +118,20 @@ def untrained_classifier(tmp_path_factory):
     return path
 
 
-def test_evaluate_prints_one_json_line_and_real_test_images_score_their_floor(tmp_path, untrained_classifier):
+def test_evaluate_prints_one_json_line_and_real_test_images_score_their_floor(tmp_path, untrained_classifier,
+                                                                             capsys, monkeypatch):
     import json
 
     from ddpm_lib import data
+    from ddpm_lib.__main__ import main  # in this process; the pipeline test below runs it as a command
 
     real = data.images_uint8(data.load_fashion_mnist("test").select(range(300))).numpy()  # (300, 1, 28, 28) uint8
     np.save(tmp_path / "real.npy", real[:, 0])  # (N, 28, 28) uint8 is accepted too
-    done = cli("evaluate", "--samples", "real.npy", "--n", "200", "--classifier", str(untrained_classifier),
-               cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.count("\n") == 1
-    scores = json.loads(done.stdout)
+    monkeypatch.chdir(tmp_path)
+    assert main(["evaluate", "--samples", "real.npy", "--n", "200", "--classifier", str(untrained_classifier)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1
+    scores = json.loads(out)
     assert scores["n"] == scores["floor_n"] == 200 and scores["reference_n"] == 5000 and scores["feature_dim"] == 32
     # the floor is the first n test images against the reference: exactly what we wrote
     assert scores["fid"] == pytest.approx(scores["fid_floor"], rel=1e-4) and scores["fid"] > 0
@@ -170,7 +172,10 @@ def test_evaluate_names_a_bad_samples_file_in_one_line(tmp_path, untrained_class
     assert "truncated or corrupt" in capsys.readouterr().err
 
 
-def test_evaluate_refuses_a_diffusion_checkpoint_as_classifier(run_dir):
+def test_evaluate_refuses_a_diffusion_checkpoint_as_classifier(run_dir, capsys, monkeypatch):
+    from ddpm_lib.__main__ import main
+
     np.save(run_dir / "some.npy", np.zeros((4, 28, 28), np.uint8))
-    done = cli("evaluate", "--samples", "some.npy", "--classifier", "tmp/checkpoint.pt", cwd=run_dir)
-    assert done.returncode == 1 and "not a ddpm_lib classifier" in done.stderr
+    monkeypatch.chdir(run_dir)
+    assert main(["evaluate", "--samples", "some.npy", "--classifier", "tmp/checkpoint.pt"]) == 1
+    assert "not a ddpm_lib classifier" in capsys.readouterr().err
