@@ -194,7 +194,7 @@ n_ladder = SIZES["n_fid"]
 ladder = evaluation.sanity_ladder(x_test[:n_ladder], generator=torch.Generator().manual_seed(SEED))
 ladder_fid = {name: evaluation.fid_from_features(classifier.predict(clf, imgs)[1], reference["reference"])
               for name, imgs in ladder.items()}
-fig, axes = plt.subplots(1, len(ladder), figsize=(12, 2.2), layout="constrained")
+fig, axes = plt.subplots(1, len(ladder), figsize=(12, 1.7), layout="constrained")
 for ax, (name, imgs) in zip(axes, ladder.items()):
     ax.imshow(data.from_model_range(imgs[:4]).permute(2, 0, 3, 1).reshape(28, -1), cmap="gray", vmin=0, vmax=1)
     ax.set_title(f"{name}: FID {ladder_fid[name]:.2f}", fontsize=9)
@@ -256,7 +256,8 @@ axes[1].set_xticks(idx, data.CLASS_NAMES, rotation=60, fontsize=7)
 axes[1].set(ylabel="fraction predicted", title=f"class coverage (log 10 = {math.log(10):.2f})")
 axes[1].legend(fontsize=8)
 show = samples[:24]
-axes[2].imshow(data.from_model_range(show).view(3, 8, 28, 28).permute(0, 2, 1, 3).reshape(84, 224), cmap="gray")
+axes[2].imshow(data.from_model_range(show).view(3, 8, 28, 28).permute(0, 2, 1, 3).reshape(84, 224), cmap="gray",
+               vmin=0, vmax=1)
 axes[2].set_title(f"samples; confidence {scores['confidence']:.2f} (real: {real_cov['confidence']:.2f})", fontsize=9)
 axes[2].set_axis_off()
 fig.savefig(run_dir / "fid_samples.png", dpi=80)
@@ -284,7 +285,7 @@ print(f"L2 to the nearest training image, median over 50: samples {d_gen[:, 0].m
 rows = torch.cat([torch.cat([samples[j:j + 1], x_train[i_gen[j]]]) for j in range(n_nn)])  # (n_nn * 4, 1, 28, 28)
 fig, ax = plt.subplots(figsize=(5, 1.1 * n_nn + 0.4), layout="constrained")
 ax.imshow(data.from_model_range(rows).view(n_nn, 4, 28, 28).permute(0, 2, 1, 3).reshape(28 * n_nn, 112),
-          cmap="gray")
+          cmap="gray", vmin=0, vmax=1)
 ax.set_xticks([14, 42, 70, 98], ["sample", "nearest", "2nd", "3rd"])
 ax.set_yticks([14 + 28 * j for j in range(n_nn)], [f"d = {d_gen[j, 0]:.1f}" for j in range(n_nn)], fontsize=8)
 ax.set_title("each sample beside its nearest training images (L2 in pixels)", fontsize=9)
@@ -312,19 +313,24 @@ print(f"bound on {SIZES['n_bpd']} test images: {bpd['mean']:.3f} ± {bpd['stderr
       f"({time.perf_counter() - start:.0f} s wall, {time.process_time() - cpu:.0f} CPU s)")
 
 # %% [markdown]
-# For context only: Ho et al.'s Table 1 reports, on CIFAR-10 (32x32 colour photographs, models trained for days
-# on TPUs), at most 3.70 bits/dim for the model trained on the true bound and at most 3.75 for the $L_\text{simple}$
-# model. A different dataset, a far larger model and far more training: our number is not comparable, and our
-# `tiny` and `small` models are nowhere near the paper's. The one reference on our own data: storing each pixel's
-# 256 levels with no model costs 8 bits/dim.
+# For context only: Ho et al.'s Table 1 reports, on CIFAR-10 (32x32 colour photographs; far larger models trained
+# for hours on TPUs), at most 3.70 bits/dim for the model trained on the true bound and at most 3.75 for the
+# $L_\text{simple}$ model. A different dataset, a far larger model and far more training: our number is not
+# comparable with theirs, in either direction. Our `tiny` and `small` models are nowhere near the paper's; if
+# `small`'s number comes out close to or below theirs, that says Fashion-MNIST's flat black backgrounds are cheap
+# to encode, not that ten CPU minutes beat hours of TPUs. The one reference on our own data: storing each pixel's
+# 256 levels with no model costs
+# 8 bits/dim. With so few images the error bar is wide; it shrinks as $1/\sqrt{n}$.
 #
 # ## 7. Sampling steps against quality and time
 #
 # DDIM trades network calls for quality (notebook 06). Here each step count is measured on the same
 # `SIZES["n_steps"]` starting noises, with its FID, the floor at that $N$, and the wall time per image. The row at
 # `SIZES["ddim_steps"]` reuses the first batch of section 4's samples (the same generator, the same first batch: the
-# same images) and its time. Ancestral DDPM (Algorithm 2, all $T$ steps) costs $T/50 = 20$ times DDIM-50; on the CPU
-# profiles that is tens of minutes for a few hundred images, so it runs only with `full` (a GPU).
+# same images) and section 4's time per image. Wall times are what this machine gave at the time: on a shared CPU
+# they move with the load, so read the trend, not the last digit. Ancestral DDPM (Algorithm 2, all $T$ steps)
+# costs $T/50 = 20$ times DDIM-50; on the CPU profiles that is tens of minutes for a few hundred images, so it runs
+# only with `full` (a GPU).
 
 # %%
 n_steps = SIZES["n_steps"]
@@ -358,7 +364,10 @@ for r in rows.values():
     ax.annotate(f"{1000 * r['seconds_per_image']:.0f} ms/img", (r["steps"], r["fid"]), fontsize=7,
                 textcoords="offset points", xytext=(4, 6))
 ax.set(xscale="log", xlabel="network calls per image", ylabel="FID", ylim=(0, None),
+       xlim=(0.8 * min(steps_axis), 1.6 * max(steps_axis)),
        title=f"steps against quality, {profile.name} profile (labels: wall time per image)")
+ax.set_xticks(steps_axis, [str(k) for k in steps_axis])
+ax.minorticks_off()
 ax.legend(fontsize=8)
 fig.savefig(run_dir / "fid_vs_steps.png", dpi=80)
 
