@@ -21,17 +21,20 @@ map). The number is the notebook that teaches it.
     checkpoint  05   the checkpoint format, atomic writes, safe reads, the EMA model for sampling
     training    05   the training loop: AdamW, warm-up, EMA, exact resume
     distributed      data-parallel training under torchrun (DistributedDataParallel), the glue in one place
-    runs     03-06   a profile -> model, schedule and loader; the cache of trained runs under runs/
+    runs     03-07   a profile -> model, schedule and loader; the cache of trained runs under runs/
   looking at it
     probes   00-06   the computations behind figures and sliders (x_t at many t, eps predictions, trajectories)
     plotting 01-06   figures, image grids, GIF frames (matplotlib and PIL; draws only)
     widgets  01-06   the t sliders (ipywidgets) and the live training monitor
     plotting2d  00   figures of points in the plane (clouds, noise fields, reverse paths, samples)
     widgets2d   00   the t sliders for points in the plane
+  measuring samples
+    classifier  07   a small Fashion-MNIST CNN, trained once per profile and cached; its features for FID
+    evaluation  07   the Fréchet distance, FID's floor and sanity ladder, class coverage, nearest neighbours
   teaching
     exercises 01-06  the exercises' checks: a student's function against the library, naming the likely mistake
   the command line
-    __main__         python -m ddpm_lib data | train | sample
+    __main__         python -m ddpm_lib data | train | sample | evaluate
 
 Importing the package imports nothing heavy: ``import ddpm_lib.forward`` needs torch only.
 """

@@ -1,12 +1,17 @@
-"""The command line: ``python -m ddpm_lib data | train | sample``.
+"""The command line: ``python -m ddpm_lib data | train | sample | evaluate``.
 
     python -m ddpm_lib data [--source auto|local|hub]
     python -m ddpm_lib train --profile small --out runs/small [--minutes N] [--steps N] [--resume] [--seed S]
     torchrun --standalone --nproc_per_node=2 -m ddpm_lib train ...   the same, data-parallel on 2 GPUs (or CPUs)
     python -m ddpm_lib sample --checkpoint runs/small/checkpoint.pt --n 64 --sampler ddim --steps 50 --seed 0 \\
         --out samples.png [--gif denoise.gif] [--npy samples.npy] [--scale 4]
+    python -m ddpm_lib sample --checkpoint runs/small/checkpoint.pt --n 1000 --out samples.npy   (.npy: no PNG)
+    python -m ddpm_lib evaluate --samples samples.npy [--n N] [--profile small] [--classifier PATH]
 
 ``--steps`` in ``train`` is the total step count, so ``--resume --steps 2000`` trains up to step 2000.
+``evaluate`` prints one JSON line (FID in our classifier's features, its real-vs-real floor at the same n, class
+coverage, confidence; ``ddpm_lib.evaluation`` defines the .npy format).
+
 Every argument (and ``$DDPM_PROFILE``) is checked before any work: a bad one ends with one line that names it
 and what it accepts, and exit status 2.
 """
@@ -14,6 +19,7 @@ and what it accepts, and exit status 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import sys
@@ -152,14 +158,17 @@ def _write_samples(args, model, schedule, shape, steps, generator) -> None:
     from .sampling import last_sample, progressive
 
     nrow = math.ceil(math.sqrt(args.n))  # a near-square grid
+    if args.out.endswith(".npy"):  # --out samples.npy: the array only, the format `evaluate` reads
+        args.npy, args.out = args.out, None
     if args.gif:
         trajectory = reverse_trajectory(model, schedule, shape, sampler=args.sampler, steps=steps,
                                         generator=generator, frames=GIF_FRAMES, progress=True)
         x0 = trajectory["sample"]
     else:
         x0 = last_sample(progressive(args.sampler, model, schedule, shape, steps=steps, generator=generator))
-    save_grid(x0, args.out, nrow=nrow, scale=args.scale)
-    print(f"wrote {args.out}: {args.n} samples ({args.sampler}), {args.scale}x pixels")
+    if args.out:
+        save_grid(x0, args.out, nrow=nrow, scale=args.scale)
+        print(f"wrote {args.out}: {args.n} samples ({args.sampler}), {args.scale}x pixels")
     if args.gif:
         frames = denoising_frames(trajectory, nrow=nrow)
         save_animation(frames, args.gif, fps=12, scale=max(1, args.scale // 2))
@@ -167,7 +176,38 @@ def _write_samples(args, model, schedule, shape, steps, generator) -> None:
     if args.npy:
         images = from_model_range(x0).float().cpu()  # (N, C, H, W) in [0, 1]
         np.save(args.npy, images.numpy().astype(np.float32))
-        print(f"wrote {args.npy}: array {tuple(images.shape)} float32 in [0, 1]")
+        print(f"wrote {args.npy}: array {tuple(images.shape)} float32 in [0, 1]; score it with: "
+              f"python -m ddpm_lib evaluate --samples {args.npy}")
+
+
+def cmd_evaluate(args) -> int:
+    import json
+
+    import numpy as np
+
+    from .checkpoint import CheckpointError
+    from .classifier import ensure_classifier, load_classifier
+    from .config import get_profile
+    from .evaluation import check_samples, real_reference, score_samples
+
+    try:
+        x = check_samples(np.load(args.samples, mmap_mode="r")[:args.n])
+    except (OSError, ValueError) as e:  # missing or not a .npy file; wrong shape, dtype or range
+        print(f"error: {args.samples}: {e}", file=sys.stderr)
+        return 2
+    try:
+        if args.classifier:
+            classifier, _, info = load_classifier(args.classifier)
+        else:  # trained once per profile, cached in runs/<profile>/classifier.pt
+            with contextlib.redirect_stdout(sys.stderr):  # stdout holds the JSON line only
+                classifier, info = ensure_classifier(get_profile(args.profile))
+    except (FileNotFoundError, CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    scores = score_samples(classifier, x, real_reference(classifier))
+    scores.update(samples=str(args.samples), classifier_test_accuracy=info["test_accuracy"])
+    print(json.dumps({k: round(v, 5) if isinstance(v, float) else v for k, v in scores.items()}))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -192,10 +232,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sampler", choices=("ddpm", "ddim"), default="ddim")
     p.add_argument("--steps", type=_positive(int), default=None, help="DDIM steps (default: the profile's ddim_steps)")
     p.add_argument("--seed", type=_non_negative_int, default=0)
-    p.add_argument("--out", default="samples.png", help="PNG image grid")
+    p.add_argument("--out", default="samples.png", help="PNG image grid; a name ending in .npy writes the array "
+                   "(as --npy) and no PNG")
     p.add_argument("--scale", type=_positive(int), default=4, help="pixels per image pixel in the PNG (default 4)")
     p.add_argument("--gif", default=None, help="GIF of the denoising trajectory")
     p.add_argument("--npy", default=None, help=".npy of the samples, (N, 1, 28, 28) float32 in [0, 1]")
+
+    p = sub.add_parser("evaluate", help="score samples (.npy): FID and its floor, class coverage; one JSON line")
+    p.add_argument("--samples", required=True, help=".npy (N, 1, 28, 28) or (N, 28, 28), uint8 or float in [0, 1]")
+    p.add_argument("--n", type=_positive(int), default=None, help="score the first N samples (default: all)")
+    p.add_argument("--profile", type=_profile_name, default=None,
+                   help="whose classifier: runs/<profile>/classifier.pt, trained if missing (default: $DDPM_PROFILE)")
+    p.add_argument("--classifier", default=None, help="a classifier.pt to use instead (never trained)")
     return parser
 
 
@@ -207,14 +255,14 @@ def main(argv=None) -> int:
             args.profile = _profile_name(os.environ["DDPM_PROFILE"])
         except argparse.ArgumentTypeError as e:
             parser.exit(2, f"{parser.prog}: error: $DDPM_PROFILE: {e}\n")
-    if args.command in ("train", "sample"):
+    if args.command in ("train", "sample", "evaluate"):
         from .config import configure_threads
 
         try:
             configure_threads()  # the CPUs this process may really use, or $DDPM_THREADS
         except ValueError as e:
             parser.exit(2, f"{parser.prog}: error: {e}\n")
-    return {"data": cmd_data, "train": cmd_train, "sample": cmd_sample}[args.command](args)
+    return {"data": cmd_data, "train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -98,3 +98,84 @@ def test_corrupt_checkpoint_message_is_ours(tmp_path):
 def test_ddpm_refuses_steps(run_dir):
     done = cli("sample", "--checkpoint", "tmp/checkpoint.pt", "--sampler", "ddpm", "--steps", "5", cwd=run_dir)
     assert done.returncode == 2 and "--steps is for ddim" in done.stderr
+
+
+# ---------------------------------------------------------------------------------------------------------
+# evaluate: a .npy of samples in, one JSON line out
+
+
+@pytest.fixture(scope="module")
+def untrained_classifier(tmp_path_factory):
+    """A tiny classifier with seeded random weights: the CLI's plumbing needs no trained one."""
+    import torch
+
+    from ddpm_lib.classifier import CLASSIFIER_CONFIGS, build_classifier, save_classifier
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("clf") / "classifier.pt"
+    save_classifier(build_classifier(CLASSIFIER_CONFIGS["tiny"]).eval(), CLASSIFIER_CONFIGS["tiny"],
+                    {"test_accuracy": 0.1}, path)
+    return path
+
+
+def test_evaluate_prints_one_json_line_and_real_test_images_score_their_floor(tmp_path, untrained_classifier,
+                                                                             capsys, monkeypatch):
+    import json
+
+    from ddpm_lib import data
+    from ddpm_lib.__main__ import main  # in this process; the pipeline test below runs it as a command
+
+    real = data.images_uint8(data.load_fashion_mnist("test").select(range(300))).numpy()  # (300, 1, 28, 28) uint8
+    np.save(tmp_path / "real.npy", real[:, 0])  # (N, 28, 28) uint8 is accepted too
+    monkeypatch.chdir(tmp_path)
+    assert main(["evaluate", "--samples", "real.npy", "--n", "200", "--classifier", str(untrained_classifier)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1
+    scores = json.loads(out)
+    assert scores["n"] == scores["floor_n"] == 200 and scores["reference_n"] == 5000 and scores["feature_dim"] == 32
+    # the floor is the first n test images against the reference: exactly what we wrote
+    assert scores["fid"] == pytest.approx(scores["fid_floor"], rel=1e-4) and scores["fid"] > 0
+    assert 0 <= scores["coverage_entropy"] <= scores["max_entropy"] and 0.1 <= scores["confidence"] <= 1
+    assert sum(scores["class_histogram"]) == pytest.approx(1, abs=1e-3)
+
+
+def test_sample_to_npy_then_evaluate_is_a_two_command_pipeline(run_dir, untrained_classifier):
+    import json
+
+    done = cli("sample", "--checkpoint", "tmp/checkpoint.pt", "--n", "6", "--steps", "3", "--out", "pipe.npy",
+               cwd=run_dir)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert not (run_dir / "pipe.png").exists() and "evaluate --samples pipe.npy" in done.stdout
+    assert np.load(run_dir / "pipe.npy").shape == (6, 1, 28, 28)
+    done = cli("evaluate", "--samples", "pipe.npy", "--classifier", str(untrained_classifier), cwd=run_dir)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout)["n"] == 6
+
+
+def test_evaluate_names_a_bad_samples_file_in_one_line(tmp_path, untrained_classifier, capsys, monkeypatch):
+    from ddpm_lib.__main__ import main  # in this process: five cases without five interpreters
+
+    monkeypatch.chdir(tmp_path)
+    for array, message in [(np.zeros((10, 3, 28, 28), np.float32), "shape"),
+                           (np.full((10, 1, 28, 28), -0.5, np.float32), "(x + 1) / 2"),
+                           (np.zeros((1, 28, 28), np.uint8), "at least 2"), (None, "No such file")]:
+        if array is not None:
+            np.save(tmp_path / "bad.npy", array)
+        else:
+            (tmp_path / "bad.npy").unlink()
+        assert main(["evaluate", "--samples", "bad.npy", "--classifier", str(untrained_classifier)]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and message in err and "bad.npy" in err and err.count("\n") == 1, err
+    np.save(tmp_path / "ok.npy", np.zeros((4, 28, 28), np.uint8))
+    (tmp_path / "checkpoint.pt").write_bytes(b"\x80\x02 not a checkpoint")
+    assert main(["evaluate", "--samples", "ok.npy", "--classifier", "checkpoint.pt"]) == 1
+    assert "truncated or corrupt" in capsys.readouterr().err
+
+
+def test_evaluate_refuses_a_diffusion_checkpoint_as_classifier(run_dir, capsys, monkeypatch):
+    from ddpm_lib.__main__ import main
+
+    np.save(run_dir / "some.npy", np.zeros((4, 28, 28), np.uint8))
+    monkeypatch.chdir(run_dir)
+    assert main(["evaluate", "--samples", "some.npy", "--classifier", "tmp/checkpoint.pt"]) == 1
+    assert "not a ddpm_lib classifier" in capsys.readouterr().err

@@ -37,14 +37,18 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: tiny models r
 def first_images_idx(folder: Path, n: int = 512) -> Path:
     """The first `n` real Fashion-MNIST training images and labels as IDX files: what the tiny profile trains on
     (its subset), loaded by each process in milliseconds instead of the whole 60,000."""
-    from ddpm_lib import data
+    from ddpm_lib import data_files
 
-    source = data._local_dir(None)[0]
-    images, labels = data._idx_files(source, "train")
+    files = data_files.find_local("train")  # wherever `make data` put them (IDX, or Kaggle's CSV)
+    assert files is not None, "no Fashion-MNIST train split found: run `make data`"
+    if files.kind == "csv":
+        images, labels = data_files.read_csv(files.paths[0])
+    else:
+        images, labels = (data_files.read_idx(path) for path in files.paths)
     folder.mkdir()
-    for path, array in ((images, data.read_idx(images)[:n]), (labels, data.read_idx(labels)[:n])):
+    for name, array in (("train-images-idx3-ubyte", images[:n]), ("train-labels-idx1-ubyte", labels[:n])):
         header = bytes([0, 0, 8, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
-        (folder / path.name.removesuffix(".gz")).write_bytes(header + array.tobytes())
+        (folder / name).write_bytes(header + array.tobytes())
     return folder
 
 
