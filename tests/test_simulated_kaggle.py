@@ -42,6 +42,16 @@ def wheel_dir(tmp_path_factory):
     return out
 
 
+def test_the_wheel_holds_every_module_of_the_package(wheel_dir):
+    """A subpackage left out of the wheel (ddpm_lib.exercises) would break every notebook on Kaggle, not here."""
+    import zipfile
+
+    (wheel,) = wheel_dir.glob("ddpm_lib-*.whl")
+    in_wheel = {name for name in zipfile.ZipFile(wheel).namelist() if name.endswith(".py")}
+    in_tree = {path.relative_to(ROOT).as_posix() for path in (ROOT / "ddpm_lib").rglob("*.py")}
+    assert in_wheel == in_tree
+
+
 def bare_venv(where: Path) -> Path:
     """A venv without ddpm_lib that imports this environment's other packages; returns its python."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where / "venv")], check=True)

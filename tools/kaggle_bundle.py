@@ -35,7 +35,7 @@ EXTRA_WHEELS = ("einops",)  # dependencies Kaggle's image may lack; the first ce
 
 
 def build_wheel(out_dir: str | Path) -> Path:
-    """Build ddpm_lib's wheel into `out_dir` from a clean copy of pyproject.toml, README.md and ddpm_lib/*.py.
+    """Build ddpm_lib's wheel into `out_dir` from a clean copy of pyproject.toml, README.md and ddpm_lib/**/*.py.
 
     Offline: ``--no-build-isolation`` uses the setuptools of this environment (pyproject.toml's dev extra).
     """
@@ -46,14 +46,16 @@ def build_wheel(out_dir: str | Path) -> Path:
         (src / "ddpm_lib").mkdir(parents=True)
         for name in ("pyproject.toml", "README.md"):
             shutil.copy2(ROOT / name, src / name)
-        for module in sorted((ROOT / "ddpm_lib").glob("*.py")):
-            shutil.copy2(module, src / "ddpm_lib" / module.name)
+        for module in sorted((ROOT / "ddpm_lib").rglob("*.py")):  # the package and its subpackages (exercises)
+            target = src / module.relative_to(ROOT)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(module, target)
         before = set(out_dir.glob("ddpm_lib-*.whl"))
         done = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
                                "--no-index", "-w", str(out_dir), str(src)], capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"pip wheel failed (exit {done.returncode}):\n{done.stderr[-2000:]}\n"
-                           "It needs setuptools>=77 in this environment: pip install 'setuptools>=77'.")
+                           "If it says setuptools is too old: pip install 'setuptools>=77' (or run make setup).")
     built = sorted(set(out_dir.glob("ddpm_lib-*.whl")) - before) or sorted(out_dir.glob("ddpm_lib-*.whl"))
     return built[-1]
 
