@@ -35,7 +35,7 @@ def repo_copy(tmp_path):
 
 def test_every_notebook_is_a_pair():
     stems = {Path(name).stem for name in NOTEBOOKS}
-    assert len(stems) == 7 and NOTEBOOKS == sorted(f"{s}{ext}" for s in stems for ext in (".ipynb", ".py"))
+    assert len(stems) == 8 and NOTEBOOKS == sorted(f"{s}{ext}" for s in stems for ext in (".ipynb", ".py"))
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
