@@ -101,6 +101,14 @@ def test_dataset_metadata_is_in_the_kaggle_clis_format(bundle):
     assert bundle.DEFAULT_ID.endswith("/ddpm-lib")
 
 
+def test_the_bundle_carries_the_student_edition_flat(bundle, tmp_path):
+    written = bundle.write_student_edition(tmp_path)
+    assert sorted(p.name for p in written) == sorted(f"student_{p.stem}.ipynb" for p in NOTEBOOKS)
+    assert all(p.parent == tmp_path for p in written)  # `kaggle datasets create` skips subfolders
+    text = (tmp_path / "student_02_forward_process.ipynb").read_text()
+    assert "BEGIN SOLUTION" not in text and "not implemented yet" in text
+
+
 def test_two_gpus_use_one_and_say_so(monkeypatch, capsys):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)

@@ -9,7 +9,8 @@
 - ``einops-<version>-py3-none-any.whl``: the one dependency Kaggle's image may lack (pure Python; the first cell
   installs it from this folder only when it is missing; torch, numpy, datasets, matplotlib, ipywidgets and tqdm
   are on Kaggle and Colab already);
-- every ``notebooks/NN_*.ipynb``;
+- every ``notebooks/NN_*.ipynb`` (the teacher edition: exercises with their solutions) and its student edition,
+  ``student_NN_*.ipynb`` (``tools/make_student.py``: the solutions replaced by stubs);
 - ``dataset-metadata.json`` in the Kaggle CLI's format (title, id, licenses), so
   ``kaggle datasets create -p dist/kaggle`` publishes it. Students attach the dataset (Add data) and each
   notebook's first cell finds the wheel under ``/kaggle/input`` and installs it without the internet.
@@ -20,6 +21,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -84,13 +86,28 @@ def metadata_json(dataset_id: str) -> dict:
         "subtitle": "The ddpm_lib wheel and the notebooks of Annotated DDPM (Ho et al., 2020)",
         "description": "Attach this dataset to a notebook (Add data) and its first cell installs ddpm_lib from "
                        "the wheel here, with the internet off. Add zalando-research/fashionmnist too for the "
-                       "data. The code is MIT-licensed.",
+                       "data. NN_*.ipynb are the notebooks with the exercises' solutions (the teacher edition); "
+                       "student_NN_*.ipynb have stubs in their place. The code is MIT-licensed.",
         "licenses": [{"name": "other"}],  # MIT is not among Kaggle's license names; the description says it
     }
 
 
+def write_student_edition(out: Path) -> list[Path]:
+    """The student edition (tools/make_student.py: nbgrader's ClearSolutions) beside the teacher's notebooks, as
+    ``student_NN_*.ipynb``: flat, because ``kaggle datasets create`` skips subfolders unless told otherwise."""
+    spec = importlib.util.spec_from_file_location("make_student", ROOT / "tools" / "make_student.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    written = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in module.make_student(Path(tmp)):
+            written.append(Path(shutil.copy2(path, out / f"student_{path.name}")))
+    return written
+
+
 def build_bundle(out: str | Path, dataset_id: str = DEFAULT_ID) -> list[Path]:
-    """Empty `out`, then write the wheel(s), the notebooks and dataset-metadata.json into it; returns the files."""
+    """Empty `out`, then write the wheel(s), the notebooks (both editions) and dataset-metadata.json into it; returns
+    the files."""
     out = Path(out)
     if out.exists():
         shutil.rmtree(out)
@@ -99,6 +116,7 @@ def build_bundle(out: str | Path, dataset_id: str = DEFAULT_ID) -> list[Path]:
     fetch_extra_wheels(out)
     for notebook in sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")):
         shutil.copy2(notebook, out / notebook.name)
+    write_student_edition(out)
     (out / "dataset-metadata.json").write_text(json.dumps(metadata_json(dataset_id), indent=2) + "\n")
     return sorted(out.iterdir())
 
