@@ -1,6 +1,10 @@
 """Small helpers the test modules share (import them: ``from helpers import random_images``)."""
 
+from pathlib import Path
+
 import torch
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def random_images(n: int, size: int = 6, seed: int = 0) -> torch.Tensor:
@@ -21,3 +25,13 @@ def write_fashion_csv(path, images, labels) -> None:
         f.write("label," + ",".join(f"pixel{i}" for i in range(1, 785)) + "\n")
         for row in rows.tolist():
             f.write(",".join([text[v] for v in row]) + "\n")
+
+
+def load_tool(name: str):
+    """``tools/<name>.py`` as a module (tools/ is a folder of scripts, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -10,11 +10,11 @@ About 100 s on 2 idle CPU cores (04 and 06 train the tiny profile into a tempora
 beside another job's benchmark.
 """
 
-import importlib.util
 from pathlib import Path
 
 import nbformat
 import pytest
+from helpers import load_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPLORER_NOTEBOOKS = ["00_warmup_2d", "01_schedules", "02_forward_process", "04_loss", "06_sampling"]
@@ -24,10 +24,7 @@ TRAINING_TIMEOUT_S = 180  # tiny trains 30 steps (seconds)
 
 @pytest.fixture(scope="module")
 def runner():
-    spec = importlib.util.spec_from_file_location("run_notebooks", ROOT / "tools" / "run_notebooks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("run_notebooks")
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 The whole path (a bare Python, the wheel attached, no network) is tests/test_simulated_kaggle.py.
 """
 
-import importlib.util
 import json
 import re
 import sys
@@ -12,6 +11,7 @@ from pathlib import Path
 import jupytext
 import pytest
 import torch
+from helpers import load_tool
 
 from ddpm_lib import config
 
@@ -40,10 +40,7 @@ def address(cell) -> str:
 
 @pytest.fixture(scope="module")
 def bundle():
-    spec = importlib.util.spec_from_file_location("kaggle_bundle", ROOT / "tools" / "kaggle_bundle.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("kaggle_bundle")
 
 
 def test_every_notebook_opens_with_the_same_first_cell(cell):

@@ -18,7 +18,6 @@ profile). The kernel gets one torch thread (DDPM_THREADS=1): with two beside oth
 of CPU and 5 minutes.
 """
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -27,6 +26,7 @@ import sysconfig
 from pathlib import Path
 
 import pytest
+from helpers import load_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 NOT_FROM_HERE = ("ddpm_lib", "__editable__", "_ddpm_lib")  # names of ddpm_lib's files in site-packages
@@ -34,11 +34,8 @@ NOT_FROM_HERE = ("ddpm_lib", "__editable__", "_ddpm_lib")  # names of ddpm_lib's
 
 @pytest.fixture(scope="module")
 def wheel_dir(tmp_path_factory):
-    spec = importlib.util.spec_from_file_location("kaggle_bundle", ROOT / "tools" / "kaggle_bundle.py")
-    bundle = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bundle)
     out = tmp_path_factory.mktemp("wheel")
-    bundle.build_wheel(out)
+    load_tool("kaggle_bundle").build_wheel(out)
     return out
 
 

@@ -9,11 +9,11 @@ Measured beside four other jobs on 2 cores (load 6-12): 29, 40, 43, 454, 58 and 
 1,000-step loops); tests/test_headless_run.py runs four of the same notebooks in about 100 s on idle cores.
 """
 
-import importlib.util
 from pathlib import Path
 
 import nbformat
 import pytest
+from helpers import load_tool
 
 from ddpm_lib.exercises import EXERCISES
 from ddpm_lib.exercises._check import NOT_IMPLEMENTED
@@ -23,17 +23,10 @@ CELL_TIMEOUT_S = 900  # a stall detector (make run's default): 06's 1,000 tiny s
 TRAINING_TIMEOUT_S = 180  # tiny trains 30 steps
 
 
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def student_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("student")
-    _load("make_student").make_student(out)
+    load_tool("make_student").make_student(out)
     return out
 
 
@@ -61,7 +54,7 @@ def test_the_student_edition_runs_to_the_end(student_dir, name, monkeypatch, tmp
     # the kernel starts in the student folder: the setup cell's sys.path loop finds no ddpm_lib there, so the
     # repository's must come from the environment (as for a student who pip-installed it)
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
-    runner = _load("run_notebooks")
+    runner = load_tool("run_notebooks")
     nb = runner.run_notebook(student_dir / f"{name}.ipynb", CELL_TIMEOUT_S, TRAINING_TIMEOUT_S)  # raises on error
     printed = _stdout(nb)
     for check in EXERCISES[name]:
