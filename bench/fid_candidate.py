@@ -33,8 +33,14 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000, help="samples to score (default 1000)")
     parser.add_argument("--seed", type=int, default=1234, help="the sampling noise, the same for every candidate")
     parser.add_argument("--out", type=Path, default=Path("runs/fid_candidates"))
+    parser.add_argument("--steps", type=int, default=None,
+                        help="train for exactly this many steps instead of the profile's minutes: for a change that "
+                             "leaves the cost of a step alone, the steps the unchanged profile reached in its "
+                             "minutes, so that the row does not depend on how busy the machine was")
     args = parser.parse_args()
     changes = {key: ast.literal_eval(value) for key, value in (kv.split("=", 1) for kv in args.changes)}
+    if args.steps is not None:
+        changes.update(max_steps=args.steps, minutes=None)
     config.configure_threads()
     base = config.get_profile(args.profile)
     profile = base.replace(**changes)

@@ -39,9 +39,11 @@ class Profile:
     batch_size: int = 128
     lr: float = 2e-4  # AdamW learning rate after warm-up
     warmup_steps: int = 500  # linear LR warm-up
+    lr_decay: str = "constant"  # after warm-up: "constant" (the paper), "linear" or "cosine" to 0 over the budget
     max_steps: int = 20_000  # a step budget; `minutes` may stop training earlier
     minutes: float | None = None  # a wall-clock budget (None: no limit)
     grad_clip: float = 1.0  # clip the global gradient norm
+    min_snr_gamma: float | None = None  # None: L_simple (the paper); gamma: Min-SNR weights min(SNR, gamma)/SNR
     ema_decay: float = 0.999  # EMA of the weights, used for sampling
     ema_warmup: int = 200  # EMA tracks the raw weights exactly for the first steps
     checkpoint_every: int = 1000  # steps between checkpoints

@@ -59,6 +59,22 @@ def p_losses(model, schedule: NoiseSchedule, x0: torch.Tensor, t: torch.Tensor |
     return per_image.mean() if reduction == "mean" else per_image
 
 
+def min_snr_weights(schedule: NoiseSchedule, t: torch.Tensor, gamma: float = 5.0) -> torch.Tensor:
+    """Min-SNR-gamma loss weights for eps-prediction (Hang et al. 2023, "Efficient Diffusion Training via Min-SNR
+    Weighting Strategy", ICCV; beyond the 2020 paper):
+
+        w(t) = min(SNR(t), gamma) / SNR(t),      SNR(t) = alpha-bar_t / (1 - alpha-bar_t)
+
+    w = 1 wherever SNR(t) <= gamma (the noisy steps keep L_simple's weight); at the nearly clean steps, where
+    predicting eps is easy to get wrong and matters little for the image, w = gamma / SNR(t) << 1. Multiply
+    the per-image losses of ``p_losses(..., reduction="none")`` by it. t: (B,) codes; returns (B,) float32.
+    """
+    if not gamma > 0:
+        raise ValueError(f"gamma must be positive (Hang et al. use 5); got {gamma!r}")
+    snr = schedule.to(t.device).snr[t]
+    return (snr.clamp(max=gamma) / snr).float()
+
+
 # ---------------------------------------------------------------------------------------------------------
 # The variational bound (Eq. 5), in bits per dimension
 # ---------------------------------------------------------------------------------------------------------

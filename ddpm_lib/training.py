@@ -53,10 +53,11 @@ from .checkpoint import (
     saved_profile,
 )
 from .config import Profile, stream_seed
-from .losses import p_losses
+from .losses import min_snr_weights, p_losses
 from .schedules import NoiseSchedule
 
 T_BUCKETS = 10  # loss_by_t splits {0, ..., T-1} into this many equal ranges
+LR_DECAYS = ("constant", "linear", "cosine")
 
 
 @dataclass
@@ -79,6 +80,7 @@ class TrainState:
     checkpoint_path: Path | None = None
     ddp: torch.nn.Module | None = None  # DistributedDataParallel(model) under torchrun: the step calls this
     stopped: str = ""  # why training ended: "steps", "minutes" or "interrupted"
+    clock: dict = field(default_factory=lambda: {"progress": 0.0})  # the budget spent, read by the LR schedule
 
     @property
     def ema_model(self) -> torch.nn.Module:
@@ -107,8 +109,10 @@ def _ema_with_warmup(decay: float, warmup: int):
 def _new_state(model, schedule, profile: Profile, device: torch.device) -> TrainState:
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=profile.lr, weight_decay=0.0)  # 0: the paper's Adam
-    warmup = max(1, profile.warmup_steps)
-    lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+    check_recipe(profile)
+    clock = {"progress": 0.0}  # the budget spent, 0 -> 1: train() sets it before every scheduler step
+    lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(profile, step, clock["progress"]))
     ema = AveragedModel(model, multi_avg_fn=_ema_with_warmup(profile.ema_decay, profile.ema_warmup),
                         use_buffers=True).requires_grad_(False)
     amp_dtype = None
@@ -118,7 +122,30 @@ def _new_state(model, schedule, profile: Profile, device: torch.device) -> Train
         amp_dtype = torch.bfloat16 if torch.cuda.get_device_capability(device)[0] >= 8 else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)  # fp16 needs loss scaling
     return TrainState(model, ema, optimizer, lr_scheduler, scaler, schedule.to(device), profile, amp_dtype,
-                      window=_empty_window())
+                      window=_empty_window(), clock=clock)
+
+
+def check_recipe(profile: Profile) -> None:
+    """The training choices beyond the paper, checked before any step (a typo is an error, not the default)."""
+    if profile.lr_decay not in LR_DECAYS:
+        raise ValueError(f"profile.lr_decay must be one of {LR_DECAYS}; got {profile.lr_decay!r}")
+    if profile.min_snr_gamma is not None and not profile.min_snr_gamma > 0:
+        raise ValueError(f"profile.min_snr_gamma must be a positive number (Hang et al. use 5) or None for "
+                         f"L_simple; got {profile.min_snr_gamma!r}")
+
+
+def lr_factor(profile: Profile, step: int, progress: float) -> float:
+    """The learning rate is profile.lr times this: a linear warm-up over profile.warmup_steps steps, times the
+    decay at `progress` (the fraction of the budget spent, 0 -> 1: steps or minutes, whichever runs out first).
+
+        constant   1                                   (Ho et al. 2020: warm-up, then a constant rate)
+        linear     1 - progress                        (to 0 when the budget ends; Li et al. 2020)
+        cosine     (1 + cos(pi progress)) / 2          (Loshchilov & Hutter 2017, without restarts)
+    """
+    warm = min(1.0, (step + 1) / max(1, profile.warmup_steps))
+    p = min(max(progress, 0.0), 1.0)
+    decay = {"constant": 1.0, "linear": 1.0 - p, "cosine": 0.5 * (1.0 + math.cos(math.pi * p))}[profile.lr_decay]
+    return warm * decay
 
 
 def _empty_window() -> dict:
@@ -146,7 +173,10 @@ def train_step(state: TrainState, x0: torch.Tensor, generator: torch.Generator |
     noise = torch.randn((global_batch, *x0.shape[1:]), generator=generator, device=device, dtype=x0.dtype)[mine]  # 3
     with torch.autocast(device.type, dtype=state.amp_dtype, enabled=state.amp_dtype is not None):
         losses = p_losses(net, state.schedule, x0, t, noise=noise, reduction="none")  # 4: (B,)
-    loss = losses.mean()
+    if profile.min_snr_gamma is None:
+        loss = losses.mean()
+    else:  # Min-SNR-gamma: the same errors, weighted by t (beyond the paper; losses.min_snr_weights)
+        loss = (losses * min_snr_weights(state.schedule, t, profile.min_snr_gamma)).mean()
     if not torch.isfinite(loss):
         raise FloatingPointError(_nan_message(f"the loss is {loss.item()}", state.step + 1))
     state.optimizer.zero_grad(set_to_none=True)
@@ -292,6 +322,7 @@ def train(model, schedule: NoiseSchedule, loader, profile: Profile, out_dir=None
 
     saved_step, seconds_before, start = state.step, state.seconds, time.monotonic()
     deadline = start + 60 * minutes if minutes else math.inf
+    budget_seconds = seconds_before + 60 * minutes if minutes else math.inf  # a resumed run's minutes count
     # With a wall-clock budget the step budget is rarely what stops us: no bar length, so no bogus ETA.
     bar = tqdm(total=steps if deadline == math.inf else None, initial=state.step, desc="training", unit="step",
                disable=not distributed.is_main())
@@ -302,6 +333,8 @@ def train(model, schedule: NoiseSchedule, loader, profile: Profile, out_dir=None
                 break
             x0 = _check_shard(cursor.next_batch(), profile).to(device, non_blocking=True)
             generator.manual_seed(stream_seed(profile.seed, "noise", state.step))  # t, eps: functions of (seed, step)
+            # the budget spent once this step is done: the LR schedule's clock (lr_factor)
+            state.clock["progress"] = max((state.step + 1) / steps, state.seconds / budget_seconds)
             losses, t = train_step(state, x0, generator)
             cursor.consumed += 1  # only now: a step cut short by Ctrl-C re-reads its batch on resume
             state.seconds = seconds_before + time.monotonic() - start

@@ -133,3 +133,19 @@ def test_p_losses_on_points_is_the_analytic_minimum(linear):
 def test_the_bound_is_for_images_only(linear):
     with pytest.raises(ValueError, match="the bound is for images"):
         losses.vlb_terms(GaussianOracle(linear, M, S), linear, torch.zeros(4, 2))
+
+
+def test_min_snr_weights_against_their_definition_from_the_betas(linear):
+    from ddpm_lib.losses import min_snr_weights
+
+    abar = torch.cumprod(1 - linear.betas.double(), 0)  # independent of the schedule's own tables
+    snr = abar / (1 - abar)
+    t = torch.arange(1000)
+    for gamma in (1.0, 5.0, 20.0):
+        w = min_snr_weights(linear, t, gamma).double()
+        expected = torch.where(snr > gamma, gamma / snr, torch.ones_like(snr))
+        assert torch.allclose(w, expected, rtol=1e-5, atol=0)
+        assert (w <= 1).all() and (w[1:] >= w[:-1] - 1e-7).all()  # never above 1; rises with the noise
+        assert w[-1] == 1 and w[0] < 0.01  # the noisiest step keeps L_simple's weight, the cleanest almost none
+    with pytest.raises(ValueError, match="gamma must be positive"):
+        min_snr_weights(linear, t, 0.0)

@@ -239,3 +239,66 @@ def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path, schedule, ca
     assert state.stopped == "interrupted" and state.step == 2
     assert load_checkpoint(tmp_path)["step"] == 2
     assert "--resume" in capsys.readouterr().out
+
+
+# --- the recipe beyond the paper: LR decay over the budget, Min-SNR-gamma weights -----------------------------
+
+
+@pytest.mark.parametrize("decay, at_half", [("constant", 1.0), ("linear", 0.5), ("cosine", 0.5)])
+def test_lr_factor_warms_up_then_decays_to_zero_at_the_end_of_the_budget(decay, at_half):
+    from ddpm_lib.training import lr_factor
+
+    p = PROFILE.replace(warmup_steps=4, lr_decay=decay)
+    assert [lr_factor(p, k, 0.0) for k in range(5)] == [0.25, 0.5, 0.75, 1.0, 1.0]  # the warm-up, step by step
+    assert lr_factor(p, 100, 0.5) == pytest.approx(at_half)
+    assert lr_factor(p, 100, 1.0) == pytest.approx(1.0 if decay == "constant" else 0.0, abs=1e-12)
+    assert lr_factor(p, 100, 2.0) == lr_factor(p, 100, 1.0)  # past the budget: clamped, never negative
+    values = [lr_factor(p, 100, q / 10) for q in range(11)]
+    assert values == sorted(values, reverse=True)
+
+
+def test_linear_decay_reaches_zero_on_the_last_step_of_a_step_budget(schedule):
+    lrs = []
+    train(ConvEps(), schedule, [(synthetic_images(4),)], PROFILE.replace(warmup_steps=1, lr_decay="linear"),
+          steps=10, callback=lambda s: lrs.append(s.optimizer.param_groups[0]["lr"]))
+    # after step k (of 10) the optimizer holds the next step's LR, lr (1 - k/10): step 1 trains at lr, none at 0
+    assert lrs == pytest.approx([PROFILE.lr * (1 - k / 10) for k in range(1, 11)])
+
+
+def test_a_decaying_run_cut_short_and_resumed_equals_the_straight_run(tmp_path, schedule):
+    profile = PROFILE.replace(lr_decay="cosine", min_snr_gamma=5.0)
+
+    def go(out, resume=False, callback=None):
+        torch.manual_seed(0)
+        return train(build_model(profile), schedule, torch_loader(), profile, out_dir=out, steps=6, resume=resume,
+                     callback=callback)
+
+    def interrupt(state):
+        if state.step == 3:
+            raise KeyboardInterrupt
+
+    go(tmp_path / "straight")
+    assert go(tmp_path / "halves", callback=interrupt).stopped == "interrupted"
+    assert go(tmp_path / "halves", resume=True).step == 6
+    a, b = (load_checkpoint(tmp_path / d / CHECKPOINT_NAME) for d in ("straight", "halves"))
+    for name, tensor in a["model"].items():
+        assert torch.equal(tensor, b["model"][name]), f"{name} differs after resume"
+
+
+def test_min_snr_with_a_huge_gamma_is_l_simple(tmp_path, schedule):
+    def weights_after(profile):
+        torch.manual_seed(0)
+        state = train(build_model(profile), schedule, torch_loader(), profile, steps=3)
+        return list(state.model.parameters())
+
+    plain, weighted = weights_after(PROFILE), weights_after(PROFILE.replace(min_snr_gamma=1e30))
+    assert all(torch.allclose(p, q, atol=1e-6) for p, q in zip(plain, weighted))
+    moved = weights_after(PROFILE.replace(min_snr_gamma=0.1))  # SNR > 0.1 at about half the t: reweighted
+    assert not all(torch.allclose(p, q, atol=1e-6) for p, q in zip(plain, moved))
+
+
+@pytest.mark.parametrize("change, words", [({"lr_decay": "cosin"}, "lr_decay must be one of"),
+                                           ({"min_snr_gamma": 0.0}, "min_snr_gamma must be a positive")])
+def test_a_misspelt_recipe_is_an_error_before_any_step(schedule, change, words):
+    with pytest.raises(ValueError, match=words):
+        train(ConvEps(), schedule, [(synthetic_images(4),)], PROFILE.replace(**change), steps=1)
