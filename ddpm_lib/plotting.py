@@ -420,3 +420,42 @@ def denoising_frames(trajectory: dict, n_frames: int = GIF_FRAMES, nrow: int = 4
     frames = [np.hstack([image_grid(trajectory["x_t"][i], nrow), gap, image_grid(trajectory["x0_pred"][i], nrow)])
               for i in index]
     return frames + [np.hstack([final, gap, final])] * hold
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Measured once, shipped with the package (notebook 05): results that take longer than a notebook may run
+# ---------------------------------------------------------------------------------------------------------
+
+MEASURED = Path(__file__).parent / "measured"  # package data: wheels and Kaggle bundles carry it
+
+
+def load_measured(name: str) -> dict:
+    """The record ``bench/recipe_figure.py`` wrote as ``ddpm_lib/measured/<name>.json`` and ``<name>.npz``: the
+    table of candidates (``rows``), which two runs are compared (``before``, ``after``), where and when it was
+    measured, and the compared runs' samples from the same noise (``samples``: name -> (N, 1, 28, 28) in [-1, 1])."""
+    import json
+
+    path = MEASURED / f"{name}.json"
+    if not path.is_file():
+        have = sorted(p.stem for p in MEASURED.glob("*.json"))
+        raise FileNotFoundError(f"no measured record {name!r} in {MEASURED} (have {have}); bench/recipe_figure.py "
+                                "writes one")
+    record = json.loads(path.read_text())
+    with np.load(path.with_suffix(".npz")) as arrays:  # uint8 pixels, as the data files store them
+        record["samples"] = {k: torch.from_numpy(arrays[k]).float() / 127.5 - 1.0 for k in arrays.files}
+    return record
+
+
+def plot_recipe_comparison(record: dict, n: int = 32):
+    """The before/after figure of a measured record: the two runs' samples from the same noise, side by side,
+    each titled with its recipe, its training steps and its FID (notebook 07's evaluation)."""
+    rows = {row["name"]: row for row in record["rows"]}
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.0), layout="constrained")
+    for ax, key in zip(axes, ("before", "after")):
+        row = rows[record[key]]
+        show_images(record["samples"][record[key]][:n], nrow=8, ax=ax,
+                    title=f"{record['labels'][key]}\n{row['steps']} steps, FID {row['fid']:.0f} "
+                          f"(N = {row['n']}, floor {row['fid_floor']:.0f})")
+    fig.suptitle(f"profile {record['profile']}, {record['budget']}, same noise for both ({record['where']})",
+                 fontsize=10)
+    return fig

@@ -111,3 +111,38 @@ def test_static_twins_and_helpers_draw():
     # the bias-corrected EMA is the mean weighted by 0.5^(i-j): 4, (4 + 2*2)/3, (4 + 2*2 + 4*1)/7, (4 + 4 + 4 + 8*.5)/15
     np.testing.assert_allclose(fig.axes[0].lines[1].get_ydata(), [4.0, 8 / 3, 12 / 7, 16 / 15])
     assert fig.axes[0].get_ylabel()  # the y axis says what is plotted
+
+
+# --- the measured record notebook 05 draws (ddpm_lib/measured/, written by bench/recipe_figure.py) ----------------
+
+
+def test_the_recipe_record_loads_and_draws():
+    record = plotting.load_measured("recipe_small")
+    names = [row["name"] for row in record["rows"]]
+    assert record["before"] in names and record["after"] in names and len(set(names)) == len(names)
+    for row in record["rows"]:
+        assert row["n"] >= 1000 and row["fid"] > row["fid_floor"] > 0 and 0 < row["coverage_entropy"] <= 2.303
+    for key in ("before", "after"):
+        x = record["samples"][record[key]]
+        assert x.shape == (32, 1, 28, 28) and x.min() >= -1 and x.max() <= 1 and x.std() > 0.2  # images, not blanks
+    fig = plotting.plot_recipe_comparison(record)
+    assert len(fig.axes) == 2 and all(ax.images for ax in fig.axes)
+    matplotlib.pyplot.close(fig)
+
+
+def test_the_recipe_record_describes_the_small_profile_of_this_version():
+    """The record's "after" row is small as it is: its changes, applied to the fields every row started from, are
+    small's fields. Change small's recipe without measuring it again and this fails (bench/recipe_figure.py)."""
+    from ddpm_lib import config
+
+    record = plotting.load_measured("recipe_small")
+    after = {row["name"]: row for row in record["rows"]}[record["after"]]
+    small = config.get_profile("small")
+    for field in {*record["base"], *after["changes"]}:
+        assert getattr(small, field) == after["changes"].get(field, record["base"].get(field)), field
+    assert after["budget"] == "10 min" and small.minutes == 10  # the row is a 10-minute run, as small's budget
+
+
+def test_a_missing_record_names_the_script_that_writes_one():
+    with pytest.raises(FileNotFoundError, match="recipe_figure.py"):
+        plotting.load_measured("no_such_record")

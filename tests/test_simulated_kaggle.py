@@ -44,9 +44,12 @@ def test_the_wheel_holds_every_module_of_the_package(wheel_dir):
     import zipfile
 
     (wheel,) = wheel_dir.glob("ddpm_lib-*.whl")
-    in_wheel = {name for name in zipfile.ZipFile(wheel).namelist() if name.endswith(".py")}
-    in_tree = {path.relative_to(ROOT).as_posix() for path in (ROOT / "ddpm_lib").rglob("*.py")}
+    shipped = (".py", ".json", ".npz")  # modules, and the measured records notebook 05 draws (package data)
+    in_wheel = {name for name in zipfile.ZipFile(wheel).namelist() if name.endswith(shipped)}
+    in_tree = {path.relative_to(ROOT).as_posix() for path in (ROOT / "ddpm_lib").rglob("*")
+               if path.suffix in shipped and "__pycache__" not in path.parts}
     assert in_wheel == in_tree
+    assert "ddpm_lib/measured/recipe_small.npz" in in_wheel
 
 
 def bare_venv(where: Path) -> Path:

@@ -36,8 +36,12 @@ TITLE = "ddpm-lib: Annotated DDPM notebooks"  # Kaggle titles are 6 to 50 charac
 EXTRA_WHEELS = ("einops",)  # dependencies Kaggle's image may lack; the first cell names the same ones
 
 
+PACKAGE_DATA = ("measured/*.json", "measured/*.npz")  # as [tool.setuptools.package-data] in pyproject.toml
+
+
 def build_wheel(out_dir: str | Path) -> Path:
-    """Build ddpm_lib's wheel into `out_dir` from a clean copy of pyproject.toml, README.md and ddpm_lib/**/*.py.
+    """Build ddpm_lib's wheel into `out_dir` from a clean copy of pyproject.toml, README.md, ddpm_lib/**/*.py and the
+    package data (``PACKAGE_DATA``: the measured records notebook 05 draws).
 
     Offline: ``--no-build-isolation`` uses the setuptools of this environment (pyproject.toml's dev extra).
     """
@@ -48,7 +52,8 @@ def build_wheel(out_dir: str | Path) -> Path:
         (src / "ddpm_lib").mkdir(parents=True)
         for name in ("pyproject.toml", "README.md"):
             shutil.copy2(ROOT / name, src / name)
-        for module in sorted((ROOT / "ddpm_lib").rglob("*.py")):  # the package and its subpackages (exercises)
+        shipped = [path for pattern in ("*.py", *PACKAGE_DATA) for path in (ROOT / "ddpm_lib").rglob(pattern)]
+        for module in sorted(shipped):  # the package, its subpackages (exercises) and its data files
             target = src / module.relative_to(ROOT)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(module, target)
