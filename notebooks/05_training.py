@@ -482,7 +482,8 @@ fig = plotting.plot_recipe_comparison(record)
 # coverage stays near uniform. The cosine schedule (notebook 01) gained a few points more on top, but `small`
 # keeps the paper's linear schedule, which notebooks 00-04 teach and plot. Same noise, so the two grids show
 # corresponding samples: the new recipe's garments are somewhat more often whole, though many are still
-# broken; ten minutes on a CPU is a short time. What did *not* help alone: the learning-rate decay at the old rate (the
+# broken; ten minutes on a CPU is a short time. The price of the weights is the bound in bits/dim, which gets
+# worse: notebook 07, section 6, says why. What did *not* help alone: the learning-rate decay at the old rate (the
 # EMA of section 2.3 already averages away the end-of-run jitter); it pays only together with the higher rate.
 
 # %% [markdown]
