@@ -96,14 +96,15 @@ def gather(x: torch.Tensor) -> torch.Tensor:
     return torch.cat(parts)
 
 
-def any_rank(flag: bool, device: torch.device) -> bool:
-    """True on every rank when `flag` is true on any: ranks must stop at the same step (a wall-clock budget runs
-    out at slightly different moments in each process), or the others would wait forever for the gradients."""
+def max_over_ranks(value: float, device: torch.device) -> float:
+    """The largest `value` of all ranks, on every rank. Training passes its elapsed seconds: the ranks must stop at
+    the same step (a wall-clock budget runs out at slightly different moments in each process, and the others
+    would wait forever for the gradients), and a learning rate that follows the clock must be the same on all."""
     if not dist.is_initialized():
-        return flag
-    flags = torch.tensor([float(flag)], device=device)
-    dist.all_reduce(flags, op=dist.ReduceOp.MAX)
-    return bool(flags.item())
+        return value
+    values = torch.tensor([float(value)], device=device, dtype=torch.float64)
+    dist.all_reduce(values, op=dist.ReduceOp.MAX)
+    return values.item()
 
 
 def barrier() -> None:

@@ -328,13 +328,15 @@ def train(model, schedule: NoiseSchedule, loader, profile: Profile, out_dir=None
                disable=not distributed.is_main())
     try:
         while state.step < steps:
-            if deadline < math.inf and distributed.any_rank(time.monotonic() >= deadline, device):
+            # one clock for all ranks (the slowest's): the same stopping step and the same learning rate everywhere
+            elapsed = distributed.max_over_ranks(time.monotonic() - start, device) if deadline < math.inf else 0.0
+            if start + elapsed >= deadline:
                 state.stopped = "minutes"
                 break
             x0 = _check_shard(cursor.next_batch(), profile).to(device, non_blocking=True)
             generator.manual_seed(stream_seed(profile.seed, "noise", state.step))  # t, eps: functions of (seed, step)
             # the budget spent once this step is done: the LR schedule's clock (lr_factor)
-            state.clock["progress"] = max((state.step + 1) / steps, state.seconds / budget_seconds)
+            state.clock["progress"] = max((state.step + 1) / steps, (seconds_before + elapsed) / budget_seconds)
             losses, t = train_step(state, x0, generator)
             cursor.consumed += 1  # only now: a step cut short by Ctrl-C re-reads its batch on resume
             state.seconds = seconds_before + time.monotonic() - start

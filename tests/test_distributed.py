@@ -221,3 +221,44 @@ def test_stream_seeds_depend_on_seed_stream_and_index_and_never_collide():
     assert stream_seed(7, "noise", 3) == stream_seed(7, "noise", 3)
     with pytest.raises(ValueError, match="unknown random stream 'weights'"):
         stream_seed(0, "weights", 0)
+
+
+def _clock_rank(rank: int, world: int, port: int, out: str, env: dict) -> None:
+    """One rank of a run whose budget is minutes and whose learning rate follows the clock (lr_decay): it writes
+    the weights and the learning rate it ended with, so that the test can compare the ranks' replicas."""
+    os.environ.update(env)
+    os.environ.update({"RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(world),
+                       "LOCAL_WORLD_SIZE": str(world), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
+                       "DDPM_THREADS": "1"})
+    from ddpm_lib import config, training
+
+    config.PROFILES["tiny"] = config.PROFILES["tiny"].replace(lr_decay="linear", max_steps=10**6, warmup_steps=1)
+    real_train = training.train
+
+    def keeping_train(*args, **kwargs):
+        state = real_train(*args, **kwargs)
+        torch.save({"model": state.model.state_dict(), "lr": state.optimizer.param_groups[0]["lr"],
+                    "step": state.step, "stopped": state.stopped}, Path(out) / f"rank{rank}.pt")
+        return state
+
+    training.train = keeping_train
+    assert cli.main(["train", "--profile", "tiny", "--minutes", "0.08", "--out", out]) == 0
+
+
+def test_a_learning_rate_that_follows_the_clock_is_the_same_on_every_rank(tmp_path):
+    """The ranks read their clocks at slightly different moments; lr_decay over a minutes budget must still give
+    every rank the same learning rate at every step (max_over_ranks), or DDP's replicas would drift apart."""
+    env = {"DDPM_DATA_DIR": str(first_images_idx(tmp_path / "data"))}
+    (tmp_path / "run").mkdir()  # both ranks write into it
+    torch.multiprocessing.spawn(_clock_rank, args=(2, free_port(), str(tmp_path / "run"), env), nprocs=2)
+    a, b = (torch.load(tmp_path / "run" / f"rank{r}.pt") for r in (0, 1))
+    assert a["stopped"] == b["stopped"] == "minutes" and a["step"] == b["step"] > 2
+    assert a["lr"] == b["lr"] < 0.5 * config_lr()  # the same, and decayed by the clock (the budget is spent)
+    for name, tensor in a["model"].items():
+        assert torch.equal(tensor, b["model"][name]), f"{name} differs between the ranks"
+
+
+def config_lr() -> float:
+    from ddpm_lib import config
+
+    return config.PROFILES["tiny"].lr
