@@ -414,7 +414,10 @@ except FloatingPointError as e:
 #    ratio $\mathrm{SNR}(t) = \bar\alpha_t / (1 - \bar\alpha_t)$ is large: $x_t$ is almost the clean image, the
 #    noise is a faint film on it, and naming it exactly is hard (the dark lines of section 4 stay high), while
 #    those steps change a sample very little. Hang et al. read training as many tasks, one per $t$, whose
-#    gradients pull the shared weights different ways, and cap the weight of the easy, high-SNR ones:
+#    gradients pull the shared weights different ways. Seen as an error on the predicted image, $L_\text{simple}$
+#    weighs step $t$ by $\mathrm{SNR}(t)$: $\hat x_0 - x_0 = -(\hat\epsilon - \epsilon)/\sqrt{\mathrm{SNR}(t)}$
+#    (notebook 02's `predict_x0_from_eps`), so $\lVert \hat\epsilon - \epsilon \rVert^2 = \mathrm{SNR}(t)\,
+#    \lVert \hat x_0 - x_0 \rVert^2$, and the nearly clean steps dominate. Min-SNR caps that weight at $\gamma$:
 #
 #    $$w(t) = \frac{\min(\mathrm{SNR}(t), \gamma)}{\mathrm{SNR}(t)}, \qquad
 #    \text{loss} = \operatorname{mean}_i\, w(t_i)\, \lVert \epsilon_i - \epsilon_\theta(x_{t_i}, t_i) \rVert^2,
