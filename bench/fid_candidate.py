@@ -39,11 +39,10 @@ def main() -> None:
                              "minutes, so that the row does not depend on how busy the machine was")
     args = parser.parse_args()
     changes = {key: ast.literal_eval(value) for key, value in (kv.split("=", 1) for kv in args.changes)}
-    if args.steps is not None:
-        changes.update(max_steps=args.steps, minutes=None)
+    budget = {"max_steps": args.steps, "minutes": None} if args.steps is not None else {}
     config.configure_threads()
     base = config.get_profile(args.profile)
-    profile = base.replace(**changes)
+    profile = base.replace(**changes, **budget)
     model, schedule, state = runs.ensure_trained(profile, args.out / args.name)
     steps = state.step if state is not None else "reused"
     clf, _ = classifier.ensure_classifier(base)  # the base profile's classifier: one yardstick for all rows
@@ -55,7 +54,8 @@ def main() -> None:
                                             generator=generator, progress=False))
     seconds = time.perf_counter() - start
     score = evaluation.score_samples(clf, torch.cat(batches), reference)
-    row = {"name": args.name, "changes": changes, "steps": steps, "sample_s_per_image": round(seconds / args.n, 4),
+    row = {"name": args.name, "changes": changes, "budget": "steps" if budget else f"{profile.minutes:g} min",
+           "steps": steps, "sample_s_per_image": round(seconds / args.n, 4),
            "fid": round(score["fid"], 2), "fid_floor": round(score["fid_floor"], 2), "n": args.n,
            "coverage_entropy": round(score["coverage_entropy"], 3), "confidence": round(score["confidence"], 3)}
     print(json.dumps(row))

@@ -6,7 +6,9 @@ a notebook on Kaggle or Colab can draw it without the clone: ``plotting.plot_rec
         --where "2-core CPU, idle, 2026-11-29" --base '{"batch_size": 64, "lr": 0.001, "lr_decay": "constant"}'
 
 Each compared run's samples are drawn with DDIM and its saved profile's ``ddim_steps``, from one seed; the table
-is ``<--runs>/results.jsonl`` as ``fid_candidate.py`` appended it (the last row of each name).
+is ``<--runs>/results.jsonl`` as ``fid_candidate.py`` appended it (the last row of each name). The two compared
+rows' ``changes`` are read from their checkpoints (the saved profile's fields that differ from ``--base``), so a
+row measured with the profile as it is now still says what it changed.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ def main() -> None:
         x = sampling.ddim_sample(model, schedule, profile.sample_shape(args.n), steps=profile.ddim_steps,
                                  generator=torch.Generator().manual_seed(args.seed), progress=False)
         samples[key] = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
+        rows[key]["changes"] = {f: getattr(profile, f) for f in args.base if getattr(profile, f) != args.base[f]}
     record = {"profile": "small", "budget": "10 minutes of training", "where": args.where, "base": args.base,
               "before": args.before, "after": args.after,
               "labels": {"before": args.before_label, "after": args.after_label}, "rows": list(rows.values())}

@@ -76,7 +76,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "small": Profile(
         # beyond the paper, for 10 CPU minutes (notebook 05, section 2.7): batch 32, lr 2e-3 decaying linearly to 0
-        # over the budget, Min-SNR-5 weights. Measured by bench/fid_candidate.py (issue 12): FID 137 -> about 110.
+        # over the budget, Min-SNR-5 weights. Measured by bench/fid_candidate.py (issue 12): FID 137 -> 117.
         name="small", unet=UnetConfig(dim=32, dim_mults=(1, 2, 2), linear_attn=False), batch_size=32, lr=2e-3,
         lr_decay="linear", min_snr_gamma=5.0,
         warmup_steps=200, max_steps=200_000, minutes=10.0, ema_decay=0.995, ema_warmup=100, checkpoint_every=500,

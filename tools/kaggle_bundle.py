@@ -36,12 +36,9 @@ TITLE = "ddpm-lib: Annotated DDPM notebooks"  # Kaggle titles are 6 to 50 charac
 EXTRA_WHEELS = ("einops",)  # dependencies Kaggle's image may lack; the first cell names the same ones
 
 
-PACKAGE_DATA = ("measured/*.json", "measured/*.npz")  # as [tool.setuptools.package-data] in pyproject.toml
-
-
 def build_wheel(out_dir: str | Path) -> Path:
-    """Build ddpm_lib's wheel into `out_dir` from a clean copy of pyproject.toml, README.md, ddpm_lib/**/*.py and the
-    package data (``PACKAGE_DATA``: the measured records notebook 05 draws).
+    """Build ddpm_lib's wheel into `out_dir` from a clean copy of pyproject.toml, README.md and the ddpm_lib folder
+    (without bytecode); pyproject.toml decides what goes in: the modules and its package data (``measured/``).
 
     Offline: ``--no-build-isolation`` uses the setuptools of this environment (pyproject.toml's dev extra).
     """
@@ -52,11 +49,8 @@ def build_wheel(out_dir: str | Path) -> Path:
         (src / "ddpm_lib").mkdir(parents=True)
         for name in ("pyproject.toml", "README.md"):
             shutil.copy2(ROOT / name, src / name)
-        shipped = [path for pattern in ("*.py", *PACKAGE_DATA) for path in (ROOT / "ddpm_lib").rglob(pattern)]
-        for module in sorted(shipped):  # the package, its subpackages (exercises) and its data files
-            target = src / module.relative_to(ROOT)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(module, target)
+        shutil.copytree(ROOT / "ddpm_lib", src / "ddpm_lib", dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         before = set(out_dir.glob("ddpm_lib-*.whl"))
         done = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
                                "--no-index", "-w", str(out_dir), str(src)], capture_output=True, text=True)
