@@ -4,8 +4,10 @@
     .venv/bin/python bench/bench.py --profiles small --quick
     .venv/bin/python bench/bench.py --compare            # also diffusers' UNet2DModel (pip install diffusers)
 
-Prints a table, then one JSON line per profile. "share of peak" = achieved training FLOP/s (3x the forward
-FLOPs per image, times images/s) over the float32 matmul peak measured in the same run (a big torch.mm).
+Prints a table, then one JSON line per profile. Each profile trains in the precision ``training`` would give it
+on this CPU (``training.autocast_dtype``: bf16 autocast for small on a CPU with bf16 instructions, else fp32).
+"share of peak" = achieved training FLOP/s (3x the forward FLOPs per image, times images/s) over the matmul
+peak of that precision, measured in the same run (a big torch.mm).
 """
 
 from __future__ import annotations
@@ -26,12 +28,13 @@ from ddpm_lib.config import PROFILES  # noqa: E402
 from ddpm_lib.losses import p_losses  # noqa: E402
 from ddpm_lib.runs import build_model  # noqa: E402
 from ddpm_lib.schedules import make_schedule  # noqa: E402
+from ddpm_lib.training import autocast_dtype  # noqa: E402
 from ddpm_lib.unet import count_parameters, forward_flops  # noqa: E402
 
 
-def matmul_peak_gflops(n: int = 2048, reps: int = 8) -> float:
-    """float32 GFLOP/s of an n x n matmul: the best of `reps` timings (the least disturbed by other work)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_peak_gflops(n: int = 2048, reps: int = 8, dtype: torch.dtype = torch.float32) -> float:
+    """GFLOP/s of an n x n matmul in `dtype`: the best of `reps` timings (the least disturbed by other work)."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     a @ b
     times = []
     for _ in range(reps):
@@ -47,15 +50,18 @@ def make_loss_fn(timesteps: int = 1000):
     return lambda model, x0: p_losses(model, schedule, x0)
 
 
-def train_images_per_s(model, batch_size: int, steps: int, warmup: int, image_size=28, channels=1) -> float:
-    """Median images/s of full training steps: loss, backward, clip the grad norm, AdamW."""
+def train_images_per_s(model, batch_size: int, steps: int, warmup: int, image_size=28, channels=1,
+                       amp_dtype: torch.dtype | None = None) -> float:
+    """Median images/s of full training steps: loss (under autocast to `amp_dtype` if given), backward, clip the
+    grad norm, AdamW."""
     loss_fn = make_loss_fn()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     x0 = torch.rand(batch_size, channels, image_size, image_size) * 2 - 1
     times = []
     for i in range(warmup + steps):
         start = time.perf_counter()
-        loss = loss_fn(model, x0)
+        with torch.autocast("cpu", dtype=amp_dtype, enabled=amp_dtype is not None):
+            loss = loss_fn(model, x0)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -88,18 +94,23 @@ def ddim_seconds(model, n_images=64, steps=50, image_size=28, channels=1) -> flo
     return time.perf_counter() - start
 
 
-def bench_model(name, model, batch_size, quick, peak, ddim=False) -> dict:
+def bench_model(name, model, batch_size, quick, peaks, amp_dtype=None, ddim=False) -> dict:
     model.train()
     flops = forward_flops(model)
     steps, warmup = (4, 2) if quick else (15, 3)
     if name.startswith("full") and not quick:
         steps = 6  # ~1.5 GFLOP per image: a few steps are seconds each on a CPU
-    ips = train_images_per_s(model, batch_size, steps, warmup)
+    ips = train_images_per_s(model, batch_size, steps, warmup, amp_dtype=amp_dtype)
+    precision = amp_dtype or torch.float32
+    if precision not in peaks:
+        peaks[precision] = matmul_peak_gflops(reps=4 if quick else 8, dtype=precision)
+    peak = peaks[precision]
     model.eval()
     ms = eval_ms(model, 64, 3 if quick else 10)
     row = {
         "profile": name, "params": count_parameters(model), "fwd_gflop_per_img": round(flops / 1e9, 4),
-        "batch_size": batch_size, "train_img_per_s": round(ips, 1), "eval_ms_b64": round(ms, 1),
+        "batch_size": batch_size, "precision": str(precision).removeprefix("torch."),
+        "train_img_per_s": round(ips, 1), "eval_ms_b64": round(ms, 1),
         "train_gflop_per_s": round(3 * flops * ips / 1e9, 1), "matmul_peak_gflop_per_s": round(peak, 1),
         "share_of_peak": round(3 * flops * ips / 1e9 / peak, 3),
     }
@@ -154,18 +165,22 @@ def main(argv=None) -> int:
         return 2
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; measuring the matmul peak ...")
-    peak = matmul_peak_gflops(reps=4 if args.quick else 8)
+    peaks = {torch.float32: matmul_peak_gflops(reps=4 if args.quick else 8)}  # others when a profile needs them
     rows = []
     for name in names:
         p = PROFILES[name]
         model = build_model(p)
-        rows.append(bench_model(name, model, p.batch_size, args.quick, peak, ddim=name == "small"))
+        amp = autocast_dtype(torch.device("cpu"), p)
+        rows.append(bench_model(name, model, p.batch_size, args.quick, peaks, amp, ddim=name == "small"))
         if args.compare and name == "small":
             ref = diffusers_model(rows[-1]["fwd_gflop_per_img"])
-            rows.append(bench_model("small:diffusers", ref, p.batch_size, args.quick, peak))
-    cols = ["profile", "params", "fwd_gflop_per_img", "batch_size", "train_img_per_s", "train_gflop_per_s",
+            rows.append(bench_model("small:diffusers", ref, p.batch_size, args.quick, peaks, amp))
+    cols = ["profile", "params", "fwd_gflop_per_img", "batch_size", "precision", "train_img_per_s",
+            "train_gflop_per_s",
             "share_of_peak", "eval_ms_b64", "ddim50_b64_s", "peak_rss_mb"]
-    print(f"\nmatmul peak (float32, 2048^2): {peak:.1f} GFLOP/s")
+    print()
+    for dtype, peak in peaks.items():
+        print(f"matmul peak ({str(dtype).removeprefix('torch.')}, 2048^2): {peak:.1f} GFLOP/s")
     print(" | ".join(f"{c:>17}" for c in cols))
     for row in rows:
         print(" | ".join(f"{row.get(c, '-')!s:>17}" for c in cols))

@@ -6,9 +6,10 @@ a notebook on Kaggle or Colab can draw it without the clone: ``plotting.plot_rec
         --where "2-core CPU, idle, 2026-11-29" --base '{"batch_size": 64, "lr": 0.001, "lr_decay": "constant"}'
 
 Each compared run's samples are drawn with DDIM and its saved profile's ``ddim_steps``, from one seed; the table
-is ``<--runs>/results.jsonl`` as ``fid_candidate.py`` appended it (the last row of each name). The two compared
-rows' ``changes`` are read from their checkpoints (the saved profile's fields that differ from ``--base``), so a
-row measured with the profile as it is now still says what it changed.
+is ``<--runs>/results.jsonl`` as ``fid_candidate.py`` appended it (the last row of each name). A row whose run is
+still in ``<--runs>/<name>/`` has its ``changes`` read from the checkpoint (the saved profile's fields that differ
+from ``--base``), so a row measured with the profile as it was then or as it is now says what it changed against
+the same base; a row without its run keeps the ``changes`` it was recorded with.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import numpy as np
 import torch
 
 from ddpm_lib import config, sampling
-from ddpm_lib.checkpoint import load_model_for_sampling
+from ddpm_lib.checkpoint import load_checkpoint, load_model_for_sampling
+from ddpm_lib.config import profile_from_dict
 from ddpm_lib.plotting import MEASURED
 
 
@@ -45,13 +47,17 @@ def main() -> None:
     for line in (args.runs / "results.jsonl").read_text().splitlines():
         row = json.loads(line)
         rows[row["name"]] = row  # the last row of each name
+    for name, row in rows.items():
+        path = args.runs / name / "checkpoint.pt"
+        if path.exists():
+            profile = profile_from_dict(load_checkpoint(path)["profile"])
+            row["changes"] = {f: getattr(profile, f) for f in args.base if getattr(profile, f) != args.base[f]}
     samples = {}
     for key in (args.before, args.after):
         model, schedule, profile = load_model_for_sampling(args.runs / key / "checkpoint.pt", device="cpu")
         x = sampling.ddim_sample(model, schedule, profile.sample_shape(args.n), steps=profile.ddim_steps,
                                  generator=torch.Generator().manual_seed(args.seed), progress=False)
         samples[key] = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
-        rows[key]["changes"] = {f: getattr(profile, f) for f in args.base if getattr(profile, f) != args.base[f]}
     record = {"profile": "small", "budget": "10 minutes of training", "where": args.where, "base": args.base,
               "before": args.before, "after": args.after,
               "labels": {"before": args.before_label, "after": args.after_label}, "rows": list(rows.values())}

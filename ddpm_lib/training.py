@@ -23,8 +23,9 @@ Choices, each one line to change:
     torchrun processes (then to float rounding: the sums run in another order).
   - **Several processes** (torchrun, ``distributed.py``): the model is wrapped in DistributedDataParallel for
     the step, rank 0 alone writes the checkpoint and prints, and the EMA is updated on every rank alike.
-  - **Precision.** On CUDA the forward pass runs under autocast (bf16 where supported, else fp16 with a
-    GradScaler); on a CPU everything stays fp32.
+  - **Precision** (``autocast_dtype``). On CUDA the forward pass runs under autocast (bf16 where supported, else
+    fp16 with a GradScaler). On a CPU it stays fp32, except for a profile with ``cpu_bf16`` (small) on a CPU with
+    bf16 instructions (``config.cpu_has_native_bf16``). Weights, optimizer, EMA and loss are always fp32.
   - **Checkpoints** (``checkpoint.py``) are written to a temporary file in the same folder, then
     ``os.replace``-d: an interrupted write never leaves a half file, and ``torch.load(path, weights_only=True)``
     reads them (tensors and plain containers only: the profile is stored as a dict).
@@ -52,7 +53,7 @@ from .checkpoint import (
     save_checkpoint,
     saved_profile,
 )
-from .config import Profile, stream_seed
+from .config import Profile, cpu_has_native_bf16, stream_seed
 from .losses import min_snr_weights, p_losses
 from .schedules import NoiseSchedule
 
@@ -71,7 +72,7 @@ class TrainState:
     scaler: torch.amp.GradScaler
     schedule: NoiseSchedule
     profile: Profile
-    amp_dtype: torch.dtype | None = None  # autocast dtype on CUDA; None: fp32
+    amp_dtype: torch.dtype | None = None  # autocast dtype (CUDA; a bf16 CPU under profile.cpu_bf16); None: fp32
     step: int = 0  # optimizer steps taken so far
     seconds: float = 0.0  # wall-clock seconds spent training, over every session
     loss_history: list = field(default_factory=list)  # [(step, mean loss over the last log_every steps)]
@@ -115,14 +116,21 @@ def _new_state(model, schedule, profile: Profile, device: torch.device) -> Train
         optimizer, lambda step: lr_factor(profile, step, clock["progress"]))
     ema = AveragedModel(model, multi_avg_fn=_ema_with_warmup(profile.ema_decay, profile.ema_warmup),
                         use_buffers=True).requires_grad_(False)
-    amp_dtype = None
-    if device.type == "cuda":
-        # bf16 only with native support (Ampere, compute capability 8+). is_bf16_supported() also says yes on
-        # Kaggle's T4 and P100 (7.5, 6.0) by emulation, where bf16 is slow: those take fp16 and the scaler.
-        amp_dtype = torch.bfloat16 if torch.cuda.get_device_capability(device)[0] >= 8 else torch.float16
+    amp_dtype = autocast_dtype(device, profile)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)  # fp16 needs loss scaling
     return TrainState(model, ema, optimizer, lr_scheduler, scaler, schedule.to(device), profile, amp_dtype,
                       window=_empty_window(), clock=clock)
+
+
+def autocast_dtype(device: torch.device, profile: Profile) -> torch.dtype | None:
+    """The precision of the forward pass that training autocasts to on `device` (None: float32 throughout)."""
+    if device.type == "cuda":
+        # bf16 only with native support (Ampere, compute capability 8+). is_bf16_supported() also says yes on
+        # Kaggle's T4 and P100 (7.5, 6.0) by emulation, where bf16 is slow: those take fp16 and the scaler.
+        return torch.bfloat16 if torch.cuda.get_device_capability(device)[0] >= 8 else torch.float16
+    if device.type == "cpu" and profile.cpu_bf16 and cpu_has_native_bf16():
+        return torch.bfloat16  # small on a CPU with bf16 instructions: about 1.7x faster steps (05, section 2.4)
+    return None
 
 
 def check_recipe(profile: Profile) -> None:

@@ -1,5 +1,6 @@
 import os
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -104,3 +105,9 @@ def test_threads_follow_the_cpus_available_or_DDPM_THREADS(monkeypatch):
             config.configure_threads()
     finally:
         torch.set_num_threads(before)
+
+
+def test_cpu_has_native_bf16_agrees_with_the_kernels_cpu_flags():
+    """An independent reading of the same fact: Linux lists the CPU's instruction sets in /proc/cpuinfo."""
+    flags = set(Path("/proc/cpuinfo").read_text().split())
+    assert config.cpu_has_native_bf16() == bool(flags & {"avx512_bf16", "amx_bf16", "amx_tile"})

@@ -302,3 +302,43 @@ def test_min_snr_with_a_huge_gamma_is_l_simple(tmp_path, schedule):
 def test_a_misspelt_recipe_is_an_error_before_any_step(schedule, change, words):
     with pytest.raises(ValueError, match=words):
         train(ConvEps(), schedule, [(synthetic_images(4),)], PROFILE.replace(**change), steps=1)
+
+
+@pytest.mark.parametrize("cpu_bf16, native, expected", [(True, True, torch.bfloat16), (True, False, None),
+                                                        (False, True, None)])
+def test_cpu_bf16_autocasts_the_forward_pass_only_on_a_cpu_with_native_bf16(schedule, monkeypatch, cpu_bf16,
+                                                                            native, expected):
+    from ddpm_lib import training
+
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: native)
+    torch.manual_seed(0)
+    model, seen = build_model(PROFILE), []
+    model.final[-1].register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    state = train(model, schedule, torch_loader(), PROFILE.replace(cpu_bf16=cpu_bf16), steps=2)
+    assert state.amp_dtype == expected
+    assert seen == [expected or torch.float32] * 2  # the network's output layer ran in that precision
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # weights, Adam and the EMA stay fp32
+    assert all(p.dtype == torch.float32 for p in state.ema_model.parameters())
+
+
+def test_a_bf16_run_cut_short_and_resumed_equals_the_straight_run(tmp_path, schedule, monkeypatch):
+    from ddpm_lib import training
+
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)  # bf16 runs (emulated) on any CPU
+    profile = PROFILE.replace(cpu_bf16=True)
+
+    def go(out, resume=False, callback=None):
+        torch.manual_seed(0)
+        return train(build_model(profile), schedule, torch_loader(), profile, out_dir=out, steps=4, resume=resume,
+                     callback=callback)
+
+    def interrupt(state):
+        if state.step == 2:
+            raise KeyboardInterrupt
+
+    go(tmp_path / "straight")
+    go(tmp_path / "halves", callback=interrupt)
+    assert go(tmp_path / "halves", resume=True).amp_dtype == torch.bfloat16
+    a, b = (load_checkpoint(tmp_path / d / CHECKPOINT_NAME) for d in ("straight", "halves"))
+    for name, tensor in a["model"].items():
+        assert torch.equal(tensor, b["model"][name]), f"{name} differs after resume"
