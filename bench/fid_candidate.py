@@ -3,6 +3,7 @@
     .venv/bin/python bench/fid_candidate.py baseline                               # small as it is
     .venv/bin/python bench/fid_candidate.py cosine beta_schedule='"cosine"'        # one field changed
     .venv/bin/python bench/fid_candidate.py lr2e-3 lr=2e-3 warmup_steps=100
+    .venv/bin/python bench/fid_candidate.py dim24 unet.dim=24                      # a field of the network
 
 Each candidate trains `small` (or `--profile`) with the given fields replaced (values are Python literals) into
 ``<--out>/<name>/`` through ``runs.ensure_trained`` (a finished run there is reused), then draws `--n` DDIM samples
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -42,7 +44,9 @@ def main() -> None:
     budget = {"max_steps": args.steps, "minutes": None} if args.steps is not None else {}
     config.configure_threads()
     base = config.get_profile(args.profile)
-    profile = base.replace(**changes, **budget)
+    fields = {k: v for k, v in changes.items() if not k.startswith("unet.")}
+    network = {k.removeprefix("unet."): v for k, v in changes.items() if k.startswith("unet.")}  # unet.dim=24
+    profile = base.replace(**fields, **budget, unet=dataclasses.replace(base.unet, **network))
     model, schedule, state = runs.ensure_trained(profile, args.out / args.name)
     steps = state.step if state is not None else "reused"
     clf, _ = classifier.ensure_classifier(base)  # the base profile's classifier: one yardstick for all rows

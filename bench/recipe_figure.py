@@ -51,7 +51,7 @@ def main() -> None:
         path = args.runs / name / "checkpoint.pt"
         if path.exists():
             profile = profile_from_dict(load_checkpoint(path)["profile"])
-            row["changes"] = {f: getattr(profile, f) for f in args.base if getattr(profile, f) != args.base[f]}
+            row["changes"] = {f: profile.field(f) for f in args.base if profile.field(f) != args.base[f]}
     samples = {}
     for key in (args.before, args.after):
         model, schedule, profile = load_model_for_sampling(args.runs / key / "checkpoint.pt", device="cpu")

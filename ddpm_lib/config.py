@@ -6,7 +6,8 @@ kind of hardware. ``get_profile()`` reads ``$DDPM_PROFILE`` (default ``"auto"``:
 
     tiny   CI: every notebook step that trains or samples runs in seconds on 2 CPU cores.
     small  a 2-core CPU: about 10 minutes of training gives recognisable garments (a recipe beyond the paper's
-           for that budget: a smaller batch, Min-SNR-gamma weights, a learning rate decaying to 0).
+           for that budget: a smaller batch, Min-SNR-gamma weights, a learning rate decaying to 0; bf16 steps
+           on a CPU with bf16 instructions).
     full   a GPU (Kaggle T4 / P100 class): the annotated-DDPM scale, good samples in tens of minutes.
 """
 
@@ -65,6 +66,10 @@ class Profile:
         """(n, C, H, W): the shape of n images of this profile, for the samplers."""
         return (n, self.unet.channels, self.image_size, self.image_size)
 
+    def field(self, name: str):
+        """A field by name; ``"unet.dim"`` names a field of the network (as bench/fid_candidate.py's changes do)."""
+        return getattr(self.unet, name.removeprefix("unet.")) if name.startswith("unet.") else getattr(self, name)
+
     def replace(self, **changes) -> Profile:
         """A copy with some fields changed, e.g. ``get_profile("small").replace(minutes=2)``."""
         return dataclasses.replace(self, **changes)
@@ -77,7 +82,8 @@ PROFILES: dict[str, Profile] = {
     ),
     "small": Profile(
         # beyond the paper, for 10 CPU minutes (notebook 05, section 2.7): batch 32, lr 2e-3 decaying linearly to 0
-        # over the budget, Min-SNR-5 weights. Measured by bench/fid_candidate.py (issue 12): FID 137 -> 117.
+        # over the budget, Min-SNR-5 weights, bf16 autocast where the CPU has bf16 instructions (section 2.4).
+        # Measured by bench/fid_candidate.py (issue 12): FID 137 -> 117 in fp32, -> 101 with bf16 steps.
         name="small", unet=UnetConfig(dim=32, dim_mults=(1, 2, 2), linear_attn=False), batch_size=32, lr=2e-3,
         lr_decay="linear", min_snr_gamma=5.0, cpu_bf16=True,
         warmup_steps=200, max_steps=200_000, minutes=10.0, ema_decay=0.995, ema_warmup=100, checkpoint_every=500,
@@ -199,7 +205,8 @@ def pick_device(verbose: bool = True) -> torch.device:
     else:
         device = torch.device("cpu")
         threads = torch.get_num_threads()
-        why = f"CPU, {threads} thread{'s' * (threads > 1)}; no GPU found"
+        bf16 = "with" if cpu_has_native_bf16() else "without"  # whether a cpu_bf16 profile (small) trains in bf16
+        why = f"CPU, {threads} thread{'s' * (threads > 1)}, {bf16} bf16 instructions; no GPU found"
     if verbose:
         print(f"ddpm_lib: using {why}")
     return device

@@ -446,6 +446,22 @@ def load_measured(name: str) -> dict:
     return record
 
 
+def describe_changes(record: dict, row: dict) -> str:
+    """A row's changes in words, for the table: as the record stores them (against ``record["base"]``, "-" for
+    none), or against the compared "after" run when that is shorter ("after + lr=0.003": a row measured as a
+    variant of it)."""
+    base, after = record["base"], {r["name"]: r for r in record["rows"]}[record["after"]]["changes"]
+    own = row["changes"]
+
+    def value(changes, key):
+        return changes.get(key, base.get(key))
+
+    versus_after = {k: value(own, k) for k in sorted({*own, *after}) if value(own, k) != value(after, k)}
+    if row["name"] != record["after"] and len(versus_after) < len(own):
+        return f"{record['after']} + " + (", ".join(f"{k}={v}" for k, v in versus_after.items()) or "nothing")
+    return ", ".join(f"{k}={v}" for k, v in own.items()) or "-"
+
+
 def plot_recipe_comparison(record: dict, n: int = 32):
     """The before/after figure of a measured record: the two runs' samples from the same noise, side by side,
     each titled with its recipe, its training steps and its FID (notebook 07's evaluation)."""

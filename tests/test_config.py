@@ -41,7 +41,10 @@ def test_profiles_are_ordered_by_cost():
 def test_pick_device_says_what_it_picked(capsys):
     device = config.pick_device()
     assert device.type in ("cuda", "mps", "cpu")
-    assert "ddpm_lib: using" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "ddpm_lib: using" in out
+    if device.type == "cpu":  # whether small will train in bf16 here (training.autocast_dtype)
+        assert ("with bf16" if config.cpu_has_native_bf16() else "without bf16") in out
 
 
 def test_notebook_setup_seeds_everything(monkeypatch, capsys):
@@ -111,3 +114,10 @@ def test_cpu_has_native_bf16_agrees_with_the_kernels_cpu_flags():
     """An independent reading of the same fact: Linux lists the CPU's instruction sets in /proc/cpuinfo."""
     flags = set(Path("/proc/cpuinfo").read_text().split())
     assert config.cpu_has_native_bf16() == bool(flags & {"avx512_bf16", "amx_bf16", "amx_tile"})
+
+
+def test_field_reads_a_profile_field_or_a_field_of_its_network():
+    small = config.get_profile("small")
+    assert small.field("lr") == small.lr and small.field("unet.dim") == small.unet.dim
+    with pytest.raises(AttributeError):
+        small.field("unet.no_such_field")

@@ -139,8 +139,22 @@ def test_the_recipe_record_describes_the_small_profile_of_this_version():
     after = {row["name"]: row for row in record["rows"]}[record["after"]]
     small = config.get_profile("small")
     for field in {*record["base"], *after["changes"]}:
-        assert getattr(small, field) == after["changes"].get(field, record["base"].get(field)), field
+        assert small.field(field) == after["changes"].get(field, record["base"].get(field)), field
+    assert {"batch_size", "lr", "lr_decay", "min_snr_gamma", "beta_schedule", "cpu_bf16"} <= set(record["base"])
     assert after["budget"] == "10 min" and small.minutes == 10  # the row is a 10-minute run, as small's budget
+
+
+def test_describe_changes_names_a_variant_of_the_after_run_by_what_it_changes_there():
+    record = {"base": {"lr": 1e-3, "batch_size": 64, "cpu_bf16": False}, "after": "now",
+              "rows": [{"name": "base", "changes": {}},
+                       {"name": "now", "changes": {"lr": 2e-3, "batch_size": 32, "cpu_bf16": True}},
+                       {"name": "fp32", "changes": {"lr": 2e-3, "batch_size": 32}},
+                       {"name": "lr3", "changes": {"lr": 3e-3, "batch_size": 32, "cpu_bf16": True}},
+                       {"name": "again", "changes": {"lr": 2e-3, "batch_size": 32, "cpu_bf16": True}},
+                       {"name": "b16", "changes": {"batch_size": 16}}]}
+    said = [plotting.describe_changes(record, row) for row in record["rows"]]
+    assert said == ["-", "lr=0.002, batch_size=32, cpu_bf16=True", "now + cpu_bf16=False", "now + lr=0.003",
+                    "now + nothing", "batch_size=16"]
 
 
 def test_a_missing_record_names_the_script_that_writes_one():
