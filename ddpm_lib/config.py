@@ -153,9 +153,9 @@ def _cgroup_cpu_quota(root: str = "/") -> float | None:
 
 
 def cpu_has_native_bf16() -> bool:
-    """Whether this CPU multiplies bfloat16 in hardware (x86's AVX512-BF16 or AMX, as torch detects them). There
-    oneDNN runs bf16 convolutions and matmuls about 1.7x faster than fp32; elsewhere bf16 is emulated and slower,
-    so training stays in fp32 (``Profile.cpu_bf16``)."""
+    """Whether this CPU multiplies bfloat16 in hardware (x86's AVX512-BF16 or AMX, as torch detects them). There a
+    `small` training step under bf16 autocast ran 1.5-1.7x faster than in fp32 (bench/README.md); elsewhere bf16 is
+    emulated and slower, so training stays in fp32 (``Profile.cpu_bf16``)."""
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch.cpu's own probes (private, so guarded)
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 

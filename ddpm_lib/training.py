@@ -129,7 +129,7 @@ def autocast_dtype(device: torch.device, profile: Profile) -> torch.dtype | None
         # Kaggle's T4 and P100 (7.5, 6.0) by emulation, where bf16 is slow: those take fp16 and the scaler.
         return torch.bfloat16 if torch.cuda.get_device_capability(device)[0] >= 8 else torch.float16
     if device.type == "cpu" and profile.cpu_bf16 and cpu_has_native_bf16():
-        return torch.bfloat16  # small on a CPU with bf16 instructions: about 1.7x faster steps (05, section 2.4)
+        return torch.bfloat16  # small on a CPU with bf16 instructions: 1.5-1.7x faster steps (05, section 2.4)
     return None
 
 

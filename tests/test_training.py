@@ -265,8 +265,13 @@ def test_linear_decay_reaches_zero_on_the_last_step_of_a_step_budget(schedule):
     assert lrs == pytest.approx([PROFILE.lr * (1 - k / 10) for k in range(1, 11)])
 
 
-def test_a_decaying_run_cut_short_and_resumed_equals_the_straight_run(tmp_path, schedule):
-    profile = PROFILE.replace(lr_decay="cosine", min_snr_gamma=5.0)
+@pytest.mark.parametrize("changes", [{"lr_decay": "cosine", "min_snr_gamma": 5.0}, {"cpu_bf16": True}])
+def test_a_run_beyond_the_paper_cut_short_and_resumed_equals_the_straight_run(tmp_path, schedule, monkeypatch,
+                                                                               changes):
+    from ddpm_lib import training
+
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)  # bf16 runs (emulated) on any CPU
+    profile = PROFILE.replace(**changes)
 
     def go(out, resume=False, callback=None):
         torch.manual_seed(0)
@@ -279,7 +284,8 @@ def test_a_decaying_run_cut_short_and_resumed_equals_the_straight_run(tmp_path, 
 
     go(tmp_path / "straight")
     assert go(tmp_path / "halves", callback=interrupt).stopped == "interrupted"
-    assert go(tmp_path / "halves", resume=True).step == 6
+    resumed = go(tmp_path / "halves", resume=True)
+    assert resumed.step == 6 and resumed.amp_dtype == (torch.bfloat16 if profile.cpu_bf16 else None)
     a, b = (load_checkpoint(tmp_path / d / CHECKPOINT_NAME) for d in ("straight", "halves"))
     for name, tensor in a["model"].items():
         assert torch.equal(tensor, b["model"][name]), f"{name} differs after resume"
@@ -319,26 +325,3 @@ def test_cpu_bf16_autocasts_the_forward_pass_only_on_a_cpu_with_native_bf16(sche
     assert seen == [expected or torch.float32] * 2  # the network's output layer ran in that precision
     assert all(p.dtype == torch.float32 for p in model.parameters())  # weights, Adam and the EMA stay fp32
     assert all(p.dtype == torch.float32 for p in state.ema_model.parameters())
-
-
-def test_a_bf16_run_cut_short_and_resumed_equals_the_straight_run(tmp_path, schedule, monkeypatch):
-    from ddpm_lib import training
-
-    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)  # bf16 runs (emulated) on any CPU
-    profile = PROFILE.replace(cpu_bf16=True)
-
-    def go(out, resume=False, callback=None):
-        torch.manual_seed(0)
-        return train(build_model(profile), schedule, torch_loader(), profile, out_dir=out, steps=4, resume=resume,
-                     callback=callback)
-
-    def interrupt(state):
-        if state.step == 2:
-            raise KeyboardInterrupt
-
-    go(tmp_path / "straight")
-    go(tmp_path / "halves", callback=interrupt)
-    assert go(tmp_path / "halves", resume=True).amp_dtype == torch.bfloat16
-    a, b = (load_checkpoint(tmp_path / d / CHECKPOINT_NAME) for d in ("straight", "halves"))
-    for name, tensor in a["model"].items():
-        assert torch.equal(tensor, b["model"][name]), f"{name} differs after resume"
