@@ -499,11 +499,12 @@ fig = plotting.plot_recipe_comparison(record)
 # `baseline_seed1`) scores six points apart, so one change worth a few points is suggestive at best. Each
 # recipe change alone gains a little; together (`recipe`, trained in float32) they gain 20 points, well beyond
 # the seeds' spread, and the class coverage stays near uniform. bfloat16 steps (`recipe_bf16`, which is `small`
-# on a CPU with bfloat16 instructions) train nothing differently, but the same ten minutes reached 4,556 steps
-# instead of 3,301, and that gained 16 points more. On a CPU without them `small` trains in float32 and gets the
-# `recipe` row. The rows below it try variants of that model, trained for the steps each reaches in ten minutes:
-# none beat it except the cosine schedule (notebook 01), which gained five or six points each of the three times
-# it was tried, but `small` keeps the paper's linear schedule, which notebooks 00-04 teach and plot. More,
+# on a CPU with bfloat16 instructions) change nothing in what is trained, but the same ten minutes reached 4,556
+# steps instead of 3,301, and that gained 11 to 16 points more (its two seeds score five points apart). On a CPU
+# without them `small` trains in float32 and gets the `recipe` row. The rows below try variants of that model,
+# trained for the steps each reaches in ten minutes: none beat it except the cosine schedule (notebook 01), which
+# gained five or six points each of the three times it was tried, but `small` keeps the paper's linear schedule,
+# which notebooks 00-04 teach and plot. More,
 # smaller steps (batch 16), a narrower network with more steps (dim 24), a wider one with fewer (dim 40), a
 # higher rate and a longer EMA all scored worse. Same noise, so the two grids show corresponding samples: the
 # new recipe's garments are more often whole, though some are still broken; ten minutes on a CPU is a short
