@@ -22,8 +22,7 @@ import numpy as np
 import torch
 
 from ddpm_lib import config, sampling
-from ddpm_lib.checkpoint import load_checkpoint, load_model_for_sampling
-from ddpm_lib.config import profile_from_dict
+from ddpm_lib.checkpoint import load_checkpoint, load_model_for_sampling, saved_profile
 from ddpm_lib.plotting import MEASURED
 
 
@@ -50,7 +49,7 @@ def main() -> None:
     for name, row in rows.items():
         path = args.runs / name / "checkpoint.pt"
         if path.exists():
-            profile = profile_from_dict(load_checkpoint(path)["profile"])
+            profile = saved_profile(load_checkpoint(path))
             row["changes"] = {f: profile.field(f) for f in args.base if profile.field(f) != args.base[f]}
     samples = {}
     for key in (args.before, args.after):

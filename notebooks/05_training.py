@@ -96,7 +96,7 @@ budget = f"{profile.max_steps} steps" + (f" or {profile.minutes} min" if profile
 print(f"profile {profile.name}: {profile.unet}, "
       f"batch {profile.batch_size}, lr {profile.lr} ({profile.lr_decay}), min-SNR gamma {profile.min_snr_gamma}, "
       f"budget {budget}")
-precision = training.autocast_dtype(torch.device(device), profile) or torch.float32  # section 2.4
+precision = training.autocast_dtype(device, profile) or torch.float32  # section 2.4
 print(f"on this {device.type}, the training steps run in {str(precision).removeprefix('torch.')}")
 print(f"checkpoints and figures go to {run_dir}")
 

@@ -24,6 +24,7 @@ import pytest
 import torch
 
 from ddpm_lib import __main__ as cli
+from ddpm_lib import config
 from ddpm_lib.checkpoint import CHECKPOINT_NAME, load_checkpoint, saved_profile
 from ddpm_lib.losses import p_losses
 from ddpm_lib.runs import build_model
@@ -230,7 +231,7 @@ def _clock_rank(rank: int, world: int, port: int, out: str, env: dict) -> None:
     os.environ.update({"RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(world),
                        "LOCAL_WORLD_SIZE": str(world), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
                        "DDPM_THREADS": "1"})
-    from ddpm_lib import config, training
+    from ddpm_lib import training
 
     config.PROFILES["tiny"] = config.PROFILES["tiny"].replace(lr_decay="linear", max_steps=10**6, warmup_steps=1)
     real_train = training.train
@@ -253,12 +254,6 @@ def test_a_learning_rate_that_follows_the_clock_is_the_same_on_every_rank(tmp_pa
     torch.multiprocessing.spawn(_clock_rank, args=(2, free_port(), str(tmp_path / "run"), env), nprocs=2)
     a, b = (torch.load(tmp_path / "run" / f"rank{r}.pt") for r in (0, 1))
     assert a["stopped"] == b["stopped"] == "minutes" and a["step"] == b["step"] > 2
-    assert a["lr"] == b["lr"] < 0.5 * config_lr()  # the same, and decayed by the clock (the budget is spent)
+    assert a["lr"] == b["lr"] < 0.5 * config.PROFILES["tiny"].lr  # the same, and decayed by the clock (spent budget)
     for name, tensor in a["model"].items():
         assert torch.equal(tensor, b["model"][name]), f"{name} differs between the ranks"
-
-
-def config_lr() -> float:
-    from ddpm_lib import config
-
-    return config.PROFILES["tiny"].lr
