@@ -95,7 +95,7 @@ def train_classifier(config: ClassifierConfig, device=None, progress: bool = Tru
     torch.manual_seed(config.seed)
     model = build_classifier(config).to(device)
     dataset = load_fashion_mnist("train") if dataset is None else dataset
-    loader = make_dataloader(dataset, config.batch_size, seed=config.seed, subset=config.subset)
+    loader = make_dataloader(dataset, config.batch_size, seed=config.seed, subset=config.subset, hflip=True)
     total = config.epochs * len(loader)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=total, pct_start=0.1)

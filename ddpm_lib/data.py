@@ -286,12 +286,14 @@ class _BatchKeys(torch.utils.data.Sampler):
             yield order[mine], None if flips is None else flips[mine]
 
 
-def make_dataloader(dataset, batch_size: int, shuffle: bool = True, seed: int = 0, hflip: bool = True,
+def make_dataloader(dataset, batch_size: int, shuffle: bool = True, seed: int = 0, hflip: bool = False,
                     subset: int | None = None, num_workers: int = 0, drop_last: bool = True,
                     rank: int = 0, world_size: int = 1):
     """A DataLoader yielding ``(x, y)``: x (B, 1, 28, 28) float32 in [-1, 1], y (B,) int64 labels.
 
     The same `seed` gives the same batches and flips; each new epoch (each ``iter``) draws a fresh order.
+    `hflip` mirrors a random half of each epoch's images: an augmentation for the classifier (a mirrored shoe is
+    still a shoe), not for a generative model (Fashion-MNIST has no mirrored shoes to learn; notebook 05, 2.7).
     `subset` keeps the first n images. ``num_workers=0`` because worker processes hang in some notebooks.
     With ``world_size`` processes (torchrun), `batch_size` is the global batch and this one, number `rank`,
     gets its slice: B = batch_size / world_size images, the same images for any world_size taken together.
@@ -312,6 +314,21 @@ def make_dataloader(dataset, batch_size: int, shuffle: bool = True, seed: int = 
     keys = _BatchKeys(n, batch_size, shuffle, hflip, drop_last, seed, rank, world_size)
     return torch.utils.data.DataLoader(_Batches(images, labels), batch_size=None, sampler=keys,
                                        num_workers=num_workers)
+
+
+def right_half_ink(images: torch.Tensor) -> torch.Tensor:
+    """(N,) the share of each image's ink in its right half: 0.5 for a left-right symmetric image, above 0.5 when
+    the right half holds more. `images` (N, C, H, W) in [-1, 1] (the model's range: -1 is no ink).
+
+    Fashion-MNIST's footwear points one way (toe left, the heavier heel and shaft right), so its sandals, sneakers
+    and ankle boots nearly all score above 0.5, and a mirrored one below: why no profile trains on random flips
+    (notebook 05, section 2.7; ``bench/footwear_orientation.py`` measures it on samples).
+    """
+    if images.dim() != 4:
+        raise ValueError(f"images must be (N, C, H, W); got shape {tuple(images.shape)}")
+    ink = (images.float() + 1) / 2  # [-1, 1] -> [0, 1]
+    half = images.shape[-1] // 2
+    return ink[..., half:].sum((1, 2, 3)) / ink.sum((1, 2, 3)).clamp(min=1e-12)
 
 
 def load_images(split: str = "train", n: int | None = None, source: str = "auto") -> torch.Tensor:

@@ -217,13 +217,25 @@ def test_loader_flips(small_ds):
     original = to_batch(fake_split(20, seed=1)[0])
     seen = set()
     for seed in range(20):
-        x, _ = next(iter(data.make_dataloader(small_ds, batch_size=20, seed=seed, shuffle=False)))
+        x, _ = next(iter(data.make_dataloader(small_ds, batch_size=20, seed=seed, shuffle=False, hflip=True)))
         seen.add(x[0, 0, 0, 0].item())
         same, mirrored = (x == original).flatten(1).all(1), (x == original.flip(-1)).flatten(1).all(1)
         assert (same | mirrored).all()  # every image is itself or its mirror image
     assert seen == {-1.0, 1.0}
-    x, _ = next(iter(data.make_dataloader(small_ds, batch_size=20, shuffle=False, hflip=False)))
-    assert x[0, 0, 0, 0] == -1
+    for seed in range(5):  # flips are opt-in: without hflip=True every image is itself
+        x, _ = next(iter(data.make_dataloader(small_ds, batch_size=20, seed=seed, shuffle=False)))
+        assert torch.equal(x, original)
+
+
+def test_right_half_ink():
+    x = torch.full((3, 1, 28, 28), -1.0)  # no ink
+    x[0, :, :, 14:] = 1.0  # all ink on the right
+    x[1, :, :, :7] = 1.0  # a quarter of the columns, on the left
+    x[2] = 0.0  # grey everywhere: symmetric
+    torch.testing.assert_close(data.right_half_ink(x), torch.tensor([1.0, 0.0, 0.5]))
+    torch.testing.assert_close(data.right_half_ink(x.flip(-1)), 1 - data.right_half_ink(x))  # a mirror swaps halves
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        data.right_half_ink(x[0])
 
 
 def test_loader_subset(small_ds):
@@ -255,3 +267,23 @@ def test_real_debian_files(monkeypatch):
         assert np.bincount(labels, minlength=10).tolist() == [n // 10] * 10
         assert ds[0]["image"].size == (28, 28)
     assert "60,000" in data.describe_data_source("local")
+
+
+def test_real_footwear_points_one_way_so_profiles_do_not_flip(monkeypatch):
+    """Why no profile trains on mirrored images: in Fashion-MNIST the sandals, sneakers and ankle boots (classes 5, 7,
+    9) nearly all point the same way, so a mirrored shoe is an image the data never has. Measured here by which half
+    of the image holds more ink; the tops (0) are near left-right symmetric, with no such preference."""
+    from ddpm_lib import config
+
+    monkeypatch.delenv("DDPM_DATA_DIR", raising=False)
+    ds = data.load_fashion_mnist("train", source="local")
+    x, y = data.images_uint8(ds).float().squeeze(1), torch.as_tensor(np.asarray(ds["label"][:]))
+    left_heavier = x[:, :, :14].sum((1, 2)) > x[:, :, 14:].sum((1, 2))
+    share = {c: left_heavier[y == c].float().mean().item() for c in range(10)}
+    assert all(share[c] < 0.1 for c in (5, 7, 9)), share  # toe left, heel (the heavier half) right
+    assert 0.2 < share[0] < 0.5, share  # a T-shirt's halves are near equal: either may be heavier
+    right = data.right_half_ink(data.to_model_range(data.images_uint8(ds)[:1000]))  # the library's reading agrees
+    left_ink, right_ink = x[:1000, :, :14].sum((1, 2)), x[:1000, :, 14:].sum((1, 2))
+    clear = (left_ink - right_ink).abs() > 0.01 * (left_ink + right_ink)  # leave out near-ties (float rounding)
+    assert torch.equal((right > 0.5)[clear], (right_ink > left_ink)[clear])
+    assert not any(profile.hflip for profile in config.PROFILES.values())

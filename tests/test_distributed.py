@@ -198,8 +198,8 @@ def test_the_ranks_rows_of_each_global_batch_make_up_the_one_process_batch():
     pixels = torch.randint(0, 256, (24, 28, 28), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
     ds = datasets.Dataset.from_dict({"image": [Image.fromarray(p.numpy()) for p in pixels],
                                      "label": list(range(10)) * 2 + [0] * 4}, features=data._features())
-    one = data.make_dataloader(ds, 8, seed=3)
-    ranks = [data.make_dataloader(ds, 8, seed=3, rank=r, world_size=2) for r in range(2)]
+    one = data.make_dataloader(ds, 8, seed=3, hflip=True)
+    ranks = [data.make_dataloader(ds, 8, seed=3, hflip=True, rank=r, world_size=2) for r in range(2)]
     epochs = []
     for _ in range(2):  # each iter is the next epoch, on every rank alike
         batches = list(one)

@@ -140,7 +140,8 @@ def test_the_recipe_record_describes_the_small_profile_of_this_version():
     small = config.get_profile("small")
     for field in {*record["base"], *after["changes"]}:
         assert small.field(field) == after["changes"].get(field, record["base"].get(field)), field
-    assert {"batch_size", "lr", "lr_decay", "min_snr_gamma", "beta_schedule", "cpu_bf16"} <= set(record["base"])
+    recipe_fields = {"batch_size", "lr", "lr_decay", "min_snr_gamma", "beta_schedule", "cpu_bf16", "hflip"}
+    assert recipe_fields <= set(record["base"])
     assert after["budget"] == "10 min" and small.minutes == 10  # the row is a 10-minute run, as small's budget
 
 
