@@ -31,9 +31,9 @@ class Profile:
     # --- data ---
     image_size: int = 28  # Fashion-MNIST is 28x28
     subset: int | None = None  # train on the first `subset` images only (None: all 60,000)
-    # random horizontal flips: off, because they are not Fashion-MNIST's distribution. Its footwear all points the
-    # same way (toe left), and a generative model learns to draw whatever its training images show, mirrored shoes
-    # included; in `small` flips cost half the FID (notebook 05, section 2.7).
+    # random horizontal flips: off, because they are not Fashion-MNIST's distribution. Its footwear nearly all
+    # points the same way (toe left), and a generative model learns to draw whatever its training images show,
+    # mirrored shoes included; in `small` flips doubled the FID (notebook 05, section 2.7).
     hflip: bool = False
     # --- diffusion (the paper's defaults) ---
     timesteps: int = 1000  # T

@@ -292,8 +292,9 @@ def make_dataloader(dataset, batch_size: int, shuffle: bool = True, seed: int = 
     """A DataLoader yielding ``(x, y)``: x (B, 1, 28, 28) float32 in [-1, 1], y (B,) int64 labels.
 
     The same `seed` gives the same batches and flips; each new epoch (each ``iter``) draws a fresh order.
-    `hflip` mirrors a random half of each epoch's images: an augmentation for the classifier (a mirrored shoe is
-    still a shoe), not for a generative model (Fashion-MNIST has no mirrored shoes to learn; notebook 05, 2.7).
+    `hflip` mirrors each image with probability 1/2, drawn afresh each epoch: an augmentation for the classifier
+    (a mirrored shoe is still a shoe), not for a generative model (Fashion-MNIST has hardly any mirrored shoes to
+    learn; notebook 05, section 2.7).
     `subset` keeps the first n images. ``num_workers=0`` because worker processes hang in some notebooks.
     With ``world_size`` processes (torchrun), `batch_size` is the global batch and this one, number `rank`,
     gets its slice: B = batch_size / world_size images, the same images for any world_size taken together.
@@ -326,6 +327,9 @@ def right_half_ink(images: torch.Tensor) -> torch.Tensor:
     """
     if images.dim() != 4:
         raise ValueError(f"images must be (N, C, H, W); got shape {tuple(images.shape)}")
+    if images.dtype == torch.uint8 or images.abs().max() > 1.1:  # a sampler's last step may overshoot 1 a little
+        raise ValueError("images must be in the model's range [-1, 1]; pixels 0..255 (images_uint8) go through "
+                         "data.to_model_range first")
     ink = (images.float() + 1) / 2  # [-1, 1] -> [0, 1]
     half = images.shape[-1] // 2
     return ink[..., half:].sum((1, 2, 3)) / ink.sum((1, 2, 3)).clamp(min=1e-12)

@@ -420,17 +420,18 @@ except FloatingPointError as e:
 # holds for every profile. The other three are choices from later work that help at that budget, and the `small`
 # profile takes them; on a CPU with bfloat16 instructions it also trains in bfloat16 (section 2.4), which changes
 # no formula but buys about 40 % more steps in the same minutes. `tiny` and `full` keep the paper's training
-# recipe: `tiny` only checks that the pipeline runs, and nobody has measured `full` with them on a GPU yet.
+# recipe, flips aside: `tiny` only checks that the pipeline runs, and nobody has measured `full` with them on a GPU yet.
 #
 # 1. **No mirrored images** (`hflip=False`, every profile). Ho et al.'s code trains CIFAR10 with random
-#    horizontal flips (`randflip=1` in its `run_cifar.py`), the most common augmentation there is: a mirrored
-#    car is still a car, and CIFAR10 has cars facing both ways. But an augmentation does not mean the same thing
-#    to every model. A *classifier* learns a label, so an augmentation only has to keep the label (notebook 07's
-#    classifier trains with flips). A *generative* model learns to draw every image it is shown, so an
-#    augmentation must keep the *distribution*: it may only show images the data could have held. Fashion-MNIST's
-#    shoes all point the same way, toe left, so half of the flipped ones are shoes the dataset never has, and the
-#    model spends its few thousand steps learning to draw those too. Measured below on the 60,000 training images
-#    with `data.right_half_ink` (the share of an image's ink in its right half):
+#    horizontal flips (`randflip=1` in its `run_cifar.py`), a common augmentation: a mirrored car is still a
+#    car, and CIFAR10 has cars facing both ways. But an augmentation does not mean the same thing to every model.
+#    A *classifier* learns a label, so an augmentation only has to keep the label (notebook 07's classifier
+#    trains with flips). A *generative* model learns to draw every image it is shown, so an augmentation must
+#    keep the *distribution*: it may only show images the data could have held. Fashion-MNIST's shoes nearly all
+#    point the same way, toe left, so a flipped shoe is almost always one the dataset does not have; half of the
+#    shoes the model is shown are such, and it spends its few thousand steps learning to draw them too. Measured
+#    below on the 60,000 training images with `data.right_half_ink` (the share of an image's ink in its right
+#    half):
 
 # %%
 images = data.to_model_range(data.images_uint8(train_set))  # (60000, 1, 28, 28) in [-1, 1]
@@ -454,8 +455,9 @@ for c in (5, 7, 9):
 #    footwear 92 % or more carry their ink on the right, because the heel and the shaft are there. The model
 #    trained with flips drew about half of its shoes pointing right (`bench/footwear_orientation.py`: 42 %, 61 %
 #    and 49 % of the sandals, sneakers and ankle boots in 500 samples); the one trained without drew 9 %, 4 % and
-#    0 %, close to the test images (8 %, 0.3 % and 0 %). In the table below, turning the flips off halved
-#    `small`'s FID, more than everything else in this section together.
+#    0 %, near the test images' 8 %, 0.3 % and 0 % (of about 45 shoes of each kind, so 4 % is two images). In
+#    the table below, turning the flips off halved `small`'s FID, more than everything else in this section
+#    together.
 #
 # 2. **A smaller batch, more steps** (`batch_size` 32 instead of 64). A step on 32 images costs half as much,
 #    so the same minutes give twice as many steps. This early in training every step still moves the weights a
@@ -521,7 +523,8 @@ _ = axes[1].legend(fontsize=8)
 # real runs without training them again.
 
 # %%
-print(f"measured: {record['where']}; every row starts from {record['base']} and changes what it lists")
+print(f"measured: {record['where']}; every row starts from {record['base']} and changes what it lists "
+      f"('{record['after']} + x': the changes of {record['after']}, and x)")
 said = [plotting.describe_changes(record, row) for row in record["rows"]]  # against the base, or the "after" run
 width = max(len(text) for text in said)
 print(f"{'candidate':<20} {'changes':<{width}} {'budget':>6} {'steps':>6} {'FID':>6} {'coverage':>8}")
@@ -535,22 +538,27 @@ fig = plotting.plot_recipe_comparison(record)
 # %% [markdown]
 # Read the table with its noise in mind: the old recipe trained from two seeds (`baseline`,
 # `baseline_seed1`) scores six points apart, so one change worth a few points is suggestive at best. The rows
-# down to `ema999_bf16` all still trained on flipped images. Each training change alone gains a little; together
+# down to `ema999_bf16` all still trained on flipped images. Most training changes alone gain a little; together
 # (`recipe`, trained in float32) they gain 20 points, well beyond the seeds' spread. bfloat16 steps
 # (`recipe_bf16`) change nothing in what is trained, but the same ten minutes reached 4,556 steps instead of
 # 3,301, and that gained 11 to 16 points more. Then the flips came off (`noflip_bf16`, and `recipe_noflip`,
 # which is `small` as it is now, trained by the clock, with its second seed): the FID halved, from about 100 to
 # about 50, far more than any other change. On a CPU without bfloat16 instructions `small` trains in float32 and
-# gets the `recipe_noflip_fp32` row. The class coverage stays near uniform throughout. The other rows try variants,
-# each trained for the steps it reaches in ten minutes: none beat the recipe except the cosine schedule
+# gets the `recipe_noflip_fp32` row. The class coverage stays near uniform throughout. The other rows try
+# variants, each trained for the steps it reaches in ten minutes: none beat the recipe except the cosine schedule
 # (notebook 01), which gained five to eight points each of the four times it was tried (`cosine_noflip_bf16`
 # last), but `small` keeps the paper's linear schedule, which notebooks 00-04 teach and plot. More, smaller steps
-# (batch 16), a narrower network with more steps (dim 24), a wider one with fewer (dim 40), a higher rate and a
-# longer EMA all scored worse. Same noise, so the two grids show corresponding samples: the new recipe's garments
-# are more often whole, and its shoes point left, as the data's do; ten minutes on a CPU is still a short time.
+# (batch 16), a narrower network with more steps (dim 24) and a wider one with fewer (dim 40) scored worse, a
+# higher rate and a longer EMA no better (within the seeds' spread); those were all measured with flips.
+# `noflip_bf16` and `cosine_noflip_bf16` trained for the 4,556 steps of the run with flips, before the ten
+# minutes without them were measured (4,854 steps): `noflip_bf16` is `small` as it is, a few hundred steps
+# short. Rows that list the same changes differ in their budget (`stack3_linear_sched` and `recipe`). Same
+# noise, so the two grids show corresponding samples: the new recipe's garments are more often whole, and its
+# shoes point left, as the data's do; ten minutes on a CPU is still a short time.
 # The price of the weights is the bound in bits/dim, which gets worse: notebook 07, section 6, says why. What did
 # *not* help alone: the learning-rate decay at the old rate (the EMA of section 2.3 already averages away the
-# end-of-run jitter); it pays only together with the higher rate.
+# end-of-run jitter); it paid together with the higher rate (`lr2e-3_lin`; the higher rate without the decay was
+# not measured).
 
 # %% [markdown]
 # ## 3. Training with the current profile
@@ -671,9 +679,10 @@ _ = plotting.show_images(raw_samples, nrow=8, ax=axes[1], title="raw weights of 
 #   draw whatever it is shown, mirrored shoes included. Turning the flips off halved `small`'s FID, from about
 #   100 to about 50 (section 2.7).
 # * Beyond the paper, for ten minutes on a CPU, `small` trains on batches of 32 with Min-SNR-$\gamma$ weights
-#   and a learning rate that decays linearly to zero over the budget; measured together, they beat the paper's
+#   and a learning rate that decays linearly to zero over the budget; measured together, they beat the old
 #   recipe by far more than two seeds of it differ (section 2.7). On a CPU with bfloat16 instructions its steps
-#   run in bfloat16, about 40 % more of them in the same minutes. `tiny` and `full` keep the paper's recipe.
+#   run in bfloat16, about 40 % more of them in the same minutes. `tiny` and `full` keep the paper's recipe,
+#   flips aside.
 # * `ensure_trained(profile)` trains once per profile and reuses `runs/<profile>/checkpoint.pt` afterwards.
 #
 # **`ddpm_lib` now contains** (in addition to notebooks 01-04):

@@ -342,14 +342,14 @@ print(f"bound on {SIZES['n_bpd']} test images: {bpd['mean']:.3f} ± {bpd['stderr
 # 8 bits/dim. With so few images the error bar is wide; it shrinks as $1/\sqrt{n}$.
 #
 # **A better sampler, a worse bound.** `small` trains with Min-SNR weights (notebook 05, section 2.7), which shrink
-# the weight of the smallest $t$, and there the bound's terms are largest. So its samples got better and its bound
-# got worse: measured with this notebook on 2026-11-29 (2-core CPU), the old `small` recipe scored FID 136.7 and
-# 3.35 ± 0.26 bits/dim, the new one FID 112.8 and 4.23 ± 0.24 (and 99.4 and 4.09 ± 0.24 with its steps in
-# bfloat16, which reach 4,556 steps in the ten minutes instead of 3,301). It is the trade Ho et al. made when
-# they chose $L_\text{simple}$ over the bound (their Table 1: FID 3.17 against 13.51, but at most 3.75 bits/dim
-# against 3.70), taken one step further. Training without mirrored images (notebook 05, section 2.7) then took
-# the FID to 48.3 and left the bound where it was, 4.08 ± 0.24 bits/dim: the flips had cost sample quality, not
-# likelihood.
+# the weight of the smallest $t$, and there the bound's terms are largest. So, with the recipe's other changes,
+# its samples got better and its bound got worse: measured with this notebook on 2026-11-29 (2-core CPU), the
+# old `small` recipe scored FID 136.7 and 3.35 ± 0.26 bits/dim, the new one FID 112.8 and 4.23 ± 0.24 (and
+# 99.4 and 4.09 ± 0.24 with its steps in bfloat16, which reach 4,556 steps in the ten minutes instead of 3,301).
+# It is the trade Ho et al. made when they chose $L_\text{simple}$ over the bound (their Table 1: FID 3.17
+# against 13.51, but at most 3.75 bits/dim against 3.70), taken one step further. Training without mirrored
+# images (notebook 05, section 2.7) then took the FID to 48.3 and left the bound where it was, 4.08 ± 0.24
+# bits/dim: the flips had cost sample quality, not likelihood.
 #
 # ## 7. Sampling steps against quality and time
 #

@@ -236,6 +236,9 @@ def test_right_half_ink():
     torch.testing.assert_close(data.right_half_ink(x.flip(-1)), 1 - data.right_half_ink(x))  # a mirror swaps halves
     with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
         data.right_half_ink(x[0])
+    for pixels in (torch.zeros(1, 1, 28, 28, dtype=torch.uint8), torch.full((1, 1, 28, 28), 255.0)):
+        with pytest.raises(ValueError, match=r"\[-1, 1\].*to_model_range"):
+            data.right_half_ink(pixels)
 
 
 def test_loader_subset(small_ds):
@@ -271,8 +274,8 @@ def test_real_debian_files(monkeypatch):
 
 def test_real_footwear_points_one_way_so_profiles_do_not_flip(monkeypatch):
     """Why no profile trains on mirrored images: in Fashion-MNIST the sandals, sneakers and ankle boots (classes 5, 7,
-    9) nearly all point the same way, so a mirrored shoe is an image the data never has. Measured here by which half
-    of the image holds more ink; the tops (0) are near left-right symmetric, with no such preference."""
+    9) nearly all point the same way, so a mirrored shoe is an image the data hardly ever has. Measured here by which
+    half of the image holds more ink; the tops (0) are near left-right symmetric, with a mild lean at most."""
     from ddpm_lib import config
 
     monkeypatch.delenv("DDPM_DATA_DIR", raising=False)
