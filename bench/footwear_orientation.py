@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from ddpm_lib import checkpoint, classifier, config, data, runs, sampling
+from ddpm_lib import checkpoint, classifier, config, data, sampling
 
 FOOTWEAR = {5: "Sandal", 7: "Sneaker", 9: "Ankle boot"}
 
@@ -42,8 +42,7 @@ def main() -> None:
     real = data.to_model_range(data.images_uint8(data.load_fashion_mnist("test")))
     print(json.dumps({"run": "real test images", "n": len(real), "mirrored": mirrored_shares(clf, real)}))
     for run in args.runs:
-        profile = checkpoint.saved_profile(checkpoint.load_checkpoint(run / checkpoint.CHECKPOINT_NAME))
-        model, schedule, _ = runs.load_trained(profile, run)
+        model, schedule, profile = checkpoint.load_model_for_sampling(run / checkpoint.CHECKPOINT_NAME, device="cpu")
         generator = torch.Generator().manual_seed(args.seed)
         x = sampling.ddim_sample(model, schedule, profile.sample_shape(args.n), steps=profile.ddim_steps,
                                  generator=generator, progress=False)

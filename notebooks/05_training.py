@@ -675,9 +675,9 @@ _ = plotting.show_images(raw_samples, nrow=8, ax=axes[1], title="raw weights of 
 # * Around it: AdamW with a linear warm-up, gradient clipping at norm 1, an EMA of the weights (with a warm-up)
 #   that sampling uses, autocast on CUDA (and on a CPU with bfloat16, for `small`), atomic checkpoints that
 #   resume exactly, and a NaN guard.
-# * No profile trains on random flips: Fashion-MNIST's shoes all point one way, and a generative model learns to
-#   draw whatever it is shown, mirrored shoes included. Turning the flips off halved `small`'s FID, from about
-#   100 to about 50 (section 2.7).
+# * No profile trains on random flips: Fashion-MNIST's shoes nearly all point one way, and a generative model
+#   learns to draw whatever it is shown, mirrored shoes included. Turning the flips off halved `small`'s FID,
+#   from about 100 to about 50 (section 2.7).
 # * Beyond the paper, for ten minutes on a CPU, `small` trains on batches of 32 with Min-SNR-$\gamma$ weights
 #   and a learning rate that decays linearly to zero over the budget; measured together, they beat the old
 #   recipe by far more than two seeds of it differ (section 2.7). On a CPU with bfloat16 instructions its steps
@@ -689,6 +689,7 @@ _ = plotting.show_images(raw_samples, nrow=8, ax=axes[1], title="raw weights of 
 # * `training`: `train`, `train_step`, `TrainState` (`loss_history`, `loss_by_t`, `ema_model`), `lr_factor`,
 #   `autocast_dtype`;
 # * `losses`: `min_snr_weights`;
+# * `data`: `make_dataloader` (flips only when asked), `right_half_ink`;
 # * `config`: `cpu_has_native_bf16`;
 # * `checkpoint`: `save_checkpoint`, `load_checkpoint`, `load_model_for_sampling`;
 # * `runs`: `build_model`, `build_training`, `ensure_trained`, `run_dir`, `default_runs_dir`;
