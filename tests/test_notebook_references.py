@@ -115,3 +115,44 @@ def test_the_checker_catches_slips(tmp_path):
     assert len(found) == 7, found
     for needle in ("Section 8", "notebook 42", "'Eq. 12'", "no_such_thing", "nowhere", "abar_t", "'Eq. 4'"):
         assert any(needle in f for f in found), (needle, found)
+
+
+NUMBER_WORDS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve "
+                                           "thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty"
+                                           .split())}
+PROSE_FILES = [NOTEBOOK_DIR.parent / "README.md", *sorted((NOTEBOOK_DIR.parent / "docs").glob("*.md")), *NOTEBOOKS,
+               *sorted(Path(ddpm_lib.__file__).parent.rglob("*.py"))]
+
+
+def counted(what: str) -> int:
+    """How many of `what` the code has: the number a sentence that counts them must say."""
+    from ddpm_lib.exercises import EXERCISES
+    from ddpm_lib.schedules import BETA_SCHEDULES
+
+    return {"schedules": len(BETA_SCHEDULES), "exercises": sum(map(len, EXERCISES.values())),
+            "notebooks": len(NOTEBOOKS)}[what]
+
+
+COUNTS = [  # (what, a pattern whose group 1 is the number word)
+    ("schedules", re.compile(r"\b(\w+)\s+(?:beta\s+)?schedules\b", re.I)),
+    ("exercises", re.compile(r"\b(\w+)\s+exercises\b", re.I)),
+    ("notebooks", re.compile(r"\ball\s+(\w+)\s+(?:notebooks\b|in about)", re.I)),
+]
+
+
+def count_problems(text: str, where: str) -> list[str]:
+    found = []
+    for what, pattern in COUNTS:
+        for m in pattern.finditer(text):
+            n = NUMBER_WORDS.get(m.group(1).lower())
+            if n is not None and n != counted(what):
+                found.append(f"{where}: {m.group(0)!r}, but the code has {counted(what)} {what}")
+    return found
+
+
+def test_counts_in_prose_come_from_the_code():
+    """"the four schedules", "Fifteen exercises", "all eight": each number is the code's count."""
+    found = [p for path in PROSE_FILES for p in count_problems(path.read_text(), path.name)]
+    assert not found, "\n".join(found)
+    assert count_problems("Here are the five beta schedules and all nine notebooks.", "x") and not count_problems(
+        f"the {next(k for k, v in NUMBER_WORDS.items() if v == counted('schedules'))} schedules", "x")
