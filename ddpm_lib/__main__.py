@@ -13,7 +13,8 @@
 coverage, confidence; ``ddpm_lib.evaluation`` defines the .npy format).
 
 Every argument (and ``$DDPM_PROFILE``) is checked before any work: a bad one ends with one line that names it
-and what it accepts, and exit status 2.
+and what it accepts, and exit status 2. That is why the commands import ddpm_lib's modules inside their functions
+(the one module allowed to; tests/test_architecture.py): ``--help`` and a bad argument answer before torch loads.
 """
 
 from __future__ import annotations
