@@ -23,7 +23,7 @@ import torch
 
 from ddpm_lib import config, sampling
 from ddpm_lib.checkpoint import load_checkpoint, load_model_for_sampling, saved_profile
-from ddpm_lib.plotting import MEASURED
+from ddpm_lib.probes import MEASURED
 
 
 def main() -> None:

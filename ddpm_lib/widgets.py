@@ -111,7 +111,7 @@ def schedule_explorer(schedules: dict[str, NoiseSchedule], image: torch.Tensor, 
     x0 = plotting.as_batch(image)[:1]  # (1, C, H, W)
     noise = probes.fixed_noise(x0, seed)
     x_t = {name: probes.q_sample_at(s, x0, range(T), noise)[:, 0] for name, s in schedules.items()}  # (T, C, H, W)
-    curves = {name: plotting.schedule_curves(s) for name, s in schedules.items()}
+    curves = {name: probes.schedule_curves(s) for name, s in schedules.items()}
 
     fig = Figure(figsize=(12, 6.2), layout="constrained")
     top, bottom = fig.subfigures(2, 1, height_ratios=[1.1, 1])
@@ -154,7 +154,7 @@ def forward_explorer(schedule: NoiseSchedule, images: torch.Tensor, t: int = 0, 
     T, B = schedule.num_timesteps, images.shape[0]
     noise = probes.fixed_noise(images, seed)
     x_t = probes.q_sample_at(schedule, images, range(T), noise)  # (T, B, C, H, W), every t precomputed
-    heights = np.stack([plotting.pixel_histogram(x, bins)[0] for x in x_t])  # (T, bins)
+    heights = np.stack([probes.pixel_histogram(x, bins)[0] for x in x_t])  # (T, bins)
 
     fig = Figure(figsize=(max(8.0, 1.4 * B), 5.4), layout="constrained")
     top, bottom = fig.subfigures(2, 1, height_ratios=[1, 1.6])
@@ -291,7 +291,7 @@ def reverse_explorer(trajectory: dict, t: int | None = None, n: int = 4) -> Time
     fig = Figure(figsize=(max(6.0, 1.5 * n), 3.8), layout="constrained")
     axes = fig.subplots(2, 1)
     ims = []
-    i = plotting.nearest_step(trajectory, t)
+    i = probes.nearest_step(trajectory, t)
     for ax, frames, label in zip(axes, (x_t, x0_pred), (r"$x_t$ (what the sampler holds)", r"predicted $x_0$")):
         ims.append(ax.imshow(plotting.image_grid(frames[i], nrow=n), cmap="gray", vmin=0, vmax=1))
         ax.set_title(label, fontsize=10)
@@ -299,7 +299,7 @@ def reverse_explorer(trajectory: dict, t: int | None = None, n: int = 4) -> Time
     suptitle = fig.suptitle("")
 
     def update(t: int) -> None:
-        i = plotting.nearest_step(trajectory, t)
+        i = probes.nearest_step(trajectory, t)
         ims[0].set_data(plotting.image_grid(x_t[i], nrow=n))
         ims[1].set_data(plotting.image_grid(x0_pred[i], nrow=n))
         k = ts[i]

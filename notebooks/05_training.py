@@ -89,7 +89,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ddpm_lib import checkpoint, data, losses, plotting, runs, sampling, schedules, training, widgets
+from ddpm_lib import checkpoint, data, losses, plotting, probes, runs, sampling, schedules, training, widgets
 
 T = profile.timesteps
 run_dir = runs.run_dir(profile)  # runs/<profile>/ at the repository root ($DDPM_RUNS_DIR if set)
@@ -491,7 +491,7 @@ for c in (5, 7, 9):
 
 # %%
 small = config.get_profile("small")
-record = plotting.load_measured("recipe_small")  # the measurements below (bench/recipe_figure.py)
+record = probes.load_measured("recipe_small")  # the measurements below (bench/recipe_figure.py)
 rows = {row["name"]: row for row in record["rows"]}
 gamma = small.min_snr_gamma
 t_all = torch.arange(T)
@@ -693,8 +693,8 @@ _ = plotting.show_images(raw_samples, nrow=8, ax=axes[1], title="raw weights of 
 # * `config`: `cpu_has_native_bf16`;
 # * `checkpoint`: `save_checkpoint`, `load_checkpoint`, `load_model_for_sampling`;
 # * `runs`: `build_model`, `build_training`, `ensure_trained`, `run_dir`, `default_runs_dir`;
-# * `plotting`: `plot_loss_curve`, `plot_loss_by_t`, `draw_training_progress`, `load_measured`,
-#   `describe_changes`, `plot_recipe_comparison`;
+# * `plotting`: `plot_loss_curve`, `plot_loss_by_t`, `draw_training_progress`, `describe_changes`,
+#   `plot_recipe_comparison`; `probes`: `load_measured`, `ema_bias_corrected` (the loss curve's average);
 # * `widgets`: `TrainingMonitor`.
 #
 # **Next:** notebook 06 derives the reverse process and samples from this model step by step.
