@@ -8,7 +8,8 @@
     pixel_stats(x)                             mean, std and saturated / out-of-range fractions       (06)
     plane_grid(lim, n), eps_field(model, schedule, grid, ts)   a model's eps over the plane at many t     (00)
     schedule_curves(schedule), pixel_histogram(x), ema_bias_corrected(losses)   what a curve or bar shows (00-05)
-    nearest_step(trajectory, t)                the visited step a slider's t snaps to                  (05, 06)
+    per_image_loss(eps_pred, noise)            L_simple of each image, from predictions already made      (04)
+    nearest_index(ts, t), nearest_step(trajectory, t)   the precomputed t a slider's t snaps to     (04-06)
     load_measured(name)                        a record measured once by bench/ (too slow for a notebook)   (05)
 
 Timesteps are 0-indexed: code t = k is the paper's t = k + 1. Images are (B, C, H, W) in [-1, 1].
@@ -106,7 +107,7 @@ def pixel_stats(x: torch.Tensor) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# What a curve, a histogram or a slider shows (notebooks 01, 02, 05, 06)
+# What a curve, a histogram or a slider shows (notebooks 00-06)
 # ---------------------------------------------------------------------------------------------------------
 
 
@@ -141,9 +142,21 @@ def ema_bias_corrected(values, smooth: float = 0.9) -> np.ndarray:
     return out
 
 
+def per_image_loss(eps_pred: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """L_simple of each image, ||eps - eps_pred||^2 averaged over its pixels (what ``losses.p_losses(...,
+    reduction="none")`` returns, for predictions already made): eps_pred (..., B, C, H, W), noise (B, C, H, W)
+    -> (..., B). With ``predict_eps_at``'s (len(ts), B, C, H, W): one loss per t and image."""
+    return (eps_pred - noise).square().flatten(-3).mean(-1)
+
+
+def nearest_index(ts, t: int) -> int:
+    """The index in `ts` (the timesteps a probe ran at) of the one nearest to code t: where a slider snaps."""
+    return int(np.abs(np.asarray(ts) - t).argmin())
+
+
 def nearest_step(trajectory: dict, t: int) -> int:
     """The index into a trajectory's arrays of the visited step nearest to code t."""
-    return int(np.abs(np.asarray(trajectory["ts"]) - t).argmin())
+    return nearest_index(trajectory["ts"], t)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -198,8 +198,7 @@ def loss_explorer(model, schedule: NoiseSchedule, images: torch.Tensor, ts, curv
     ts = sorted(int(k) for k in ts)
     noise = probes.fixed_noise(images, seed).cpu()
     x_t, eps_pred = probes.predict_eps_at(model, schedule, images, ts, noise)  # (len(ts), B, C, H, W) each
-    per_image = ((eps_pred - noise) ** 2).flatten(2).mean(-1)  # (len(ts), B): L_simple of each shown image
-    grid_ts = np.asarray(ts)
+    per_image = probes.per_image_loss(eps_pred, noise)  # (len(ts), B): L_simple of each shown image
     curve_t, curve_loss = (np.asarray(v, dtype=np.float64) for v in next(iter(curves.values())))
 
     fig = Figure(figsize=(max(8.0, 1.3 * B + 2), 7.0), layout="constrained")
@@ -215,7 +214,7 @@ def loss_explorer(model, schedule: NoiseSchedule, images: torch.Tensor, ts, curv
     suptitle = fig.suptitle("")
 
     def update(t: int) -> None:
-        i = int(np.abs(grid_ts - t).argmin())  # the nearest precomputed t
+        i = probes.nearest_index(ts, t)  # the nearest precomputed t
         k = ts[i]
         image.set_data(plotting.image_grid(plotting.eps_rows(x_t[i], noise, eps_pred[i]), B))
         vline.set_xdata([k, k])

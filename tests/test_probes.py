@@ -4,8 +4,10 @@ the records measured once for notebook 05 (ddpm_lib/measured/, written by bench/
 import numpy as np
 import pytest
 import torch
+from helpers import random_images
 
-from ddpm_lib import probes
+from ddpm_lib import losses, probes
+from ddpm_lib.schedules import make_schedule
 
 
 def test_pixel_histogram_is_a_density_matching_an_independent_count():
@@ -29,6 +31,21 @@ def test_ema_bias_corrected_is_the_mean_weighted_by_smooth_to_the_age():
 def test_nearest_step_snaps_to_the_visited_step():
     trajectory = {"ts": [0, 10, 20, 40]}
     assert [probes.nearest_step(trajectory, t) for t in (0, 4, 6, 29, 31, 999)] == [0, 0, 1, 2, 3, 3]
+    assert probes.nearest_index(trajectory["ts"], 29) == 2
+
+
+def test_per_image_loss_is_p_losses_per_image_at_each_t():
+    schedule = make_schedule("linear", 50)
+    x0 = random_images(3)
+    noise = probes.fixed_noise(x0, seed=1)
+    model = lambda x_t, t: 0.5 * x_t + t[:, None, None, None] / 50
+    ts = [0, 20, 49]
+    _, eps_pred = probes.predict_eps_at(model, schedule, x0, ts, noise)
+    per_image = probes.per_image_loss(eps_pred, noise)
+    assert per_image.shape == (len(ts), 3)
+    for i, t in enumerate(ts):
+        expected = losses.p_losses(model, schedule, x0, torch.full((3,), t), noise, reduction="none")
+        torch.testing.assert_close(per_image[i], expected)
 
 
 # --- the measured record notebook 05 draws (ddpm_lib/measured/, written by bench/recipe_figure.py) ----------------
