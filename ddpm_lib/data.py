@@ -250,7 +250,8 @@ class _Batches(torch.utils.data.Dataset):
 
     def __getitem__(self, key):
         indices, flips = key[0].numpy(), key[1]
-        x = self.images[indices].astype(np.float32) / 255 * 2 - 1  # to_model_range(x / 255), bit for bit
+        # to_model_range(x) by hand, bit for bit (a test checks): the converter would run in torch (see above)
+        x = self.images[indices].astype(np.float32) / 255 * 2 - 1
         if flips is not None:
             x = np.where(flips.numpy()[:, None, None, None], x[..., ::-1], x)  # mirror the width
         return torch.from_numpy(x), torch.from_numpy(self.labels[indices])
@@ -323,14 +324,15 @@ def right_half_ink(images: torch.Tensor) -> torch.Tensor:
 
     Fashion-MNIST's footwear points one way (toe left, the heavier heel and shaft right), so its sandals, sneakers
     and ankle boots nearly all score above 0.5, and a mirrored one below: why no profile trains on random flips
-    (notebook 05, section 2.7; ``bench/footwear_orientation.py`` measures it on samples).
+    (notebook 05, section 2.7; ``bench/footwear_orientation.py`` measures it on samples). The ink is
+    ``from_model_range(images)``: a pixel a sampler pushed past -1 or 1 counts as none or full.
     """
     if images.dim() != 4:
         raise ValueError(f"images must be (N, C, H, W); got shape {tuple(images.shape)}")
     if images.dtype == torch.uint8 or images.abs().max() > 1.1:  # a sampler's last step may overshoot 1 a little
         raise ValueError("images must be in the model's range [-1, 1]; pixels 0..255 (images_uint8) go through "
                          "data.to_model_range first")
-    ink = (images.float() + 1) / 2  # [-1, 1] -> [0, 1]
+    ink = from_model_range(images.float())  # [-1, 1] -> [0, 1]
     half = images.shape[-1] // 2
     return ink[..., half:].sum((1, 2, 3)) / ink.sum((1, 2, 3)).clamp(min=1e-12)
 

@@ -22,6 +22,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .data import to_model_range
+
 REFERENCE_N = 5000  # real test images 5000..9999: the reference statistics
 FLOOR_POOL_N = 5000  # real test images 0..4999: real sets for the floor, disjoint from the reference
 
@@ -87,7 +89,7 @@ def sanity_ladder(x: torch.Tensor, generator: torch.Generator | None = None) -> 
     """Four sets of images, each further from the data than the last: x itself, x blurred (sigma 1 px), x blurred
     (sigma 2.5 px) and uniform noise in [-1, 1]. A trustworthy FID ranks them in this order."""
     return {"real": x, "blur 1 px": gaussian_blur(x, 1.0), "blur 2.5 px": gaussian_blur(x, 2.5),
-            "noise": torch.rand(x.shape, generator=generator) * 2 - 1}
+            "noise": to_model_range(torch.rand(x.shape, generator=generator))}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -163,17 +165,17 @@ def check_samples(array) -> torch.Tensor:
     if len(a) < 2:
         raise ValueError(f"need at least 2 samples for a covariance (1,000 or more for a meaningful FID); got {len(a)}")
     if a.dtype == np.uint8:
-        return torch.from_numpy(a.astype(np.float32) / 255 * 2 - 1)
+        return to_model_range(a)  # uint8: divided by 255 first
     if a.dtype not in (np.float32, np.float64):
         raise ValueError(f"samples must be uint8 (0..255) or float32/float64 in [0, 1]; got dtype {a.dtype}")
     if not np.isfinite(a).all():
         raise ValueError("samples contain NaN or inf; the sampler diverged (check the checkpoint)")
     lo, hi = float(a.min()), float(a.max())
     if lo < 0 or hi > 1:
-        hint = ("they look like [-1, 1]: save (x + 1) / 2" if lo >= -1 and hi <= 1 else
+        hint = ("they look like [-1, 1]: save (x + 1) / 2 (data.from_model_range)" if lo >= -1 and hi <= 1 else
                 "they look like 0..255: save them as uint8" if lo >= 0 and hi <= 255 else "rescale them")
         raise ValueError(f"float samples must be in [0, 1]; got min {lo:.3g}, max {hi:.3g}; {hint}")
-    return torch.from_numpy(a.astype(np.float32) * 2 - 1)
+    return to_model_range(a.astype(np.float32))
 
 
 def bits_per_dim_estimate(model, schedule, x0: torch.Tensor, batch_size: int = 16,

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .data import to_model_range
 from .forward import q_sample
 from .sampling import progressive
 from .schedules import NoiseSchedule
@@ -177,5 +178,5 @@ def load_measured(name: str) -> dict:
                                 "writes one")
     record = json.loads(path.read_text())
     with np.load(path.with_suffix(".npz")) as arrays:  # uint8 pixels, as the data files store them
-        record["samples"] = {k: torch.from_numpy(arrays[k]).float() / 127.5 - 1.0 for k in arrays.files}
+        record["samples"] = {k: to_model_range(arrays[k]) for k in arrays.files}
     return record
