@@ -76,11 +76,9 @@ def predict(model: Classifier, x: torch.Tensor, batch_size: int = 500):
 
 def accuracy(model: Classifier, split: str = "test") -> float:
     """The fraction of Fashion-MNIST's `split` images (test: 10,000) classified correctly."""
-    from .data import images_uint8, load_fashion_mnist, to_model_range
+    from .data import load_images
 
-    dataset = load_fashion_mnist(split)
-    x = to_model_range(images_uint8(dataset))  # (N, 1, 28, 28) in [-1, 1]
-    y = torch.as_tensor(dataset.with_format("numpy")["label"][:], dtype=torch.long)
+    x, y = load_images(split, labels=True)  # (N, 1, 28, 28) in [-1, 1], (N,)
     return (predict(model.eval(), x)[0].argmax(1) == y).float().mean().item()
 
 

@@ -5,7 +5,8 @@ Owned by no single notebook; notebooks 02-06 use it.
     load_fashion_mnist("train")   a Dataset with ``image`` (PIL, greyscale 28x28) and ``label`` (ClassLabel),
                                   the schema of the hub's ``zalando-datasets/fashion_mnist``
     make_dataloader(ds, 128)      yields ``(x, y)``: x (B, 1, 28, 28) float32 in [-1, 1], y (B,) int64
-    load_images("test", n=16)     a few real images as one (N, 1, 28, 28) tensor in [-1, 1]
+    load_images("test", n=16)     a few real images as one (N, 1, 28, 28) tensor in [-1, 1] (labels=True: and
+                                  their labels (N,))
 
 Where the data comes from (``source``): ``"local"`` reads the split's files from the first folder that
 holds them (``data_files``: `data_dir`, else ``$DDPM_DATA_DIR``; else any folder under the Kaggle input root,
@@ -312,7 +313,7 @@ def make_dataloader(dataset, batch_size: int, shuffle: bool = True, seed: int = 
     if n < len(dataset):
         dataset = dataset.select(range(n))
     images = images_uint8(dataset)  # (n, 1, 28, 28) uint8, decoded once
-    labels = torch.as_tensor(np.asarray(dataset.with_format("numpy")["label"][:]), dtype=torch.int64)
+    labels = _labels(dataset)  # (n,) int64
     keys = _BatchKeys(n, batch_size, shuffle, hflip, drop_last, seed, rank, world_size)
     return torch.utils.data.DataLoader(_Batches(images, labels), batch_size=None, sampler=keys,
                                        num_workers=num_workers)
@@ -337,9 +338,16 @@ def right_half_ink(images: torch.Tensor) -> torch.Tensor:
     return ink[..., half:].sum((1, 2, 3)) / ink.sum((1, 2, 3)).clamp(min=1e-12)
 
 
-def load_images(split: str = "train", n: int | None = None, source: str = "auto") -> torch.Tensor:
-    """The first `n` images of `split` (all if None) as float32 (N, 1, 28, 28) in [-1, 1]."""
+def load_images(split: str = "train", n: int | None = None, source: str = "auto", labels: bool = False):
+    """The first `n` images of `split` (all if None) as float32 (N, 1, 28, 28) in [-1, 1]; with ``labels=True``,
+    ``(images, labels)``, the labels (N,) int64 class indices (``CLASS_NAMES``)."""
     dataset = load_fashion_mnist(split, source=source)
     if n is not None:
         dataset = dataset.select(range(min(n, len(dataset))))
-    return to_model_range(images_uint8(dataset))
+    images = to_model_range(images_uint8(dataset))
+    return (images, _labels(dataset)) if labels else images
+
+
+def _labels(dataset) -> torch.Tensor:
+    """A Fashion-MNIST Dataset's labels as one int64 tensor (N,)."""
+    return torch.as_tensor(np.asarray(dataset.with_format("numpy")["label"][:]), dtype=torch.int64)

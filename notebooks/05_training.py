@@ -434,8 +434,7 @@ except FloatingPointError as e:
 #    half):
 
 # %%
-images = data.to_model_range(data.images_uint8(train_set))  # (60000, 1, 28, 28) in [-1, 1]
-labels = torch.as_tensor(np.asarray(train_set["label"][:]))
+images, labels = data.load_images("train", labels=True)  # (60000, 1, 28, 28) in [-1, 1], (60000,)
 right_heavier = data.right_half_ink(images) > 0.5
 share = [right_heavier[labels == c].float().mean().item() for c in range(10)]
 fig, ax = plt.subplots(figsize=(11, 2.6), layout="constrained")

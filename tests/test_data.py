@@ -267,6 +267,9 @@ def test_load_images(idx_dir, monkeypatch):
     x = data.load_images("test", n=5)
     assert x.shape == (5, 1, 28, 28) and x.dtype == torch.float32
     torch.testing.assert_close(x, to_batch(fake_split(7, seed=2)[0][:5]))
+    x, y = data.load_images("test", n=5, labels=True)
+    torch.testing.assert_close(x, to_batch(fake_split(7, seed=2)[0][:5]))
+    assert y.dtype == torch.int64 and y.tolist() == fake_split(7, seed=2)[1][:5].tolist()
 
 
 # --- the real files (CI installs the Debian package dataset-fashion-mnist) ----------------------------------
