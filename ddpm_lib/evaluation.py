@@ -21,6 +21,7 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.distributions import Categorical
 
 from .data import to_model_range
 
@@ -37,9 +38,7 @@ def gaussian_stats(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     if features.ndim != 2 or features.shape[0] < 2:
         raise ValueError(f"need features (N, D) with N >= 2 for a covariance; got shape {tuple(features.shape)}")
     f = features.double()
-    mu = f.mean(0)
-    centred = f - mu
-    return mu, centred.T @ centred / (f.shape[0] - 1)
+    return f.mean(0), torch.cov(f.T)  # torch.cov takes variables as rows; correction=1: divides by N - 1
 
 
 def sqrtm_psd(a: torch.Tensor) -> torch.Tensor:
@@ -102,7 +101,8 @@ def class_coverage(logits: torch.Tensor) -> dict:
     probs = logits.softmax(dim=1)
     counts = torch.bincount(probs.argmax(1), minlength=logits.shape[1]).double()
     hist = counts / counts.sum()
-    entropy = -(hist[hist > 0] * hist[hist > 0].log()).sum().item()
+    # -sum p log p (0 log 0 = 0), given the counts' logs: probs=hist would clamp p = 1 to 1 - 2^-52 (H = 2e-16, not 0)
+    entropy = Categorical(logits=counts.log()).entropy().item()
     return {"histogram": hist.tolist(), "entropy": entropy, "max_entropy": math.log(logits.shape[1]),
             "confidence": probs.max(1).values.mean().item()}
 
