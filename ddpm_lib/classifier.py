@@ -6,8 +6,9 @@
 
 The network: two conv blocks (conv 3x3, BatchNorm, ReLU, then 2x2 max-pool) and a linear layer to D features, then
 the 10-way head. FID reads the D features (after ReLU), as Inception-based FID reads the 2048-d pool layer.
-The file is a dict with a ``format`` marker, written atomically (``checkpoint.save_checkpoint``) and read with
-``weights_only=True``; a corrupt cached file is renamed ``classifier.stale.pt`` and the classifier retrained.
+The file is a dict with a ``format`` marker, written atomically (``checkpoint.save_checkpoint``) and read with the
+checks of a training checkpoint (``checkpoint.load_checkpoint(..., format=CLASSIFIER_FORMAT)``: ``weights_only=True``,
+the marker, clear errors); a corrupt cached file is renamed ``classifier.stale.pt`` and the classifier retrained.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .checkpoint import CheckpointError, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 CLASSIFIER_FORMAT = "ddpm_lib.classifier"
 CLASSIFIER_NAME = "classifier.pt"
@@ -125,17 +126,10 @@ def load_classifier(path, device=None):
     """(model, config, info) from a file `save_classifier` wrote. FileNotFoundError if missing; CheckpointError if
     unreadable or not a classifier."""
     path = Path(path)
-    if not path.is_file():
+    if not path.is_file():  # before load_checkpoint, whose advice is to train a diffusion model
         raise FileNotFoundError(f"{path}: no classifier there. Check the path, or leave --classifier out to train "
                                 "(and cache) one for the profile.")
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise CheckpointError(f"{path}: cannot be read as a PyTorch file ({type(e).__name__}); it is truncated or "
-                              "corrupt. Delete it to train the classifier again.") from e
-    if not isinstance(saved, dict) or saved.get("format") != CLASSIFIER_FORMAT:
-        raise CheckpointError(f"{path}: a PyTorch file, but not a ddpm_lib classifier (no {CLASSIFIER_FORMAT!r} "
-                              "marker). A diffusion checkpoint.pt is not a classifier.")
+    saved = load_checkpoint(path, format=CLASSIFIER_FORMAT)  # weights_only=True; CheckpointError if not ours
     config = ClassifierConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved["config"].items()})
     model = build_classifier(config)
     model.load_state_dict(saved["state_dict"])
