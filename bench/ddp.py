@@ -31,9 +31,9 @@ def worker(profile_name: str, warmup: int, steps: int) -> None:
     import torch
     import torch.distributed as dist
 
-    from ddpm_lib import config, distributed, runs, training
+    from ddpm_lib import config, distributed, hardware, runs, training
 
-    config.configure_threads()
+    hardware.configure_threads()
     device = distributed.setup()
     profile = config.get_profile(profile_name).replace(minutes=None, log_every=1, checkpoint_every=10**9)
     model, schedule, loader = runs.build_training(profile, device)
@@ -93,7 +93,7 @@ def main(argv=None) -> int:
         worker(args.profile, args.warmup, args.steps)
         return 0
     sys.path.insert(0, str(ROOT))
-    from ddpm_lib.config import available_cpus
+    from ddpm_lib.hardware import available_cpus
 
     cpus = args.cpus or available_cpus()
     # 1 x all CPUs is what a learner runs; 1 x (CPUs / N) separates the gain of N processes from thread effects

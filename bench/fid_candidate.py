@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from ddpm_lib import classifier, config, evaluation, runs, sampling
+from ddpm_lib import classifier, config, evaluation, hardware, runs, sampling
 
 
 def main() -> None:
@@ -42,7 +42,7 @@ def main() -> None:
     args = parser.parse_args()
     changes = {key: ast.literal_eval(value) for key, value in (kv.split("=", 1) for kv in args.changes)}
     budget = {"max_steps": args.steps, "minutes": None} if args.steps is not None else {}
-    config.configure_threads()
+    hardware.configure_threads()
     base = config.get_profile(args.profile)
     fields = {k: v for k, v in changes.items() if not k.startswith("unet.")}
     network = {k.removeprefix("unet."): v for k, v in changes.items() if k.startswith("unet.")}  # unet.dim=24

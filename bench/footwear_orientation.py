@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from ddpm_lib import checkpoint, classifier, config, data, sampling
+from ddpm_lib import classifier, config, data, hardware, runs, sampling
 
 FOOTWEAR = {5: "Sandal", 7: "Sneaker", 9: "Ankle boot"}
 
@@ -37,12 +37,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1234, help="the sampling noise, the same for every run")
     parser.add_argument("--profile", default="small", help="whose classifier labels the images")
     args = parser.parse_args()
-    config.configure_threads()
+    hardware.configure_threads()
     clf, _ = classifier.ensure_classifier(config.get_profile(args.profile))
     real = data.load_images("test")
     print(json.dumps({"run": "real test images", "n": len(real), "mirrored": mirrored_shares(clf, real)}))
     for run in args.runs:
-        model, schedule, profile = checkpoint.load_model_for_sampling(run / checkpoint.CHECKPOINT_NAME, device="cpu")
+        model, schedule, profile = runs.load_model_for_sampling(run, device="cpu")
         generator = torch.Generator().manual_seed(args.seed)
         x = sampling.ddim_sample(model, schedule, profile.sample_shape(args.n), steps=profile.ddim_steps,
                                  generator=generator, progress=False)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from ddpm_lib import checkpoint, config, runs, sampling, training
+from ddpm_lib import config, hardware, runs, sampling, training
 
 
 def main() -> int:
@@ -39,7 +39,7 @@ def main() -> int:
     if not torch.cuda.is_available() and not args.smoke_cpu:
         print("no CUDA device: this script checks the GPU path; run it on a machine with an NVIDIA GPU")
         return 2
-    device = config.pick_device()
+    device = hardware.pick_device()
     cuda = device.type == "cuda"
 
     def sync():
@@ -69,7 +69,7 @@ def main() -> int:
         if not all(torch.isfinite(p).all() for p in ema.parameters()):
             failures.append("EMA weights are not finite")
         img_per_s = (args.steps - warm) * profile.batch_size / train_s
-        ema_model, sched, _ = checkpoint.load_model_for_sampling(f"{out}/checkpoint.pt", device=device)
+        ema_model, sched, _ = runs.load_model_for_sampling(f"{out}/checkpoint.pt", device=device)
 
     x = torch.randn(64, 1, 28, 28, device=device)
     t = torch.full((64,), 500, device=device)

@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ddpm_lib import config, data, sampling
-from ddpm_lib.checkpoint import load_checkpoint, load_model_for_sampling, saved_profile
+from ddpm_lib import data, hardware, sampling
+from ddpm_lib.checkpoint import load_checkpoint, saved_profile
 from ddpm_lib.probes import MEASURED
+from ddpm_lib.runs import load_model_for_sampling
 
 
 def main() -> None:
@@ -41,7 +42,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    config.configure_threads()
+    hardware.configure_threads()
     rows = {}
     for line in (args.runs / "results.jsonl").read_text().splitlines():
         row = json.loads(line)

@@ -1,5 +1,5 @@
 """Training throughput of the `small` Unet with torch's default thread count against ddpm_lib's
-(``config.configure_threads``: the CPUs this process may really use, or $DDPM_THREADS), on this machine as it is.
+(``hardware.configure_threads``: the CPUs this process may really use, or $DDPM_THREADS), on this machine as it is.
 
     .venv/bin/python bench/threads.py                 # idle
     .venv/bin/python bench/threads.py --busy          # beside a neighbour that keeps one core busy
@@ -23,7 +23,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import train_images_per_s  # noqa: E402
-from ddpm_lib.config import available_cpus, configure_threads, get_profile  # noqa: E402
+from ddpm_lib.config import get_profile  # noqa: E402
+from ddpm_lib.hardware import available_cpus, configure_threads  # noqa: E402
 from ddpm_lib.runs import build_model  # noqa: E402
 
 

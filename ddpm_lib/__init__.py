@@ -14,14 +14,15 @@ map). The number is the notebook that teaches it.
     unet        03   UnetConfig and the noise predictor eps_theta(x_t, t)
     mlp         00   a small noise predictor for points (B, D) and its training loop (Algorithm 1)
   configuration and data
-    config   all     profiles (tiny / small / full, each with its UnetConfig), the device, notebook_setup
+    config   all     profiles (tiny / small / full, each with a UnetConfig), training's random streams, notebook_setup
+    hardware all     the device (CUDA, MPS, CPU), torch's thread count from the CPUs we may use, the bf16 probe
     data     02-06   Fashion-MNIST as a datasets.Dataset, the range converters, a seeded loader
     data_files 02-06 where the files are (your folder, Kaggle's /kaggle/input, Debian's) and IDX / CSV readers
   training and runs
-    checkpoint  05   the checkpoint format, atomic writes, safe reads, the EMA model for sampling
+    checkpoint  05   the checkpoint format (written and read here alone), atomic writes, safe reads
     training    05   the training loop: AdamW, warm-up, EMA, exact resume
     distributed      data-parallel training under torchrun (DistributedDataParallel), the glue in one place
-    runs     03-07   a profile -> model, schedule and loader; the cache of trained runs under runs/
+    runs     03-07   a profile -> schedule, model and loader (one constructor each); the cache of trained runs
   looking at it
     probes   00-06   the computations behind figures and sliders (x_t at many t, eps predictions, trajectories,
                      histograms), and the records measured once for a figure (ddpm_lib/measured/)
@@ -38,6 +39,20 @@ map). The number is the notebook that teaches it.
     __main__         python -m ddpm_lib data | train | sample | evaluate
 
 Importing the package imports nothing heavy: ``import ddpm_lib.forward`` needs torch only.
+tests/test_architecture.py holds this table to the code: LAYERS below, this text and docs/architecture.md agree,
+and no module imports from a layer below its own.
 """
 
 __version__ = "0.1.0"
+
+# The layers, top to bottom, as the table above lists them.
+LAYERS = (
+    ("the math", ("schedules", "forward", "losses", "sampling", "oracle", "mixture")),
+    ("the network", ("unet", "mlp")),
+    ("configuration and data", ("config", "hardware", "data", "data_files")),
+    ("training and runs", ("checkpoint", "training", "distributed", "runs")),
+    ("looking at it", ("probes", "plotting", "widgets", "plotting2d", "widgets2d")),
+    ("measuring samples", ("classifier", "evaluation")),
+    ("teaching", ("exercises",)),
+    ("the command line", ("__main__",)),
+)

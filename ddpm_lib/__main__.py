@@ -126,8 +126,9 @@ def cmd_sample(args) -> int:
     matplotlib.use("Agg")  # files only, no window
     import torch
 
-    from .checkpoint import CheckpointError, load_model_for_sampling
-    from .config import pick_device
+    from .checkpoint import CheckpointError
+    from .hardware import pick_device
+    from .runs import load_model_for_sampling
 
     try:
         model, schedule, profile = load_model_for_sampling(args.checkpoint, device=pick_device(verbose=False))
@@ -256,7 +257,7 @@ def main(argv=None) -> int:
         except argparse.ArgumentTypeError as e:
             parser.exit(2, f"{parser.prog}: error: $DDPM_PROFILE: {e}\n")
     if args.command in ("train", "sample", "evaluate"):
-        from .config import configure_threads
+        from .hardware import configure_threads
 
         try:
             configure_threads()  # the CPUs this process may really use, or $DDPM_THREADS

@@ -1,11 +1,12 @@
-"""Checkpoints: the file format, atomic writes, safe reads, and the EMA model for sampling. Used by notebooks 05-07.
+"""Checkpoints: the file format, written and read here alone; atomic writes, safe reads. Used by notebooks 05-07.
 
-    save_checkpoint(obj, "runs/small/checkpoint.pt")        atomic: the old file or the new one, never half
+    save_checkpoint(pack_training(state, data, generator), "runs/small/checkpoint.pt")   atomic: old or new, never half
     ckpt = load_checkpoint("runs/small")                      a dict; weights_only=True (no code runs on load)
-    model, schedule, profile = load_model_for_sampling("runs/small/checkpoint.pt")
+    data = unpack_training(ckpt, state, path)                 every live object of a run back as it was saved
+    (runs.load_model_for_sampling turns a checkpoint into the EMA model and its schedule)
 
-A checkpoint is a dict (``training`` writes it) with a ``format`` marker and a ``version``, the step count and
-seconds trained, the profile as a plain dict (``dataclasses.asdict``, the network under ``profile["unet"]``),
+A checkpoint is a dict (``pack_training`` builds it) with a ``format`` marker and a ``version``, the step count
+and seconds trained, the profile as a plain dict (``dataclasses.asdict``, the network under ``profile["unet"]``),
 the weights, the EMA weights (``ema["module.*"]``), the optimizer, LR schedule, grad scaler, loss history, RNG
 states and the data position. Version 1 stored the network's fields flat in the profile; both are read.
 """
@@ -18,9 +19,8 @@ from pathlib import Path
 
 import torch
 
-from .config import Profile, pick_device, profile_from_dict
-from .schedules import make_schedule
-from .unet import Unet
+from . import distributed
+from .config import Profile, profile_from_dict
 
 CHECKPOINT_FORMAT = "ddpm_lib.training.checkpoint"  # the marker that tells our checkpoints from other files
 CHECKPOINT_VERSION = 2  # 2: the network's arguments nested under profile["unet"]
@@ -86,17 +86,39 @@ def saved_profile(ckpt: dict) -> Profile:
     return profile_from_dict(ckpt["profile"])
 
 
-def load_model_for_sampling(path: str | os.PathLike, device=None):
-    """(ema_model, schedule, profile) from a checkpoint: the Unet rebuilt from the saved profile, EMA weights.
+def pack_training(state, data: dict, generator: torch.Generator) -> dict:
+    """The checkpoint of a run (``training.TrainState``): everything the next step reads, so that a resumed run
+    continues bit for bit. `data` is the loader's position, `generator` training's own (re-seeded every step)."""
+    return {
+        "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "step": state.step, "seconds": state.seconds,
+        "profile": asdict(state.profile),
+        "model": state.model.state_dict(), "ema": state.ema.state_dict(),  # ema: "module.*" and "n_averaged"
+        "optimizer": state.optimizer.state_dict(), "lr_scheduler": state.lr_scheduler.state_dict(),
+        "grad_scaler": state.scaler.state_dict(),
+        "history": {"loss": state.loss_history, "loss_by_t": state.loss_by_t, "window": state.window},
+        "world_size": distributed.world_size(),  # how many processes wrote it (any number may resume it)
+        "rng": {"torch": torch.get_rng_state(), "train": generator.get_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+        "data": data,
+    }
 
-    The model is in eval mode without gradients, on `device` (default: ``config.pick_device()``), and the
-    schedule's tables sit on the same device.
-    """
-    ckpt = load_checkpoint(path)
-    profile = saved_profile(ckpt)
-    device = torch.device(device) if device is not None else pick_device(verbose=False)
-    model = Unet(**asdict(profile.unet))
-    prefix = "module."
-    model.load_state_dict({k[len(prefix):]: v for k, v in ckpt["ema"].items() if k.startswith(prefix)})
-    schedule = make_schedule(profile.beta_schedule, profile.timesteps).to(device)
-    return model.to(device).eval().requires_grad_(False), schedule, profile
+
+def unpack_training(ckpt: dict, state, path) -> dict:
+    """Restore `state` (a ``training.TrainState`` built for the same profile) from `ckpt`, read from `path`;
+    return the loader's position. A checkpoint of another network is a CheckpointError naming it."""
+    try:
+        state.model.load_state_dict(ckpt["model"])
+        state.ema.load_state_dict(ckpt["ema"])
+    except RuntimeError as e:
+        raise CheckpointError(f"{path} holds a different network ({saved_profile(ckpt).unet}); resume with the "
+                              f"profile it was trained with, or use another out_dir.") from e
+    state.optimizer.load_state_dict(ckpt["optimizer"])
+    state.lr_scheduler.load_state_dict(ckpt["lr_scheduler"])
+    state.scaler.load_state_dict(ckpt["grad_scaler"])
+    state.step, state.seconds = ckpt["step"], ckpt["seconds"]
+    history = ckpt["history"]
+    state.loss_history, state.loss_by_t, state.window = history["loss"], history["loss_by_t"], history["window"]
+    torch.set_rng_state(ckpt["rng"]["torch"])
+    if ckpt["rng"]["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
+    return ckpt["data"]

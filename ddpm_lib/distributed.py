@@ -30,6 +30,8 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from .hardware import pick_device
+
 
 def launched_by_torchrun() -> bool:
     return "RANK" in os.environ and "WORLD_SIZE" in os.environ  # torchrun sets both for each process it starts
@@ -49,9 +51,7 @@ def is_main() -> bool:
 
 def setup() -> torch.device:
     """Under torchrun: join the process group (NCCL with each rank on ``cuda:LOCAL_RANK``; gloo on a CPU), silence
-    stdout on ranks other than 0 (errors still reach stderr) and return the device. Else ``config.pick_device()``."""
-    from .config import pick_device
-
+    stdout on ranks other than 0 (errors still reach stderr) and return the device. Else ``hardware.pick_device()``."""
     if not launched_by_torchrun():
         return pick_device()
     if torch.cuda.is_available():

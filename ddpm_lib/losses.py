@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .forward import check_images, q_mean_variance, q_posterior_mean_variance, q_sample
+from .sampling import p_mean_variance  # the model's side of the bound: the sampler's Gaussian
 from .schedules import NoiseSchedule, extract
 
 LOSS_TYPES = ("l2", "l1", "huber")
@@ -119,7 +120,6 @@ def vlb_terms(model, schedule: NoiseSchedule, x0: torch.Tensor, clip_denoised: b
       ``total``  prior + the sum of the terms, which upper-bounds -log2 p(x_0) per dimension.
     x0: (B, C, H, W), values on the 256-level grid of [-1, 1].
     """
-    from .sampling import p_mean_variance  # the model's side of the bound lives with the sampler
 
     check_images(x0, "x0", data_range=True)  # once, here: the loop below runs T steps without checks
     if x0.ndim != 4:

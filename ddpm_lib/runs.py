@@ -1,8 +1,10 @@
 """Runs: a profile turned into a model, a schedule and a loader, and a cache of trained checkpoints under runs/.
 Used by notebooks 03-07, the command line and the benchmarks, so that each notebook runs alone.
 
+    schedule = build_schedule(profile)                    the profile's NoiseSchedule (beta_schedule, T)
     model = build_model(profile)                          Unet(**asdict(profile.unet)), untrained
     model, schedule, loader = build_training(profile)     everything `training.train` needs, seeded
+    model, schedule, profile = load_model_for_sampling(path)   a checkpoint's EMA model, schedule and profile
     model, schedule, profile = load_trained(profile)      the EMA weights in runs/<profile>/, if of this model
     model, schedule, state = ensure_trained(profile)      those, or train (or finish training) them first
 
@@ -11,6 +13,7 @@ Where runs live: ``$DDPM_RUNS_DIR``, else ``<repo>/runs`` in a clone, else ``./r
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from dataclasses import asdict
@@ -18,10 +21,19 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, load_model_for_sampling, saved_profile
-from .config import Profile, pick_device
-from .schedules import make_schedule
+from . import distributed
+from .checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, saved_profile
+from .config import Profile
+from .data import load_fashion_mnist, make_dataloader
+from .hardware import pick_device
+from .schedules import NoiseSchedule, make_schedule
+from .training import train
 from .unet import Unet
+
+
+def build_schedule(profile: Profile) -> NoiseSchedule:
+    """The profile's noise schedule: ``make_schedule(profile.beta_schedule, profile.timesteps)``, on the CPU."""
+    return make_schedule(profile.beta_schedule, profile.timesteps)
 
 
 def build_model(profile: Profile) -> Unet:
@@ -29,16 +41,26 @@ def build_model(profile: Profile) -> Unet:
     return Unet(**asdict(profile.unet))
 
 
+def load_model_for_sampling(path: str | os.PathLike, device=None):
+    """(ema_model, schedule, profile) from a checkpoint (a run folder works too): the network and schedule of the
+    saved profile, with the EMA weights. The model is in eval mode without gradients, on `device` (default:
+    ``hardware.pick_device()``), and the schedule's tables sit on the same device."""
+    ckpt = load_checkpoint(path)
+    profile = saved_profile(ckpt)
+    device = torch.device(device) if device is not None else pick_device(verbose=False)
+    model = build_model(profile)
+    prefix = "module."  # torch's AveragedModel keeps the averaged network under .module
+    model.load_state_dict({k[len(prefix):]: v for k, v in ckpt["ema"].items() if k.startswith(prefix)})
+    return model.to(device).eval().requires_grad_(False), build_schedule(profile).to(device), profile
+
+
 def build_training(profile: Profile, device=None):
     """(model, schedule, loader) for ``training.train``: the network with weights seeded by ``profile.seed`` (as
     ``python -m ddpm_lib train`` does), the profile's schedule, and a seeded Fashion-MNIST loader. Under torchrun
     the loader yields this rank's rows of each global batch of ``profile.batch_size`` (``distributed``)."""
-    from . import distributed
-    from .data import load_fashion_mnist, make_dataloader
-
     torch.manual_seed(profile.seed)  # the initial weights
     model = build_model(profile).to(device or "cpu")
-    schedule = make_schedule(profile.beta_schedule, profile.timesteps)
+    schedule = build_schedule(profile)
     loader = make_dataloader(load_fashion_mnist("train"), profile.batch_size, seed=profile.seed,
                              hflip=profile.hflip, subset=profile.subset, rank=distributed.rank(),
                            world_size=distributed.world_size())
@@ -59,10 +81,18 @@ def run_dir(profile: Profile) -> Path:
     return default_runs_dir() / profile.name
 
 
-def model_key(profile: Profile) -> tuple:
-    """What the trained weights depend on and mean: the network, the image size and the diffusion. Two profiles
-    with the same key can share a checkpoint (budgets, logging and sampling settings may differ)."""
-    return profile.unet, profile.image_size, profile.timesteps, profile.beta_schedule
+def model_key(profile: Profile) -> dict:
+    """What the trained weights depend on: every field of the profile except those marked as not (its name, the
+    budgets, logging and sampling settings; ``config.Profile``). The network, the diffusion, the data recipe
+    (subset, flips) and the training recipe are all in it, so a checkpoint trained otherwise is never taken for
+    this profile's; two profiles with the same key share a checkpoint."""
+    return {f.name: getattr(profile, f.name) for f in dataclasses.fields(profile) if f.metadata.get("weights", True)}
+
+
+def key_differences(saved: Profile, wanted: Profile) -> str:
+    """The fields of ``model_key`` where a saved profile differs from the wanted one, in words ("" if none)."""
+    a, b = model_key(saved), model_key(wanted)
+    return ", ".join(f"{k} {a[k]!r} (this profile: {b[k]!r})" for k in a if a[k] != b[k])
 
 
 def load_trained(profile: Profile, out_dir=None, device=None):
@@ -70,11 +100,10 @@ def load_trained(profile: Profile, out_dir=None, device=None):
     training. FileNotFoundError when there is none; CheckpointError when it is unreadable or holds another model
     (``model_key`` differs)."""
     path = Path(out_dir if out_dir is not None else run_dir(profile)) / CHECKPOINT_NAME
-    saved = saved_profile(load_checkpoint(path))
-    if model_key(saved) != model_key(profile):
-        raise CheckpointError(f"{path} holds another model (trained with {saved.unet}, T = {saved.timesteps}, "
-                              f"{saved.beta_schedule}); this profile wants {profile.unet}, T = {profile.timesteps}, "
-                              f"{profile.beta_schedule}.")
+    differences = key_differences(saved_profile(load_checkpoint(path)), profile)
+    if differences:
+        raise CheckpointError(f"{path} holds another run: it was trained with {differences}. Train this profile "
+                              "with runs.ensure_trained(profile), or load that file with load_model_for_sampling.")
     return load_model_for_sampling(path, device=device)
 
 
@@ -94,16 +123,14 @@ def ensure_trained(profile: Profile, out_dir=None, device=None, callback=None):
     ``checkpoint.stale.pt`` and training starts over. The minutes of a resumed run count toward the budget.
     The model is in eval mode without gradients; the full history is in the checkpoint.
     """
-    from .training import train
-
     path = Path(out_dir if out_dir is not None else run_dir(profile)) / CHECKPOINT_NAME
     device = torch.device(device) if device is not None else pick_device(verbose=False)
     seconds_done = 0.0
     if path.exists():
         try:
             ckpt = load_checkpoint(path)
-            saved = saved_profile(ckpt)
-            why = "" if model_key(saved) == model_key(profile) else f"it holds another model ({saved.unet})"
+            differences = key_differences(saved_profile(ckpt), profile)
+            why = f"it holds another model, trained with {differences}" if differences else ""
         except CheckpointError as e:
             why = str(e)
         if why:

@@ -158,11 +158,40 @@ class NoiseSchedule:
         return NoiseSchedule(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 
 
+PAPER_T = 1000  # the T at which the paper's end points (beta_1 = 1e-4, beta_T = 0.02) are meant
+SCALED_WITH_T = ("linear", "quadratic", "sigmoid")  # per-step rates; cosine is defined by alpha-bar(t/T) itself
+MAX_BETA = 0.999
+MAX_SNR_T = 1e-2  # at t = T the data must be drowned: SNR = alpha-bar_T / (1 - alpha-bar_T) at most this
+
+
+def scaled_end_points(timesteps: int) -> dict:
+    """The paper's end points for another T, as improved-diffusion's ``get_named_beta_schedule`` scales them: each
+    beta times 1000 / T, so T steps destroy the data as much as the paper's 1000 do (T = 1000: unchanged). Below
+    T = 20 beta_T would pass 1; it is capped at 0.999, which still drowns the data."""
+    _check_timesteps_count(timesteps)
+    scale = PAPER_T / timesteps
+    return {"beta_start": min(1e-4 * scale, MAX_BETA), "beta_end": min(0.02 * scale, MAX_BETA)}
+
+
 def make_schedule(name: str = "linear", timesteps: int = 1000, **kwargs) -> NoiseSchedule:
-    """``NoiseSchedule`` for a named beta schedule; defaults are the paper's (linear, T = 1000)."""
+    """``NoiseSchedule`` for a named beta schedule; defaults are the paper's (linear, T = 1000).
+
+    For another T the paper's schedules keep their meaning (``scaled_end_points``) unless `kwargs` set the end
+    points. A schedule that leaves the data visible at t = T (SNR_T > MAX_SNR_T, e.g. linear 1e-4 -> 0.02 over
+    only 100 steps: alpha-bar_T = 0.36) is refused: sampling starts from N(0, I), which would be the wrong prior.
+    """
     if name not in BETA_SCHEDULES:
         raise ValueError(f"unknown beta schedule {name!r}; choose one of {sorted(BETA_SCHEDULES)}")
-    return NoiseSchedule.from_betas(BETA_SCHEDULES[name](timesteps, **kwargs))
+    if name in SCALED_WITH_T:
+        kwargs = {**scaled_end_points(timesteps), **kwargs}
+    schedule = NoiseSchedule.from_betas(BETA_SCHEDULES[name](timesteps, **kwargs))
+    abar_T = schedule.alphas_cumprod[-1].item()
+    if abar_T / (1 - abar_T) > MAX_SNR_T:
+        raise ValueError(f"the {name} schedule with T = {timesteps}{f' and {kwargs}' if kwargs else ''} ends at "
+                         f"alpha-bar_T = {abar_T:.3g}: x_T still holds sqrt(alpha-bar_T) = {abar_T ** 0.5:.0%} of "
+                         f"the image, but sampling starts from pure noise N(0, I). Use more steps, larger betas, "
+                         f"or the default end points (they scale with T).")
+    return schedule
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ Taught in notebook 05_training.
     state = train(model, schedule, loader, profile, out_dir="runs/small")   # budget: profile.max_steps / .minutes
     state.loss_history          [(step, mean L_simple over the last log_every steps), ...]
     state.loss_by_t             [(step, [mean per-image loss in each of 10 equal ranges of t]), ...]
-    (checkpoint.load_model_for_sampling reads the EMA model back; runs.ensure_trained caches whole runs)
+    (runs.load_model_for_sampling reads the EMA model back; runs.ensure_trained caches whole runs)
 
 Timesteps are 0-indexed in code: ``t`` in ``{0, ..., T-1}``, code ``t = k`` is the paper's ``t = k + 1``.
 
@@ -25,7 +25,7 @@ Choices, each one line to change:
     the step, rank 0 alone writes the checkpoint and prints, and the EMA is updated on every rank alike.
   - **Precision** (``autocast_dtype``). On CUDA the forward pass runs under autocast (bf16 where supported, else
     fp16 with a GradScaler). On a CPU it stays fp32, except for a profile with ``cpu_bf16`` (small) on a CPU with
-    bf16 instructions (``config.cpu_has_native_bf16``). Weights, optimizer, EMA and loss are always fp32.
+    bf16 instructions (``hardware.cpu_has_native_bf16``). Weights, optimizer, EMA and loss are always fp32.
   - **Checkpoints** (``checkpoint.py``) are written to a temporary file in the same folder, then
     ``os.replace``-d: an interrupted write never leaves a half file, and ``torch.load(path, weights_only=True)``
     reads them (tensors and plain containers only: the profile is stored as a dict).
@@ -33,7 +33,6 @@ Choices, each one line to change:
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -44,16 +43,9 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from . import distributed
-from .checkpoint import (
-    CHECKPOINT_FORMAT,
-    CHECKPOINT_NAME,
-    CHECKPOINT_VERSION,
-    CheckpointError,
-    load_checkpoint,
-    save_checkpoint,
-    saved_profile,
-)
-from .config import Profile, cpu_has_native_bf16, stream_seed
+from .checkpoint import CHECKPOINT_NAME, load_checkpoint, pack_training, save_checkpoint, unpack_training
+from .config import Profile, stream_seed
+from .hardware import cpu_has_native_bf16
 from .losses import min_snr_weights, p_losses
 from .schedules import NoiseSchedule
 
@@ -255,40 +247,6 @@ class _DataCursor:
         self.epoch, self.consumed, self.epoch_start, self._it = d["epoch"], d["consumed"], d["generator"], None
 
 
-def _checkpoint(state: TrainState, cursor: _DataCursor, generator: torch.Generator) -> dict:
-    return {
-        "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "step": state.step, "seconds": state.seconds,
-        "profile": dataclasses.asdict(state.profile),
-        "model": state.model.state_dict(), "ema": state.ema.state_dict(),  # ema: "module.*" and "n_averaged"
-        "optimizer": state.optimizer.state_dict(), "lr_scheduler": state.lr_scheduler.state_dict(),
-        "grad_scaler": state.scaler.state_dict(),
-        "history": {"loss": state.loss_history, "loss_by_t": state.loss_by_t, "window": state.window},
-        "world_size": distributed.world_size(),  # how many processes wrote it (any number may resume it)
-        "rng": {"torch": torch.get_rng_state(), "train": generator.get_state(),  # train: re-seeded every step
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
-        "data": cursor.state_dict(),
-    }
-
-
-def _restore(state: TrainState, cursor: _DataCursor, ckpt: dict, path: Path):
-    try:
-        state.model.load_state_dict(ckpt["model"])
-        state.ema.load_state_dict(ckpt["ema"])
-    except RuntimeError as e:
-        raise CheckpointError(f"{path} holds a different network ({saved_profile(ckpt).unet}); resume with the "
-                              f"profile it was trained with, or use another out_dir.") from e
-    state.optimizer.load_state_dict(ckpt["optimizer"])
-    state.lr_scheduler.load_state_dict(ckpt["lr_scheduler"])
-    state.scaler.load_state_dict(ckpt["grad_scaler"])
-    state.step, state.seconds = ckpt["step"], ckpt["seconds"]
-    history = ckpt["history"]
-    state.loss_history, state.loss_by_t, state.window = history["loss"], history["loss_by_t"], history["window"]
-    torch.set_rng_state(ckpt["rng"]["torch"])
-    if ckpt["rng"]["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
-    cursor.load_state_dict(ckpt["data"])
-
-
 def _record(state: TrainState, losses: torch.Tensor, t: torch.Tensor) -> None:
     """Add one step's per-image losses to the window; every log_every steps, turn the window into history."""
     w, T = state.window, state.schedule.num_timesteps
@@ -317,41 +275,30 @@ def train(model, schedule: NoiseSchedule, loader, profile: Profile, out_dir=None
     """
     device = torch.device(device) if device is not None else next(model.parameters()).device
     steps = profile.max_steps if steps is None else steps
-    minutes = profile.minutes if minutes is None else minutes
     state = _new_state(model, schedule, profile, device)
     cursor, generator = _DataCursor(loader), torch.Generator(device)
     path = state.checkpoint_path = Path(out_dir) / CHECKPOINT_NAME if out_dir is not None else None
     _resume_if_asked(state, cursor, path, resume)
     state.ddp = distributed.wrap(model, device)  # after resuming: every rank starts from the same weights
+    clock = _Clock(state, steps, profile.minutes if minutes is None else minutes, device)
 
     def save():
         if path is not None and distributed.is_main():
-            save_checkpoint(_checkpoint(state, cursor, generator), path)
+            save_checkpoint(pack_training(state, cursor.state_dict(), generator), path)
 
-    saved_step, seconds_before, start = state.step, state.seconds, time.monotonic()
-    deadline = start + 60 * minutes if minutes else math.inf
-    budget_seconds = seconds_before + 60 * minutes if minutes else math.inf  # a resumed run's minutes count
+    saved_step = state.step
     # With a wall-clock budget the step budget is rarely what stops us: no bar length, so no bogus ETA.
-    bar = tqdm(total=steps if deadline == math.inf else None, initial=state.step, desc="training", unit="step",
-               disable=not distributed.is_main())
+    bar = tqdm(total=steps if clock.deadline == math.inf else None, initial=state.step, desc="training",
+               unit="step", disable=not distributed.is_main())
     try:
         while state.step < steps:
-            # one clock for all ranks (the slowest's): the same stopping step and the same learning rate everywhere
-            elapsed = distributed.max_over_ranks(time.monotonic() - start, device) if deadline < math.inf else 0.0
-            if start + elapsed >= deadline:
+            if clock.out_of_time():
                 state.stopped = "minutes"
                 break
-            x0 = _check_shard(cursor.next_batch(), profile).to(device, non_blocking=True)
-            generator.manual_seed(stream_seed(profile.seed, "noise", state.step))  # t, eps: functions of (seed, step)
-            # the budget spent once this step is done: the LR schedule's clock (lr_factor)
-            state.clock["progress"] = max((state.step + 1) / steps, (seconds_before + elapsed) / budget_seconds)
-            losses, t = train_step(state, x0, generator)
-            cursor.consumed += 1  # only now: a step cut short by Ctrl-C re-reads its batch on resume
-            state.seconds = seconds_before + time.monotonic() - start
-            _record(state, distributed.gather(losses), distributed.gather(t))  # the whole global batch
+            _step(state, cursor, generator, clock)
             bar.update(1)
             if state.step % profile.log_every == 0:
-                _report(state, bar, deadline, callback)
+                _report(state, bar, clock.deadline, callback)
             if state.step % profile.checkpoint_every == 0:
                 save()
                 saved_step = state.step
@@ -368,6 +315,41 @@ def train(model, schedule: NoiseSchedule, loader, profile: Profile, out_dir=None
         save()
     distributed.barrier()  # no rank returns before rank 0 has written the checkpoint
     return state
+
+
+class _Clock:
+    """The budget of one ``train`` call: `steps` in all, `minutes` of this call's wall clock (a resumed run's
+    earlier minutes count toward the LR schedule's progress). One clock for all torchrun ranks (the slowest's),
+    so every rank stops at the same step and sees the same learning rate."""
+
+    def __init__(self, state: TrainState, steps: int, minutes: float | None, device: torch.device):
+        self.state, self.steps, self.device = state, steps, device
+        self.seconds_before, self.start, self.elapsed = state.seconds, time.monotonic(), 0.0
+        self.deadline = self.start + 60 * minutes if minutes else math.inf
+        self.budget_seconds = self.seconds_before + 60 * minutes if minutes else math.inf
+
+    def out_of_time(self) -> bool:
+        if self.deadline < math.inf:
+            self.elapsed = distributed.max_over_ranks(time.monotonic() - self.start, self.device)
+        return self.start + self.elapsed >= self.deadline
+
+    def progress(self) -> float:
+        """The budget spent once the coming step is done: steps or minutes, whichever is further (``lr_factor``)."""
+        return max((self.state.step + 1) / self.steps, (self.seconds_before + self.elapsed) / self.budget_seconds)
+
+    def seconds(self) -> float:
+        return self.seconds_before + time.monotonic() - self.start
+
+
+def _step(state: TrainState, cursor: _DataCursor, generator: torch.Generator, clock: _Clock) -> None:
+    """One step of ``train``: the next batch, this step's seeded t and eps, Algorithm 1, the loss records."""
+    x0 = _check_shard(cursor.next_batch(), state.profile).to(clock.device, non_blocking=True)
+    generator.manual_seed(stream_seed(state.profile.seed, "noise", state.step))  # t, eps: functions of (seed, step)
+    state.clock["progress"] = clock.progress()
+    losses, t = train_step(state, x0, generator)
+    cursor.consumed += 1  # only now: a step cut short by Ctrl-C re-reads its batch on resume
+    state.seconds = clock.seconds()
+    _record(state, distributed.gather(losses), distributed.gather(t))  # the whole global batch
 
 
 def _check_shard(x0: torch.Tensor, profile: Profile) -> torch.Tensor:
@@ -397,7 +379,7 @@ def _resume_if_asked(state: TrainState, cursor: _DataCursor, path: Path | None, 
             raise FileExistsError(f"{path} exists: pass resume=True (CLI: --resume) to continue that run, or "
                                   "choose another out_dir (or delete the file) to start over.")
         ckpt = load_checkpoint(path)
-        _restore(state, cursor, ckpt, path)
+        cursor.load_state_dict(unpack_training(ckpt, state, path))
         procs = (ckpt.get("world_size", 1), distributed.world_size())
         print(f"resuming from {path} at step {state.step}" +
               (f" (written by {procs[0]} processes, continued by {procs[1]})" if procs != (1, 1) else ""))

@@ -368,10 +368,24 @@ for name, schedule in all_schedules.items():
 # All four end far below one bit for the whole image: to a network, $x_T$ is pure noise under every one of them.
 # (Quadratic is the weakest: its betas stay small, so $\bar\alpha_T \approx 7 \times 10^{-4}$.) Had we stopped
 # the linear schedule after 100 of its steps, $\bar\alpha$ would still be about 0.9: $x_{100}$ is mostly
-# garment, and sampling from $\mathcal{N}(0, \mathbf{I})$ would start from the wrong distribution:
+# garment, and sampling from $\mathcal{N}(0, \mathbf{I})$ would start from the wrong distribution.
+#
+# So the end points $10^{-4}$ and $0.02$ are per-step rates meant for $T = 1000$. Squeezed into $T = 100$ steps,
+# the same line ends at $\bar\alpha_T \approx 0.36$. `make_schedule` therefore scales the paper's end points by
+# $1000/T$, as improved-diffusion does ($T = 1000$ is unchanged; cosine needs nothing, being defined through
+# $t/T$), and refuses a schedule that ends with $\mathrm{SNR}_T$ above `MAX_SNR_T`:
 
 # %%
 print(f"linear schedule, alpha-bar at paper t = 100: {all_schedules['linear'].alphas_cumprod[99]:.3f}")
+squeezed = schedules.NoiseSchedule.from_betas(schedules.linear_beta_schedule(100))  # 1e-4 -> 0.02 in 100 steps
+scaled = schedules.make_schedule("linear", 100)  # the end points times 1000 / 100
+print(f"T = 100, 1e-4 -> 0.02: alpha-bar_T = {squeezed.alphas_cumprod[-1]:.2f}; scaled "
+      f"({scaled.betas[0]:.0e} -> {scaled.betas[-1]:.2f}): alpha-bar_T = {scaled.alphas_cumprod[-1]:.1e}")
+assert scaled.snr[-1] <= schedules.MAX_SNR_T < squeezed.snr[-1]
+try:
+    schedules.make_schedule("linear", 100, beta_start=1e-4, beta_end=0.02)
+except ValueError as e:
+    print(f"refused: {e}")
 
 # %% [markdown]
 # ## 8. Why cosine? Information is destroyed more gradually
@@ -453,7 +467,7 @@ ax.grid(alpha=0.3)
 # **`ddpm_lib` now contains:**
 # * `schedules`: `linear_beta_schedule`, `cosine_beta_schedule`, `quadratic_beta_schedule`,
 #   `sigmoid_beta_schedule`, `BETA_SCHEDULES`, `NoiseSchedule` (`from_betas`, all tables in float64 stored as
-#   float32), `make_schedule`, `check_timesteps`, `extract`;
+#   float32), `make_schedule` (the paper's end points scaled with T: `scaled_end_points`), `check_timesteps`, `extract`;
 # * `plotting`: `image_grid`, `show_images`, `save_grid`, `save_animation`, `plot_schedules`,
 #   `plot_schedule_snapshots`;
 # * `widgets`: `show_source`, `time_slider`, `TimeExplorer`, `schedule_explorer`.

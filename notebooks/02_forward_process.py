@@ -75,10 +75,10 @@ device, profile = config.notebook_setup(SEED)  # the device (with a hint if no G
 # %%
 import matplotlib.pyplot as plt
 
-from ddpm_lib import data, forward, plotting, schedules, widgets
+from ddpm_lib import data, forward, plotting, runs, schedules, widgets
 
 T = profile.timesteps
-schedule = schedules.make_schedule(profile.beta_schedule, T)  # the paper's: linear, 1e-4 -> 0.02, T = 1000
+schedule = runs.build_schedule(profile)  # the paper's: linear, 1e-4 -> 0.02, T = 1000
 print(f"schedule: {profile.beta_schedule}, T = {T}")
 
 x0 = data.load_images("train", n=8)  # (8, 1, 28, 28) float32 in [-1, 1]: real Fashion-MNIST garments

@@ -80,10 +80,10 @@ import matplotlib.pyplot as plt
 import torch.nn.functional as F
 from einops import rearrange
 
-from ddpm_lib import data, plotting, probes, runs, schedules, unet, widgets
+from ddpm_lib import data, plotting, probes, runs, unet, widgets
 
 T = profile.timesteps
-schedule = schedules.make_schedule(profile.beta_schedule, T)
+schedule = runs.build_schedule(profile)
 model = runs.build_model(profile)  # Unet(**asdict(profile.unet)), untrained
 print(f"profile {profile.name}: {profile.unet}, "
       f"{unet.count_parameters(model):,} parameters")

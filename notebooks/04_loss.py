@@ -98,7 +98,7 @@ from ddpm_lib import (
 )
 
 T = profile.timesteps
-schedule = schedules.make_schedule(profile.beta_schedule, T).to(device)
+schedule = runs.build_schedule(profile).to(device)
 x0 = data.load_images("train", n=256).to(device)  # (256, 1, 28, 28) in [-1, 1]
 print(f"schedule: {profile.beta_schedule}, T = {T}; x0: {tuple(x0.shape)}")
 

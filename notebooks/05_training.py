@@ -89,7 +89,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ddpm_lib import checkpoint, data, losses, plotting, probes, runs, sampling, schedules, training, widgets
+from ddpm_lib import checkpoint, data, hardware, losses, plotting, probes, runs, sampling, training, widgets
 
 T = profile.timesteps
 run_dir = runs.run_dir(profile)  # runs/<profile>/ at the repository root ($DDPM_RUNS_DIR if set)
@@ -121,7 +121,7 @@ print(f"checkpoints and figures go to {run_dir}")
 # %%
 x0 = data.load_images("train", n=8)  # (8, 1, 28, 28) in [-1, 1]: one small batch
 B = x0.shape[0]
-schedule = schedules.make_schedule(profile.beta_schedule, T)
+schedule = runs.build_schedule(profile)
 # every step's loss; the paper's L_simple (2.7); float32 throughout, as written here (2.4)
 check_profile = profile.replace(log_every=1, min_snr_gamma=None, cpu_bf16=False)
 torch.manual_seed(SEED)
@@ -338,7 +338,7 @@ amp = training.autocast_dtype(device, profile)
 print(f"on this machine ({device.type}, profile {profile.name}): the forward pass runs in "
       f"{str(amp or torch.float32).removeprefix('torch.')}"
       f"{' with a GradScaler' if amp == torch.float16 else ''}; CPU with bf16 instructions: "
-      f"{config.cpu_has_native_bf16()}")
+      f"{hardware.cpu_has_native_bf16()}")
 
 # ### 2.5 Checkpoints, written atomically, and an exact resume
 #
@@ -565,8 +565,9 @@ fig = plotting.plot_recipe_comparison(record)
 # `runs.ensure_trained(profile)` is the one call notebooks 05 and 06 share: if `runs/<profile>/checkpoint.pt`
 # finished this profile's budget, it loads the EMA model and trains nothing; if a partial run is there (an
 # interrupted session), it resumes it; otherwise it builds the U-Net, the data loader and the schedule
-# (`runs.build_training`) and calls `train`. Only the model itself decides whether a checkpoint fits
-# (`runs.model_key`: the network, the image size and the diffusion); budgets and logging settings may change.
+# (`runs.build_training`) and calls `train`. A checkpoint fits when everything the weights depend on matches
+# (`runs.model_key`: the network, the diffusion, the data and the training recipe); budgets, logging and sampling
+# settings may change. A checkpoint trained otherwise (say, with flips) is set aside and this profile trains anew.
 # Interrupting this cell is safe: run it again to continue.
 #
 # What to expect:
@@ -689,9 +690,10 @@ _ = plotting.show_images(raw_samples, nrow=8, ax=axes[1], title="raw weights of 
 #   `autocast_dtype`;
 # * `losses`: `min_snr_weights`;
 # * `data`: `make_dataloader` (flips only when asked), `right_half_ink`;
-# * `config`: `cpu_has_native_bf16`;
-# * `checkpoint`: `save_checkpoint`, `load_checkpoint`, `load_model_for_sampling`;
-# * `runs`: `build_model`, `build_training`, `ensure_trained`, `run_dir`, `default_runs_dir`;
+# * `hardware`: `cpu_has_native_bf16`;
+# * `checkpoint`: `save_checkpoint`, `load_checkpoint`, `pack_training`, `unpack_training`;
+# * `runs`: `build_schedule`, `build_model`, `load_model_for_sampling`, `build_training`, `ensure_trained`,
+#   `model_key`, `run_dir`, `default_runs_dir`;
 # * `plotting`: `plot_loss_curve`, `plot_loss_by_t`, `draw_training_progress`, `describe_changes`,
 #   `plot_recipe_comparison`; `probes`: `load_measured`, `ema_bias_corrected` (the loss curve's average);
 # * `widgets`: `TrainingMonitor`.

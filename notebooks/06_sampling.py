@@ -83,7 +83,7 @@ from IPython.display import HTML, display
 from ddpm_lib import data, oracle, plotting, probes, runs, sampling, schedules, widgets
 
 T = profile.timesteps
-schedule = schedules.make_schedule(profile.beta_schedule, T)
+schedule = runs.build_schedule(profile)
 run_dir = runs.run_dir(profile)  # runs/<profile>/ at the repository root ($DDPM_RUNS_DIR if set)
 print(f"T = {T}; figures go to {run_dir}")
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from ddpm_lib import runs
-from ddpm_lib.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from ddpm_lib.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
 from ddpm_lib.config import Profile
 from ddpm_lib.runs import ensure_trained
 from ddpm_lib.unet import UnetConfig
@@ -77,3 +77,25 @@ def test_runs_dir(monkeypatch, tmp_path):
     monkeypatch.delenv("DDPM_RUNS_DIR")
     repo = runs.default_runs_dir().parent
     assert (repo / "ddpm_lib" / "runs.py").is_file()  # an editable checkout: <repo>/runs, whatever the cwd
+
+
+def test_a_checkpoint_of_another_data_recipe_is_set_aside_and_named(tmp_path, capsys):
+    """Issue 19: a learner's old runs/small, trained with flips, must not be taken for today's small."""
+    ensure_trained(PROFILE.replace(hflip=True), tmp_path, device="cpu")
+    _, _, state = ensure_trained(PROFILE, tmp_path, device="cpu")
+    out = capsys.readouterr().out
+    assert state is not None and state.step == PROFILE.max_steps and (tmp_path / "checkpoint.stale.pt").is_file()
+    assert "hflip True (this profile: False)" in out and "another model" in out
+    with pytest.raises(CheckpointError, match=r"hflip False \(this profile: True\)"):
+        runs.load_trained(PROFILE.replace(hflip=True), tmp_path, device="cpu")
+
+
+@pytest.mark.parametrize("change, retrains", [
+    (dict(minutes=3.0), False), (dict(max_steps=7), False), (dict(log_every=1), False), (dict(name="other"), False),
+    (dict(ddim_steps=3), False), (dict(hflip=True), True), (dict(subset=32), True), (dict(lr=1e-3), True),
+    (dict(batch_size=8), True), (dict(min_snr_gamma=5.0), True), (dict(seed=1), True), (dict(timesteps=100), True),
+    (dict(beta_schedule="cosine"), True), (dict(unet=UnetConfig(dim=4)), True), (dict(ema_decay=0.9), True),
+])
+def test_the_cache_key_holds_what_the_weights_depend_on(change, retrains):
+    assert (runs.model_key(PROFILE.replace(**change)) != runs.model_key(PROFILE)) == retrains
+    assert bool(runs.key_differences(PROFILE, PROFILE.replace(**change))) == retrains

@@ -13,7 +13,7 @@ import pytest
 import torch
 from helpers import load_tool
 
-from ddpm_lib import config
+from ddpm_lib import config, hardware
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.py"))
@@ -111,7 +111,7 @@ def test_two_gpus_use_one_and_say_so(monkeypatch, capsys):
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda i=0: "Tesla T4")
     monkeypatch.delenv("DDPM_PROFILE", raising=False)
-    device = config.pick_device()
+    device = hardware.pick_device()
     assert device == torch.device("cuda")
     assert "Tesla T4 (cuda:0, 1 of the 2 GPUs; the notebooks use one)" in capsys.readouterr().out
     assert config.get_profile().name == "full"  # auto on CUDA
@@ -121,7 +121,7 @@ def test_one_gpu_says_nothing_about_others(monkeypatch, capsys):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda i=0: "Tesla P100-PCIE-16GB")
-    config.pick_device()
+    hardware.pick_device()
     assert capsys.readouterr().out.strip() == "ddpm_lib: using CUDA GPU: Tesla P100-PCIE-16GB"
 
 

@@ -119,3 +119,31 @@ def test_to_returns_the_same_schedule_when_already_there():
 def test_to_moves_every_table():
     s = make_schedule("linear", 10).to("cpu")
     assert all(getattr(s, n).device.type == "cpu" for n in TABLES)
+
+
+@pytest.mark.parametrize("name", sorted(schedules.BETA_SCHEDULES))
+@pytest.mark.parametrize("T", [10, 100, 1000, 4000])
+def test_every_schedule_drowns_the_data_at_T_for_any_T(name, T):
+    """x_T must be N(0, I) for sampling's prior to be right, whatever the number of steps: alpha-bar_T near 0."""
+    s = make_schedule(name, T)
+    assert s.num_timesteps == T and s.snr[-1] <= schedules.MAX_SNR_T
+    assert 0.95 < s.alphas_cumprod[0] < 1 and bool((s.betas > 0).all() and (s.betas <= 1).all())
+    assert bool((s.alphas_cumprod.diff() < 0).all())  # every step adds noise
+
+
+@pytest.mark.parametrize("T", [10, 100, 4000])
+def test_the_paper_schedules_scale_with_T_as_improved_diffusion_does(T):
+    """beta_t * T / 1000 is the same curve for every T (improved-diffusion's get_named_beta_schedule, written
+    independently here); at T = 1000 it is the paper's 1e-4 -> 0.02."""
+    scale = 1000 / T
+    want = torch.linspace(1e-4 * scale, min(0.02 * scale, 0.999), T, dtype=torch.float64)
+    torch.testing.assert_close(make_schedule("linear", T).betas, want.float())
+    paper = make_schedule("linear", 1000).betas
+    assert paper[0].item() == pytest.approx(1e-4) and paper[-1].item() == pytest.approx(0.02)
+
+
+def test_a_schedule_that_leaves_the_data_visible_at_T_is_refused():
+    with pytest.raises(ValueError, match=r"alpha-bar_T = 0\.36.*sampling starts from pure noise"):
+        make_schedule("linear", 100, beta_start=1e-4, beta_end=0.02)  # the paper's end points over only 100 steps
+    # the same end points as a bare beta table are still allowed: the exercises build such tables on purpose
+    assert schedules.NoiseSchedule.from_betas(schedules.linear_beta_schedule(100)).num_timesteps == 100

@@ -14,12 +14,11 @@ from ddpm_lib.checkpoint import (
     CHECKPOINT_NAME,
     CheckpointError,
     load_checkpoint,
-    load_model_for_sampling,
     save_checkpoint,
 )
 from ddpm_lib.config import Profile
 from ddpm_lib.losses import p_losses
-from ddpm_lib.runs import build_model
+from ddpm_lib.runs import build_model, load_model_for_sampling
 from ddpm_lib.schedules import make_schedule
 from ddpm_lib.training import T_BUCKETS, train
 from ddpm_lib.unet import UnetConfig
