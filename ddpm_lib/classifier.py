@@ -22,6 +22,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .data import load_fashion_mnist, load_images, make_dataloader
+from .runs import run_dir
 
 CLASSIFIER_FORMAT = "ddpm_lib.classifier"
 CLASSIFIER_NAME = "classifier.pt"
@@ -77,8 +79,6 @@ def predict(model: Classifier, x: torch.Tensor, batch_size: int = 500):
 
 def accuracy(model: Classifier, split: str = "test") -> float:
     """The fraction of Fashion-MNIST's `split` images (test: 10,000) classified correctly."""
-    from .data import load_images
-
     x, y = load_images(split, labels=True)  # (N, 1, 28, 28) in [-1, 1], (N,)
     return (predict(model.eval(), x)[0].argmax(1) == y).float().mean().item()
 
@@ -88,8 +88,6 @@ def train_classifier(config: ClassifierConfig, device=None, progress: bool = Tru
     tests pass a slice of the test split, which loads faster), with random flips, Adam and cross-entropy.
 
     Returns (model in eval mode, info dict with test_accuracy, seconds, cpu_seconds)."""
-    from .data import load_fashion_mnist, make_dataloader
-
     device = torch.device(device or "cpu")
     torch.manual_seed(config.seed)
     model = build_classifier(config).to(device)
@@ -139,8 +137,6 @@ def load_classifier(path, device=None):
 def ensure_classifier(profile, path=None, device=None):
     """(model, info): the classifier cached at `path` (default ``runs.run_dir(profile) / "classifier.pt"``) if it
     has ``CLASSIFIER_CONFIGS[profile.name]``'s config, else train it (a few CPU minutes on small) and save it."""
-    from .runs import run_dir
-
     config = CLASSIFIER_CONFIGS[profile.name]
     path = Path(path) if path is not None else run_dir(profile) / CLASSIFIER_NAME
     if path.exists():

@@ -23,7 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Categorical
 
-from .data import to_model_range
+from .classifier import predict
+from .data import load_images, to_model_range
+from .losses import bits_per_dim
 
 REFERENCE_N = 5000  # real test images 5000..9999: the reference statistics
 FLOOR_POOL_N = 5000  # real test images 0..4999: real sets for the floor, disjoint from the reference
@@ -130,9 +132,6 @@ def nearest_neighbours(queries: torch.Tensor, pool: torch.Tensor, k: int = 3, ba
 def real_reference(classifier) -> dict:
     """Features of real test images: ``reference`` (the last REFERENCE_N, the statistics samples are compared
     with) and ``floor_pool`` (the first FLOOR_POOL_N, disjoint from them, for the real-vs-real floor)."""
-    from .classifier import predict
-    from .data import load_images
-
     x = load_images("test")  # (10000, 1, 28, 28) in [-1, 1]
     _, features = predict(classifier, x)
     return {"reference": features[-REFERENCE_N:], "floor_pool": features[:FLOOR_POOL_N]}
@@ -141,8 +140,6 @@ def real_reference(classifier) -> dict:
 def score_samples(classifier, x: torch.Tensor, reference: dict) -> dict:
     """The numbers ``python -m ddpm_lib evaluate`` prints, for samples x (N, 1, 28, 28) in [-1, 1]: FID against the
     reference, the floor (FID of min(N, FLOOR_POOL_N) real test images against the same reference), coverage."""
-    from .classifier import predict
-
     logits, features = predict(classifier, x)
     n_floor = min(len(x), len(reference["floor_pool"]))
     coverage = class_coverage(logits)
@@ -182,8 +179,6 @@ def bits_per_dim_estimate(model, schedule, x0: torch.Tensor, batch_size: int = 1
                           generator: torch.Generator | None = None) -> dict:
     """The bound of Ho et al. Eq. 5 in bits/dim (``losses.bits_per_dim``) on images x0 (N, 1, 28, 28) in [-1, 1],
     in batches: per-image values, their mean, and the Monte Carlo standard error std / sqrt(N) over images."""
-    from .losses import bits_per_dim
-
     device = schedule.device
     per_image = torch.cat([bits_per_dim(model, schedule, x0[i:i + batch_size].to(device), generator=generator).cpu()
                            for i in range(0, len(x0), batch_size)])
