@@ -39,7 +39,7 @@ def main() -> None:
     args = parser.parse_args()
     hardware.configure_threads()
     clf, _ = classifier.ensure_classifier(config.get_profile(args.profile))
-    real = data.to_model_range(data.images_uint8(data.load_fashion_mnist("test")))
+    real = data.load_images("test")
     print(json.dumps({"run": "real test images", "n": len(real), "mirrored": mirrored_shares(clf, real)}))
     for run in args.runs:
         model, schedule, profile = runs.load_model_for_sampling(run, device="cpu")

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ddpm_lib import hardware, sampling
+from ddpm_lib import data, hardware, sampling
 from ddpm_lib.checkpoint import load_checkpoint, saved_profile
-from ddpm_lib.plotting import MEASURED
+from ddpm_lib.probes import MEASURED
 from ddpm_lib.runs import load_model_for_sampling
 
 
@@ -57,7 +57,7 @@ def main() -> None:
         model, schedule, profile = load_model_for_sampling(args.runs / key / "checkpoint.pt", device="cpu")
         x = sampling.ddim_sample(model, schedule, profile.sample_shape(args.n), steps=profile.ddim_steps,
                                  generator=torch.Generator().manual_seed(args.seed), progress=False)
-        samples[key] = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
+        samples[key] = (data.from_model_range(x) * 255).round().to(torch.uint8).numpy()
     record = {"profile": "small", "budget": "10 minutes of training", "where": args.where, "base": args.base,
               "before": args.before, "after": args.after,
               "labels": {"before": args.before_label, "after": args.after_label}, "rows": list(rows.values())}

@@ -24,7 +24,8 @@ map). The number is the notebook that teaches it.
     distributed      data-parallel training under torchrun (DistributedDataParallel), the glue in one place
     runs     03-07   a profile -> schedule, model and loader (one constructor each); the cache of trained runs
   looking at it
-    probes   00-06   the computations behind figures and sliders (x_t at many t, eps predictions, trajectories)
+    probes   00-06   the computations behind figures and sliders (x_t at many t, eps predictions, trajectories,
+                     histograms), and the records measured once for a figure (ddpm_lib/measured/)
     plotting 01-06   figures, image grids, GIF frames (matplotlib and PIL; draws only)
     widgets  01-06   the t sliders (ipywidgets) and the live training monitor
     plotting2d  00   figures of points in the plane (clouds, noise fields, reverse paths, samples)

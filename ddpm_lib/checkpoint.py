@@ -47,10 +47,12 @@ def save_checkpoint(obj: dict, path: str | os.PathLike) -> None:
         raise
 
 
-def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
+def load_checkpoint(path: str | os.PathLike, map_location="cpu", format: str = CHECKPOINT_FORMAT) -> dict:
     """Read a checkpoint written by ``training.train`` (a run folder works too), with ``weights_only=True``.
 
     Raises FileNotFoundError for a missing file and CheckpointError for a truncated, corrupt or foreign one.
+    `format`: the marker the file must carry; another of ddpm_lib's files (``classifier.CLASSIFIER_FORMAT``) is
+    read with the same checks.
     """
     path = Path(path)
     if path.is_dir():
@@ -65,12 +67,14 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
         raise CheckpointError(f"{path}: cannot be read as a PyTorch checkpoint ({type(e).__name__}). It is "
                               "truncated or corrupt (an interrupted copy or download?) or not a torch.save file: "
                               "copy it again, or train again into a fresh folder.") from e
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+    if not isinstance(ckpt, dict) or ckpt.get("format") != format:
         keys = sorted(map(str, ckpt))[:5] if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise CheckpointError(f"{path}: a PyTorch file, but not a ddpm_lib training checkpoint (no "
-                              f"{CHECKPOINT_FORMAT!r} marker; it holds {keys}). A bare state_dict loads with "
-                              "model.load_state_dict(torch.load(path, weights_only=True)); load_checkpoint reads "
-                              "the checkpoint.pt that ddpm_lib.training.train writes.")
+        hint = (" A bare state_dict loads with model.load_state_dict(torch.load(path, weights_only=True)); "
+                "load_checkpoint reads the checkpoint.pt that ddpm_lib.training.train writes."
+                if format == CHECKPOINT_FORMAT else "")
+        what = format.replace(".", " ")  # "ddpm_lib training checkpoint", "ddpm_lib classifier"
+        raise CheckpointError(f"{path}: a PyTorch file, but not a {what} (no {format!r} "
+                              f"marker; it holds {keys}).{hint}")
     if ckpt.get("version", 0) > CHECKPOINT_VERSION:
         raise CheckpointError(f"{path}: checkpoint format version {ckpt['version']} is newer than this ddpm_lib "
                               f"reads ({CHECKPOINT_VERSION}); upgrade ddpm_lib.")

@@ -6,8 +6,9 @@
 
 The network: two conv blocks (conv 3x3, BatchNorm, ReLU, then 2x2 max-pool) and a linear layer to D features, then
 the 10-way head. FID reads the D features (after ReLU), as Inception-based FID reads the 2048-d pool layer.
-The file is a dict with a ``format`` marker, written atomically (``checkpoint.save_checkpoint``) and read with
-``weights_only=True``; a corrupt cached file is renamed ``classifier.stale.pt`` and the classifier retrained.
+The file is a dict with a ``format`` marker, written atomically (``checkpoint.save_checkpoint``) and read with the
+checks of a training checkpoint (``checkpoint.load_checkpoint(..., format=CLASSIFIER_FORMAT)``: ``weights_only=True``,
+the marker, clear errors); a corrupt cached file is renamed ``classifier.stale.pt`` and the classifier retrained.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .checkpoint import CheckpointError, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .data import load_fashion_mnist, load_images, make_dataloader
+from .runs import run_dir
 
 CLASSIFIER_FORMAT = "ddpm_lib.classifier"
 CLASSIFIER_NAME = "classifier.pt"
@@ -76,11 +79,7 @@ def predict(model: Classifier, x: torch.Tensor, batch_size: int = 500):
 
 def accuracy(model: Classifier, split: str = "test") -> float:
     """The fraction of Fashion-MNIST's `split` images (test: 10,000) classified correctly."""
-    from .data import images_uint8, load_fashion_mnist, to_model_range
-
-    dataset = load_fashion_mnist(split)
-    x = to_model_range(images_uint8(dataset))  # (N, 1, 28, 28) in [-1, 1]
-    y = torch.as_tensor(dataset.with_format("numpy")["label"][:], dtype=torch.long)
+    x, y = load_images(split, labels=True)  # (N, 1, 28, 28) in [-1, 1], (N,)
     return (predict(model.eval(), x)[0].argmax(1) == y).float().mean().item()
 
 
@@ -89,8 +88,6 @@ def train_classifier(config: ClassifierConfig, device=None, progress: bool = Tru
     tests pass a slice of the test split, which loads faster), with random flips, Adam and cross-entropy.
 
     Returns (model in eval mode, info dict with test_accuracy, seconds, cpu_seconds)."""
-    from .data import load_fashion_mnist, make_dataloader
-
     device = torch.device(device or "cpu")
     torch.manual_seed(config.seed)
     model = build_classifier(config).to(device)
@@ -127,17 +124,10 @@ def load_classifier(path, device=None):
     """(model, config, info) from a file `save_classifier` wrote. FileNotFoundError if missing; CheckpointError if
     unreadable or not a classifier."""
     path = Path(path)
-    if not path.is_file():
+    if not path.is_file():  # before load_checkpoint, whose advice is to train a diffusion model
         raise FileNotFoundError(f"{path}: no classifier there. Check the path, or leave --classifier out to train "
                                 "(and cache) one for the profile.")
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise CheckpointError(f"{path}: cannot be read as a PyTorch file ({type(e).__name__}); it is truncated or "
-                              "corrupt. Delete it to train the classifier again.") from e
-    if not isinstance(saved, dict) or saved.get("format") != CLASSIFIER_FORMAT:
-        raise CheckpointError(f"{path}: a PyTorch file, but not a ddpm_lib classifier (no {CLASSIFIER_FORMAT!r} "
-                              "marker). A diffusion checkpoint.pt is not a classifier.")
+    saved = load_checkpoint(path, format=CLASSIFIER_FORMAT)  # weights_only=True; CheckpointError if not ours
     config = ClassifierConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved["config"].items()})
     model = build_classifier(config)
     model.load_state_dict(saved["state_dict"])
@@ -147,8 +137,6 @@ def load_classifier(path, device=None):
 def ensure_classifier(profile, path=None, device=None):
     """(model, info): the classifier cached at `path` (default ``runs.run_dir(profile) / "classifier.pt"``) if it
     has ``CLASSIFIER_CONFIGS[profile.name]``'s config, else train it (a few CPU minutes on small) and save it."""
-    from .runs import run_dir
-
     config = CLASSIFIER_CONFIGS[profile.name]
     path = Path(path) if path is not None else run_dir(profile) / CLASSIFIER_NAME
     if path.exists():

@@ -5,7 +5,8 @@ Owned by no single notebook; notebooks 02-06 use it.
     load_fashion_mnist("train")   a Dataset with ``image`` (PIL, greyscale 28x28) and ``label`` (ClassLabel),
                                   the schema of the hub's ``zalando-datasets/fashion_mnist``
     make_dataloader(ds, 128)      yields ``(x, y)``: x (B, 1, 28, 28) float32 in [-1, 1], y (B,) int64
-    load_images("test", n=16)     a few real images as one (N, 1, 28, 28) tensor in [-1, 1]
+    load_images("test", n=16)     a few real images as one (N, 1, 28, 28) tensor in [-1, 1] (labels=True: and
+                                  their labels (N,))
 
 Where the data comes from (``source``): ``"local"`` reads the split's files from the first folder that
 holds them (``data_files``: `data_dir`, else ``$DDPM_DATA_DIR``; else any folder under the Kaggle input root,
@@ -250,7 +251,8 @@ class _Batches(torch.utils.data.Dataset):
 
     def __getitem__(self, key):
         indices, flips = key[0].numpy(), key[1]
-        x = self.images[indices].astype(np.float32) / 255 * 2 - 1  # to_model_range(x / 255), bit for bit
+        # to_model_range(x) by hand, bit for bit (a test checks): the converter would run in torch (see above)
+        x = self.images[indices].astype(np.float32) / 255 * 2 - 1
         if flips is not None:
             x = np.where(flips.numpy()[:, None, None, None], x[..., ::-1], x)  # mirror the width
         return torch.from_numpy(x), torch.from_numpy(self.labels[indices])
@@ -311,7 +313,7 @@ def make_dataloader(dataset, batch_size: int, shuffle: bool = True, seed: int = 
     if n < len(dataset):
         dataset = dataset.select(range(n))
     images = images_uint8(dataset)  # (n, 1, 28, 28) uint8, decoded once
-    labels = torch.as_tensor(np.asarray(dataset.with_format("numpy")["label"][:]), dtype=torch.int64)
+    labels = _labels(dataset)  # (n,) int64
     keys = _BatchKeys(n, batch_size, shuffle, hflip, drop_last, seed, rank, world_size)
     return torch.utils.data.DataLoader(_Batches(images, labels), batch_size=None, sampler=keys,
                                        num_workers=num_workers)
@@ -323,21 +325,29 @@ def right_half_ink(images: torch.Tensor) -> torch.Tensor:
 
     Fashion-MNIST's footwear points one way (toe left, the heavier heel and shaft right), so its sandals, sneakers
     and ankle boots nearly all score above 0.5, and a mirrored one below: why no profile trains on random flips
-    (notebook 05, section 2.7; ``bench/footwear_orientation.py`` measures it on samples).
+    (notebook 05, section 2.7; ``bench/footwear_orientation.py`` measures it on samples). The ink is
+    ``from_model_range(images)``: a pixel a sampler pushed past -1 or 1 counts as none or full.
     """
     if images.dim() != 4:
         raise ValueError(f"images must be (N, C, H, W); got shape {tuple(images.shape)}")
     if images.dtype == torch.uint8 or images.abs().max() > 1.1:  # a sampler's last step may overshoot 1 a little
         raise ValueError("images must be in the model's range [-1, 1]; pixels 0..255 (images_uint8) go through "
                          "data.to_model_range first")
-    ink = (images.float() + 1) / 2  # [-1, 1] -> [0, 1]
+    ink = from_model_range(images.float())  # [-1, 1] -> [0, 1]
     half = images.shape[-1] // 2
     return ink[..., half:].sum((1, 2, 3)) / ink.sum((1, 2, 3)).clamp(min=1e-12)
 
 
-def load_images(split: str = "train", n: int | None = None, source: str = "auto") -> torch.Tensor:
-    """The first `n` images of `split` (all if None) as float32 (N, 1, 28, 28) in [-1, 1]."""
+def load_images(split: str = "train", n: int | None = None, source: str = "auto", labels: bool = False):
+    """The first `n` images of `split` (all if None) as float32 (N, 1, 28, 28) in [-1, 1]; with ``labels=True``,
+    ``(images, labels)``, the labels (N,) int64 class indices (``CLASS_NAMES``)."""
     dataset = load_fashion_mnist(split, source=source)
     if n is not None:
         dataset = dataset.select(range(min(n, len(dataset))))
-    return to_model_range(images_uint8(dataset))
+    images = to_model_range(images_uint8(dataset))
+    return (images, _labels(dataset)) if labels else images
+
+
+def _labels(dataset) -> torch.Tensor:
+    """A Fashion-MNIST Dataset's labels as one int64 tensor (N,)."""
+    return torch.as_tensor(np.asarray(dataset.with_format("numpy")["label"][:]), dtype=torch.int64)

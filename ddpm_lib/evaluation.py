@@ -21,6 +21,11 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.distributions import Categorical
+
+from .classifier import predict
+from .data import load_images, to_model_range
+from .losses import bits_per_dim
 
 REFERENCE_N = 5000  # real test images 5000..9999: the reference statistics
 FLOOR_POOL_N = 5000  # real test images 0..4999: real sets for the floor, disjoint from the reference
@@ -35,9 +40,7 @@ def gaussian_stats(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     if features.ndim != 2 or features.shape[0] < 2:
         raise ValueError(f"need features (N, D) with N >= 2 for a covariance; got shape {tuple(features.shape)}")
     f = features.double()
-    mu = f.mean(0)
-    centred = f - mu
-    return mu, centred.T @ centred / (f.shape[0] - 1)
+    return f.mean(0), torch.cov(f.T)  # torch.cov takes variables as rows; correction=1: divides by N - 1
 
 
 def sqrtm_psd(a: torch.Tensor) -> torch.Tensor:
@@ -87,7 +90,7 @@ def sanity_ladder(x: torch.Tensor, generator: torch.Generator | None = None) -> 
     """Four sets of images, each further from the data than the last: x itself, x blurred (sigma 1 px), x blurred
     (sigma 2.5 px) and uniform noise in [-1, 1]. A trustworthy FID ranks them in this order."""
     return {"real": x, "blur 1 px": gaussian_blur(x, 1.0), "blur 2.5 px": gaussian_blur(x, 2.5),
-            "noise": torch.rand(x.shape, generator=generator) * 2 - 1}
+            "noise": to_model_range(torch.rand(x.shape, generator=generator))}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -100,7 +103,8 @@ def class_coverage(logits: torch.Tensor) -> dict:
     probs = logits.softmax(dim=1)
     counts = torch.bincount(probs.argmax(1), minlength=logits.shape[1]).double()
     hist = counts / counts.sum()
-    entropy = -(hist[hist > 0] * hist[hist > 0].log()).sum().item()
+    # -sum p log p (0 log 0 = 0), given the counts' logs: probs=hist would clamp p = 1 to 1 - 2^-52 (H = 2e-16, not 0)
+    entropy = Categorical(logits=counts.log()).entropy().item()
     return {"histogram": hist.tolist(), "entropy": entropy, "max_entropy": math.log(logits.shape[1]),
             "confidence": probs.max(1).values.mean().item()}
 
@@ -128,9 +132,6 @@ def nearest_neighbours(queries: torch.Tensor, pool: torch.Tensor, k: int = 3, ba
 def real_reference(classifier) -> dict:
     """Features of real test images: ``reference`` (the last REFERENCE_N, the statistics samples are compared
     with) and ``floor_pool`` (the first FLOOR_POOL_N, disjoint from them, for the real-vs-real floor)."""
-    from .classifier import predict
-    from .data import load_images
-
     x = load_images("test")  # (10000, 1, 28, 28) in [-1, 1]
     _, features = predict(classifier, x)
     return {"reference": features[-REFERENCE_N:], "floor_pool": features[:FLOOR_POOL_N]}
@@ -139,8 +140,6 @@ def real_reference(classifier) -> dict:
 def score_samples(classifier, x: torch.Tensor, reference: dict) -> dict:
     """The numbers ``python -m ddpm_lib evaluate`` prints, for samples x (N, 1, 28, 28) in [-1, 1]: FID against the
     reference, the floor (FID of min(N, FLOOR_POOL_N) real test images against the same reference), coverage."""
-    from .classifier import predict
-
     logits, features = predict(classifier, x)
     n_floor = min(len(x), len(reference["floor_pool"]))
     coverage = class_coverage(logits)
@@ -163,25 +162,23 @@ def check_samples(array) -> torch.Tensor:
     if len(a) < 2:
         raise ValueError(f"need at least 2 samples for a covariance (1,000 or more for a meaningful FID); got {len(a)}")
     if a.dtype == np.uint8:
-        return torch.from_numpy(a.astype(np.float32) / 255 * 2 - 1)
+        return to_model_range(a)  # uint8: divided by 255 first
     if a.dtype not in (np.float32, np.float64):
         raise ValueError(f"samples must be uint8 (0..255) or float32/float64 in [0, 1]; got dtype {a.dtype}")
     if not np.isfinite(a).all():
         raise ValueError("samples contain NaN or inf; the sampler diverged (check the checkpoint)")
     lo, hi = float(a.min()), float(a.max())
     if lo < 0 or hi > 1:
-        hint = ("they look like [-1, 1]: save (x + 1) / 2" if lo >= -1 and hi <= 1 else
+        hint = ("they look like [-1, 1]: save (x + 1) / 2 (data.from_model_range)" if lo >= -1 and hi <= 1 else
                 "they look like 0..255: save them as uint8" if lo >= 0 and hi <= 255 else "rescale them")
         raise ValueError(f"float samples must be in [0, 1]; got min {lo:.3g}, max {hi:.3g}; {hint}")
-    return torch.from_numpy(a.astype(np.float32) * 2 - 1)
+    return to_model_range(a.astype(np.float32))
 
 
 def bits_per_dim_estimate(model, schedule, x0: torch.Tensor, batch_size: int = 16,
                           generator: torch.Generator | None = None) -> dict:
     """The bound of Ho et al. Eq. 5 in bits/dim (``losses.bits_per_dim``) on images x0 (N, 1, 28, 28) in [-1, 1],
     in batches: per-image values, their mean, and the Monte Carlo standard error std / sqrt(N) over images."""
-    from .losses import bits_per_dim
-
     device = schedule.device
     per_image = torch.cat([bits_per_dim(model, schedule, x0[i:i + batch_size].to(device), generator=generator).cpu()
                            for i in range(0, len(x0), batch_size)])

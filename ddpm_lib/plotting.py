@@ -19,7 +19,15 @@ import numpy as np
 import torch
 
 from .data import from_model_range
-from .probes import fixed_noise, q_sample_at
+from .probes import (
+    HIST_RANGE,
+    ema_bias_corrected,
+    fixed_noise,
+    nearest_step,
+    pixel_histogram,
+    q_sample_at,
+    schedule_curves,
+)
 from .schedules import NoiseSchedule
 
 # ---------------------------------------------------------------------------------------------------------
@@ -107,15 +115,6 @@ SCHEDULE_PANELS = (
 )
 
 
-def schedule_curves(schedule: NoiseSchedule) -> dict[str, np.ndarray]:
-    """The (T,) curves the schedule panels plot, as float64 numpy: betas, alphas_cumprod, snr_db."""
-    return {
-        "betas": schedule.betas.double().cpu().numpy(),
-        "alphas_cumprod": schedule.alphas_cumprod.double().cpu().numpy(),
-        "snr_db": 10 * np.log10(schedule.snr.double().cpu().numpy()),  # 10 log10(SNR): 0 dB is signal = noise
-    }
-
-
 def draw_schedule_curves(axes, schedules: dict[str, NoiseSchedule]) -> dict[str, str]:
     """Draw beta_t, alpha-bar_t and SNR(t) for each schedule on three axes; returns {name: colour}."""
     colours = {}
@@ -180,16 +179,6 @@ def draw_labelled_grid(ax, x: torch.Tensor, ncol: int, col_labels, row_labels, p
 # The forward process (notebook 02)
 # ---------------------------------------------------------------------------------------------------------
 
-HIST_RANGE = (-4.0, 4.0)  # pixel histograms cover 4 standard deviations of N(0, 1)
-
-
-def pixel_histogram(x: torch.Tensor, bins: int = 60, range_=HIST_RANGE) -> tuple[np.ndarray, np.ndarray]:
-    """Density histogram of all pixel values of x: (heights (bins,), edges (bins + 1,)); sums to 1 over range_."""
-    values = torch.as_tensor(x).detach().double().cpu().flatten().numpy()
-    counts, edges = np.histogram(values, bins=bins, range=range_)
-    return counts / (values.size * np.diff(edges)), edges  # divide by all values: mass outside range_ is lost
-
-
 def draw_pixel_histogram(ax, x: torch.Tensor, bins: int = 60, ymax: float = 1.0):
     """Pixel histogram of x against the N(0, 1) density on `ax`; returns the bars (to update their heights)."""
     heights, edges = pixel_histogram(x, bins)
@@ -244,18 +233,6 @@ def plot_forward_snapshots(schedule: NoiseSchedule, images: torch.Tensor, ts, se
 # ---------------------------------------------------------------------------------------------------------
 # Training (notebook 05)
 # ---------------------------------------------------------------------------------------------------------
-
-
-def ema_bias_corrected(values, smooth: float = 0.9) -> np.ndarray:
-    """The exponential moving average of `values`, bias-corrected as Adam's moments are: the average started at 0
-    and divided by 1 - smooth^(i+1), i.e. sum_j smooth^(i-j) v_j / sum_j smooth^(i-j). Without the correction an
-    average started at 0 starts too low; started at the first value (the largest loss), it stays too high."""
-    values = np.asarray(values, dtype=np.float64)
-    out, average = np.empty_like(values), 0.0
-    for i, value in enumerate(values):
-        average = smooth * average + (1 - smooth) * value
-        out[i] = average / (1 - smooth ** (i + 1))
-    return out
 
 
 def plot_loss_curve(losses, steps=None, smooth: float = 0.9, title: str | None = "training loss", ax=None,
@@ -402,11 +379,6 @@ def plot_reverse_snapshots(trajectory: dict, ts, n: int = 4):
     return fig
 
 
-def nearest_step(trajectory: dict, t: int) -> int:
-    """The index into a trajectory's arrays of the visited step nearest to code t."""
-    return int(np.abs(np.asarray(trajectory["ts"]) - t).argmin())
-
-
 GIF_FRAMES = 40  # frames of a denoising GIF, evenly spaced over the reverse process
 
 
@@ -423,28 +395,8 @@ def denoising_frames(trajectory: dict, n_frames: int = GIF_FRAMES, nrow: int = 4
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Measured once, shipped with the package (notebook 05): results that take longer than a notebook may run
+# Measured once, shipped with the package (notebook 05): the records ``probes.load_measured`` reads
 # ---------------------------------------------------------------------------------------------------------
-
-MEASURED = Path(__file__).parent / "measured"  # package data: wheels and Kaggle bundles carry it
-
-
-def load_measured(name: str) -> dict:
-    """The record ``bench/recipe_figure.py`` wrote as ``ddpm_lib/measured/<name>.json`` and ``<name>.npz``: the
-    table of candidates (``rows``), which two runs are compared (``before``, ``after``), where and when it was
-    measured, and the compared runs' samples from the same noise (``samples``: name -> (N, 1, 28, 28) in [-1, 1])."""
-    import json
-
-    path = MEASURED / f"{name}.json"
-    if not path.is_file():
-        have = sorted(p.stem for p in MEASURED.glob("*.json"))
-        raise FileNotFoundError(f"no measured record {name!r} in {MEASURED} (have {have}); bench/recipe_figure.py "
-                                "writes one")
-    record = json.loads(path.read_text())
-    with np.load(path.with_suffix(".npz")) as arrays:  # uint8 pixels, as the data files store them
-        record["samples"] = {k: torch.from_numpy(arrays[k]).float() / 127.5 - 1.0 for k in arrays.files}
-    return record
-
 
 def describe_changes(record: dict, row: dict) -> str:
     """A row's changes in words, for the table: as the record stores them (against ``record["base"]``, "-" for

@@ -1,6 +1,7 @@
 """Figures for points in the plane (notebook 00_warmup_2d): clouds, noise fields, reverse paths, samples.
 
-Draws only (the computations are ``probes.q_sample_at``, ``probes.eps_field``, ``probes.reverse_trajectory``).
+Draws only (the computations are ``probes.q_sample_at``, ``probes.eps_field``, ``probes.reverse_trajectory``,
+``probes.ema_bias_corrected``).
 ``draw_*`` helpers draw into an axes and return the artist a slider updates; ``plot_*`` make a whole figure and
 are the static twins of ``widgets2d``'s explorers. Points are (N, 2); t is 0-indexed (code t = k is the paper's
 t = k + 1).
@@ -13,8 +14,7 @@ import numpy as np
 import torch
 from matplotlib.patches import Circle
 
-from .plotting import ema_bias_corrected
-from .probes import eps_field, fixed_noise, q_sample_at
+from .probes import ema_bias_corrected, eps_field, fixed_noise, q_sample_at
 from .schedules import NoiseSchedule
 
 LIM = 2.2  # the plane shown: [-LIM, LIM]^2 holds the data (inside [-1, 1]) and 2 standard deviations of N(0, I)

@@ -1,4 +1,5 @@
-"""Probes: the computations behind the figures, sliders and GIFs (plotting.py and widgets.py only draw).
+"""Probes: the computations behind the figures, sliders and GIFs, and the records measured once for a figure
+(plotting.py and widgets.py only draw).
 
     fixed_noise(x0, seed)                      one seeded eps, so a slider and its static twin agree
     q_sample_at(schedule, x0, ts, noise)       x_t at many t with the same noise          (notebooks 01, 02)
@@ -6,15 +7,23 @@
     reverse_trajectory(model, schedule, shape, sampler="ddpm")   one run of a sampler, step by step (05, 06)
     pixel_stats(x)                             mean, std and saturated / out-of-range fractions       (06)
     plane_grid(lim, n), eps_field(model, schedule, grid, ts)   a model's eps over the plane at many t     (00)
+    schedule_curves(schedule), pixel_histogram(x), ema_bias_corrected(losses)   what a curve or bar shows (00-05)
+    per_image_loss(eps_pred, noise)            L_simple of each image, from predictions already made      (04)
+    nearest_index(ts, t), nearest_step(trajectory, t)   the precomputed t a slider's t snaps to     (04-06)
+    load_measured(name)                        a record measured once by bench/ (too slow for a notebook)   (05)
 
 Timesteps are 0-indexed: code t = k is the paper's t = k + 1. Images are (B, C, H, W) in [-1, 1].
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import torch
 
+from .data import to_model_range
 from .forward import q_sample
 from .sampling import progressive
 from .schedules import NoiseSchedule
@@ -96,3 +105,78 @@ def pixel_stats(x: torch.Tensor) -> dict:
     x = x.detach().double()
     return {"mean": x.mean().item(), "std": x.std().item(), "saturated": (x.abs() > 0.99).double().mean().item(),
             "outside": (x.abs() > 1).double().mean().item()}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What a curve, a histogram or a slider shows (notebooks 00-06)
+# ---------------------------------------------------------------------------------------------------------
+
+
+def schedule_curves(schedule: NoiseSchedule) -> dict[str, np.ndarray]:
+    """The (T,) curves the schedule panels plot, as float64 numpy: betas, alphas_cumprod, snr_db."""
+    return {
+        "betas": schedule.betas.double().cpu().numpy(),
+        "alphas_cumprod": schedule.alphas_cumprod.double().cpu().numpy(),
+        "snr_db": 10 * np.log10(schedule.snr.double().cpu().numpy()),  # 10 log10(SNR): 0 dB is signal = noise
+    }
+
+
+HIST_RANGE = (-4.0, 4.0)  # pixel histograms cover 4 standard deviations of N(0, 1)
+
+
+def pixel_histogram(x: torch.Tensor, bins: int = 60, range_=HIST_RANGE) -> tuple[np.ndarray, np.ndarray]:
+    """Density histogram of all pixel values of x: (heights (bins,), edges (bins + 1,)); sums to 1 over range_."""
+    values = torch.as_tensor(x).detach().double().cpu().flatten().numpy()
+    counts, edges = np.histogram(values, bins=bins, range=range_)
+    return counts / (values.size * np.diff(edges)), edges  # divide by all values: mass outside range_ is lost
+
+
+def ema_bias_corrected(values, smooth: float = 0.9) -> np.ndarray:
+    """The exponential moving average of `values`, bias-corrected as Adam's moments are: the average started at 0
+    and divided by 1 - smooth^(i+1), i.e. sum_j smooth^(i-j) v_j / sum_j smooth^(i-j). Without the correction an
+    average started at 0 starts too low; started at the first value (the largest loss), it stays too high."""
+    values = np.asarray(values, dtype=np.float64)
+    out, average = np.empty_like(values), 0.0
+    for i, value in enumerate(values):
+        average = smooth * average + (1 - smooth) * value
+        out[i] = average / (1 - smooth ** (i + 1))
+    return out
+
+
+def per_image_loss(eps_pred: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """L_simple of each image, ||eps - eps_pred||^2 averaged over its pixels (what ``losses.p_losses(...,
+    reduction="none")`` returns, for predictions already made): eps_pred (..., B, C, H, W), noise (B, C, H, W)
+    -> (..., B). With ``predict_eps_at``'s (len(ts), B, C, H, W): one loss per t and image."""
+    return (eps_pred - noise).square().flatten(-3).mean(-1)
+
+
+def nearest_index(ts, t: int) -> int:
+    """The index in `ts` (the timesteps a probe ran at) of the one nearest to code t: where a slider snaps."""
+    return int(np.abs(np.asarray(ts) - t).argmin())
+
+
+def nearest_step(trajectory: dict, t: int) -> int:
+    """The index into a trajectory's arrays of the visited step nearest to code t."""
+    return nearest_index(trajectory["ts"], t)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Measured once, shipped with the package (notebook 05): results that take longer than a notebook may run
+# ---------------------------------------------------------------------------------------------------------
+
+MEASURED = Path(__file__).parent / "measured"  # package data: wheels and Kaggle bundles carry it
+
+
+def load_measured(name: str) -> dict:
+    """The record ``bench/recipe_figure.py`` wrote as ``ddpm_lib/measured/<name>.json`` and ``<name>.npz``: the
+    table of candidates (``rows``), which two runs are compared (``before``, ``after``), where and when it was
+    measured, and the compared runs' samples from the same noise (``samples``: name -> (N, 1, 28, 28) in [-1, 1])."""
+    path = MEASURED / f"{name}.json"
+    if not path.is_file():
+        have = sorted(p.stem for p in MEASURED.glob("*.json"))
+        raise FileNotFoundError(f"no measured record {name!r} in {MEASURED} (have {have}); bench/recipe_figure.py "
+                                "writes one")
+    record = json.loads(path.read_text())
+    with np.load(path.with_suffix(".npz")) as arrays:  # uint8 pixels, as the data files store them
+        record["samples"] = {k: to_model_range(arrays[k]) for k in arrays.files}
+    return record

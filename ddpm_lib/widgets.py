@@ -111,7 +111,7 @@ def schedule_explorer(schedules: dict[str, NoiseSchedule], image: torch.Tensor, 
     x0 = plotting.as_batch(image)[:1]  # (1, C, H, W)
     noise = probes.fixed_noise(x0, seed)
     x_t = {name: probes.q_sample_at(s, x0, range(T), noise)[:, 0] for name, s in schedules.items()}  # (T, C, H, W)
-    curves = {name: plotting.schedule_curves(s) for name, s in schedules.items()}
+    curves = {name: probes.schedule_curves(s) for name, s in schedules.items()}
 
     fig = Figure(figsize=(12, 6.2), layout="constrained")
     top, bottom = fig.subfigures(2, 1, height_ratios=[1.1, 1])
@@ -154,7 +154,7 @@ def forward_explorer(schedule: NoiseSchedule, images: torch.Tensor, t: int = 0, 
     T, B = schedule.num_timesteps, images.shape[0]
     noise = probes.fixed_noise(images, seed)
     x_t = probes.q_sample_at(schedule, images, range(T), noise)  # (T, B, C, H, W), every t precomputed
-    heights = np.stack([plotting.pixel_histogram(x, bins)[0] for x in x_t])  # (T, bins)
+    heights = np.stack([probes.pixel_histogram(x, bins)[0] for x in x_t])  # (T, bins)
 
     fig = Figure(figsize=(max(8.0, 1.4 * B), 5.4), layout="constrained")
     top, bottom = fig.subfigures(2, 1, height_ratios=[1, 1.6])
@@ -198,8 +198,7 @@ def loss_explorer(model, schedule: NoiseSchedule, images: torch.Tensor, ts, curv
     ts = sorted(int(k) for k in ts)
     noise = probes.fixed_noise(images, seed).cpu()
     x_t, eps_pred = probes.predict_eps_at(model, schedule, images, ts, noise)  # (len(ts), B, C, H, W) each
-    per_image = ((eps_pred - noise) ** 2).flatten(2).mean(-1)  # (len(ts), B): L_simple of each shown image
-    grid_ts = np.asarray(ts)
+    per_image = probes.per_image_loss(eps_pred, noise)  # (len(ts), B): L_simple of each shown image
     curve_t, curve_loss = (np.asarray(v, dtype=np.float64) for v in next(iter(curves.values())))
 
     fig = Figure(figsize=(max(8.0, 1.3 * B + 2), 7.0), layout="constrained")
@@ -215,7 +214,7 @@ def loss_explorer(model, schedule: NoiseSchedule, images: torch.Tensor, ts, curv
     suptitle = fig.suptitle("")
 
     def update(t: int) -> None:
-        i = int(np.abs(grid_ts - t).argmin())  # the nearest precomputed t
+        i = probes.nearest_index(ts, t)  # the nearest precomputed t
         k = ts[i]
         image.set_data(plotting.image_grid(plotting.eps_rows(x_t[i], noise, eps_pred[i]), B))
         vline.set_xdata([k, k])
@@ -291,7 +290,7 @@ def reverse_explorer(trajectory: dict, t: int | None = None, n: int = 4) -> Time
     fig = Figure(figsize=(max(6.0, 1.5 * n), 3.8), layout="constrained")
     axes = fig.subplots(2, 1)
     ims = []
-    i = plotting.nearest_step(trajectory, t)
+    i = probes.nearest_step(trajectory, t)
     for ax, frames, label in zip(axes, (x_t, x0_pred), (r"$x_t$ (what the sampler holds)", r"predicted $x_0$")):
         ims.append(ax.imshow(plotting.image_grid(frames[i], nrow=n), cmap="gray", vmin=0, vmax=1))
         ax.set_title(label, fontsize=10)
@@ -299,7 +298,7 @@ def reverse_explorer(trajectory: dict, t: int | None = None, n: int = 4) -> Time
     suptitle = fig.suptitle("")
 
     def update(t: int) -> None:
-        i = plotting.nearest_step(trajectory, t)
+        i = probes.nearest_step(trajectory, t)
         ims[0].set_data(plotting.image_grid(x_t[i], nrow=n))
         ims[1].set_data(plotting.image_grid(x0_pred[i], nrow=n))
         k = ts[i]

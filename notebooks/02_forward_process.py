@@ -521,8 +521,8 @@ _ = plotting.show_images(torch.stack(rows, 1).flatten(0, 1), nrow=len(t_show), a
 # * `forward`: `q_step`, `q_sample`, `q_mean_variance`, `q_posterior_mean_variance`, `predict_x0_from_eps`,
 #   `predict_eps_from_x0`, `check_images`;
 # * `data`: `load_images`, `to_model_range`, `from_model_range`, `CLASS_NAMES`;
-# * `plotting`: `plot_forward_strip`, `pixel_histogram`, `plot_pixel_histogram`, `plot_forward_snapshots`,
-#   `q_sample_at`, `fixed_noise`;
+# * `plotting`: `plot_forward_strip`, `plot_pixel_histogram`, `plot_forward_snapshots`;
+# * `probes`: `q_sample_at`, `fixed_noise`, `pixel_histogram`;
 # * `widgets`: `forward_explorer`.
 #
 # **Next:** notebook 03 builds the network $\epsilon_\theta(x_t, t)$ that will guess $\epsilon$ from $x_t$ alone.

@@ -89,7 +89,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ddpm_lib import checkpoint, data, hardware, losses, plotting, runs, sampling, training, widgets
+from ddpm_lib import checkpoint, data, hardware, losses, plotting, probes, runs, sampling, training, widgets
 
 T = profile.timesteps
 run_dir = runs.run_dir(profile)  # runs/<profile>/ at the repository root ($DDPM_RUNS_DIR if set)
@@ -434,8 +434,7 @@ except FloatingPointError as e:
 #    half):
 
 # %%
-images = data.to_model_range(data.images_uint8(train_set))  # (60000, 1, 28, 28) in [-1, 1]
-labels = torch.as_tensor(np.asarray(train_set["label"][:]))
+images, labels = data.load_images("train", labels=True)  # (60000, 1, 28, 28) in [-1, 1], (60000,)
 right_heavier = data.right_half_ink(images) > 0.5
 share = [right_heavier[labels == c].float().mean().item() for c in range(10)]
 fig, ax = plt.subplots(figsize=(11, 2.6), layout="constrained")
@@ -491,7 +490,7 @@ for c in (5, 7, 9):
 
 # %%
 small = config.get_profile("small")
-record = plotting.load_measured("recipe_small")  # the measurements below (bench/recipe_figure.py)
+record = probes.load_measured("recipe_small")  # the measurements below (bench/recipe_figure.py)
 rows = {row["name"]: row for row in record["rows"]}
 gamma = small.min_snr_gamma
 t_all = torch.arange(T)
@@ -695,8 +694,8 @@ _ = plotting.show_images(raw_samples, nrow=8, ax=axes[1], title="raw weights of 
 # * `checkpoint`: `save_checkpoint`, `load_checkpoint`, `pack_training`, `unpack_training`;
 # * `runs`: `build_schedule`, `build_model`, `load_model_for_sampling`, `build_training`, `ensure_trained`,
 #   `model_key`, `run_dir`, `default_runs_dir`;
-# * `plotting`: `plot_loss_curve`, `plot_loss_by_t`, `draw_training_progress`, `load_measured`,
-#   `describe_changes`, `plot_recipe_comparison`;
+# * `plotting`: `plot_loss_curve`, `plot_loss_by_t`, `draw_training_progress`, `describe_changes`,
+#   `plot_recipe_comparison`; `probes`: `load_measured`, `ema_bias_corrected` (the loss curve's average);
 # * `widgets`: `TrainingMonitor`.
 #
 # **Next:** notebook 06 derives the reverse process and samples from this model step by step.

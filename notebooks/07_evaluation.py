@@ -294,8 +294,7 @@ fig.savefig(run_dir / "fid_samples.png", dpi=80)
 # much closer to the training set than test images are would be a copy.
 
 # %%
-train_ds = data.load_fashion_mnist("train")
-x_train = data.to_model_range(data.images_uint8(train_ds))  # (60000, 1, 28, 28) in [-1, 1]
+x_train = data.load_images("train")  # (60000, 1, 28, 28) in [-1, 1]
 n_nn = 6
 d_gen, i_gen = evaluation.nearest_neighbours(samples[:50], x_train, k=3)
 d_real, _ = evaluation.nearest_neighbours(x_test[:50], x_train, k=1)

@@ -200,6 +200,17 @@ def test_loader_shape_range_and_labels(small_ds):
     assert len(data.make_dataloader(small_ds, 8, drop_last=False)) == 3
 
 
+def test_loader_converts_exactly_as_to_model_range():
+    """The loader converts in numpy (its hot path, ``data._Batches``), bit for bit what ``to_model_range`` gives."""
+    images = torch.arange(256, dtype=torch.uint8).view(4, 1, 8, 8)  # every grey level once
+    batches = data._Batches(images, torch.arange(4))
+    x, _ = batches[torch.arange(4), None]
+    assert torch.equal(x, data.to_model_range(images))
+    x, _ = batches[torch.arange(4), torch.tensor([True, False, True, False])]
+    assert torch.equal(x[[0, 2]], data.to_model_range(images[[0, 2]]).flip(-1))
+    assert torch.equal(x[[1, 3]], data.to_model_range(images[[1, 3]]))
+
+
 def test_loader_seeding(small_ds):
     def epochs(seed):
         loader = data.make_dataloader(small_ds, batch_size=4, seed=seed)
@@ -256,6 +267,9 @@ def test_load_images(idx_dir, monkeypatch):
     x = data.load_images("test", n=5)
     assert x.shape == (5, 1, 28, 28) and x.dtype == torch.float32
     torch.testing.assert_close(x, to_batch(fake_split(7, seed=2)[0][:5]))
+    x, y = data.load_images("test", n=5, labels=True)
+    torch.testing.assert_close(x, to_batch(fake_split(7, seed=2)[0][:5]))
+    assert y.dtype == torch.int64 and y.tolist() == fake_split(7, seed=2)[1][:5].tolist()
 
 
 # --- the real files (CI installs the Debian package dataset-fashion-mnist) ----------------------------------

@@ -62,6 +62,20 @@ def test_oracle_matches_brute_force_integration(linear, t):
     torch.testing.assert_close(eps_oracle, eps_brute, atol=1e-6, rtol=1e-6)
 
 
+def test_the_oracle_weighs_components_by_the_mixtures_density_at_x_t(linear):
+    """Two routes to p(k | x_t): the oracle's (its own Gaussian densities, one factor per distinct t) and torch's
+    MixtureSameFamily for x_t at one t (``GaussianMixture.distribution``). Unscaled and without noise, that
+    distribution is the data's density, written out by hand above."""
+    g = torch.Generator().manual_seed(5)
+    t = 300
+    abar = linear.alphas_cumprod[t].double()
+    x_t = 0.6 * torch.randn(50, 2, generator=g, dtype=torch.float64)
+    r, _ = MixtureOracle(linear, MIX).posterior(x_t, torch.full((50,), t))
+    torch.testing.assert_close(r, MIX.log_prob_components(x_t, abar.sqrt(), 1 - abar).softmax(dim=1))
+    x0 = MIX.sample(50, g)[0].double()
+    torch.testing.assert_close(MIX.distribution().log_prob(x0), _density_by_hand(x0).log())
+
+
 def test_residual_averages_to_zero_in_every_cell(linear):
     """E[eps - eps_hat(x_t) | x_t in A] = 0 for every region A when eps_hat is the conditional mean: on draws of the
     forward process, bin (t, x_t) into cells (5 ranges of t, a 6 x 6 grid of the plane) and z-score the mean

@@ -61,18 +61,6 @@ def test_save_animation_writes_every_frame(tmp_path):
         assert gif.n_frames == 3 and gif.size == plotting.image_grid(batches[0]).shape[::-1]
 
 
-def test_pixel_histogram_is_a_density_matching_an_independent_count():
-    x = torch.randn(4000, generator=torch.Generator().manual_seed(1)) * 1.5
-    heights, edges = plotting.pixel_histogram(x, bins=40)
-    width = 8 / 40
-    np.testing.assert_allclose(edges, np.linspace(-4, 4, 41))
-    inside = ((x >= -4) & (x <= 4)).double().mean().item()
-    assert heights.sum() * width == pytest.approx(inside)  # the mass inside the range, not 1
-    k = 17
-    count = ((x >= edges[k]) & (x < edges[k + 1])).sum().item()
-    assert heights[k] == pytest.approx(count / (x.numel() * width))
-
-
 def test_q_sample_at_is_q_sample_with_the_same_noise_at_each_t():
     schedule = make_schedule("linear", 100)
     x0 = random_images(3)
@@ -117,7 +105,7 @@ def test_static_twins_and_helpers_draw():
 
 
 def test_the_recipe_record_loads_and_draws():
-    record = plotting.load_measured("recipe_small")
+    record = probes.load_measured("recipe_small")
     names = [row["name"] for row in record["rows"]]
     assert record["before"] in names and record["after"] in names and len(set(names)) == len(names)
     for row in record["rows"]:
@@ -128,21 +116,6 @@ def test_the_recipe_record_loads_and_draws():
     fig = plotting.plot_recipe_comparison(record)
     assert len(fig.axes) == 2 and all(ax.images for ax in fig.axes)
     matplotlib.pyplot.close(fig)
-
-
-def test_the_recipe_record_describes_the_small_profile_of_this_version():
-    """The record's "after" row is small as it is: its changes, applied to the fields every row started from, are
-    small's fields. Change small's recipe without measuring it again and this fails (bench/recipe_figure.py)."""
-    from ddpm_lib import config
-
-    record = plotting.load_measured("recipe_small")
-    after = {row["name"]: row for row in record["rows"]}[record["after"]]
-    small = config.get_profile("small")
-    for field in {*record["base"], *after["changes"]}:
-        assert small.field(field) == after["changes"].get(field, record["base"].get(field)), field
-    recipe_fields = {"batch_size", "lr", "lr_decay", "min_snr_gamma", "beta_schedule", "cpu_bf16", "hflip"}
-    assert recipe_fields <= set(record["base"])
-    assert after["budget"] == "10 min" and small.minutes == 10  # the row is a 10-minute run, as small's budget
 
 
 def test_describe_changes_names_a_variant_of_the_after_run_by_what_it_changes_there():
@@ -156,8 +129,3 @@ def test_describe_changes_names_a_variant_of_the_after_run_by_what_it_changes_th
     said = [plotting.describe_changes(record, row) for row in record["rows"]]
     assert said == ["-", "lr=0.002, batch_size=32, cpu_bf16=True", "now + cpu_bf16=False", "now + lr=0.003",
                     "now + nothing", "batch_size=16"]
-
-
-def test_a_missing_record_names_the_script_that_writes_one():
-    with pytest.raises(FileNotFoundError, match="recipe_figure.py"):
-        plotting.load_measured("no_such_record")

@@ -97,7 +97,7 @@ def test_reverse_trajectory_takes_ddim_and_keeps_a_few_frames(schedule):
     torch.testing.assert_close(ddim["sample"], want)
     explorer = widgets.reverse_explorer(ddim, n=2)
     explorer.slider.value = 7  # snaps to the nearest visited step
-    i = plotting.nearest_step(ddim, 7)
+    i = probes.nearest_step(ddim, 7)
     np.testing.assert_array_equal(np.asarray(explorer.artists["images"][0].get_array()),
                                   plotting.image_grid(ddim["x_t"][i, :2], nrow=2))
     few = probes.reverse_trajectory(oracle, schedule, SHAPE, generator=torch.Generator().manual_seed(1), frames=4)
