@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .data import load_fashion_mnist, load_images, make_dataloader
-from .runs import run_dir
+from .runs import run_dir, set_aside
 
 CLASSIFIER_FORMAT = "ddpm_lib.classifier"
 CLASSIFIER_NAME = "classifier.pt"
@@ -148,8 +148,7 @@ def ensure_classifier(profile, path=None, device=None):
         if not why:
             print(f"reusing {path}: test accuracy {info['test_accuracy']:.1%} (delete it to train again)")
             return model, info
-        path.replace(path.with_name("classifier.stale.pt"))
-        print(f"not reusing {path}: {why}\nrenamed it classifier.stale.pt; training a new one")
+        set_aside(path, why)
     model, info = train_classifier(config, device)
     save_classifier(model, config, info, path)
     print(f"trained the classifier in {info['seconds']:.0f} s ({info['cpu_seconds']:.0f} CPU s): test accuracy "

@@ -107,6 +107,18 @@ def load_trained(profile: Profile, out_dir=None, device=None):
     return load_model_for_sampling(path, device=device)
 
 
+def set_aside(path: Path, why: str) -> Path:
+    """Rename a cached file that will not be reused (`why` says why) to ``<name>.stale.pt`` beside it, or
+    ``<name>.stale-2.pt`` ... when that exists: nothing trained is deleted or overwritten. Returns the new path."""
+    stale, n = path.with_name(f"{path.stem}.stale.pt"), 1
+    while stale.exists():
+        n += 1
+        stale = path.with_name(f"{path.stem}.stale-{n}.pt")
+    path.replace(stale)
+    print(f"not reusing {path}: {why}\nrenamed it {stale.name}; training from scratch")
+    return stale
+
+
 def _finished(ckpt: dict, profile: Profile) -> bool:
     """Did this run spend `profile`'s budget: profile.max_steps, or profile.minutes (with 5 s or 2 % of slack
     for the last step's callback and save)?"""
@@ -119,8 +131,8 @@ def ensure_trained(profile: Profile, out_dir=None, device=None, callback=None):
     else train (resuming a partial run of the same model), so that each notebook runs alone.
 
     out_dir: default ``run_dir(profile)``. When the checkpoint is finished nothing is trained and state is None.
-    A checkpoint of another model (``model_key`` differs) or an unreadable one is renamed
-    ``checkpoint.stale.pt`` and training starts over. The minutes of a resumed run count toward the budget.
+    A checkpoint of another model (``model_key`` differs) or an unreadable one is set aside (``set_aside``:
+    ``checkpoint.stale.pt``) and training starts over. The minutes of a resumed run count toward the budget.
     The model is in eval mode without gradients; the full history is in the checkpoint.
     """
     path = Path(out_dir if out_dir is not None else run_dir(profile)) / CHECKPOINT_NAME
@@ -134,8 +146,7 @@ def ensure_trained(profile: Profile, out_dir=None, device=None, callback=None):
         except CheckpointError as e:
             why = str(e)
         if why:
-            path.replace(path.with_name("checkpoint.stale.pt"))
-            print(f"not reusing {path}: {why}\nrenamed it checkpoint.stale.pt; training from scratch")
+            set_aside(path, why)
         elif _finished(ckpt, profile):
             print(f"reusing {path}: step {ckpt['step']}, {ckpt['seconds'] / 60:.1f} min of training "
                   f"(delete it to train again)")

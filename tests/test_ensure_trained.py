@@ -99,3 +99,12 @@ def test_a_checkpoint_of_another_data_recipe_is_set_aside_and_named(tmp_path, ca
 def test_the_cache_key_holds_what_the_weights_depend_on(change, retrains):
     assert (runs.model_key(PROFILE.replace(**change)) != runs.model_key(PROFILE)) == retrains
     assert bool(runs.key_differences(PROFILE, PROFILE.replace(**change))) == retrains
+
+
+def test_set_aside_never_overwrites_an_earlier_stale_file(tmp_path, capsys):
+    for text in ("first", "second", "third"):
+        (tmp_path / "checkpoint.pt").write_text(text)
+        runs.set_aside(tmp_path / "checkpoint.pt", "a test")
+    assert [(tmp_path / n).read_text() for n in ("checkpoint.stale.pt", "checkpoint.stale-2.pt",
+                                                 "checkpoint.stale-3.pt")] == ["first", "second", "third"]
+    assert not (tmp_path / "checkpoint.pt").exists() and "renamed it checkpoint.stale-3.pt" in capsys.readouterr().out
