@@ -159,17 +159,17 @@ def sync_counter(monkeypatch):
     return count
 
 
-@pytest.mark.parametrize("sampler", ["ddpm", "ddim"])
+@pytest.mark.parametrize("sampler", list(sampling.SAMPLERS))
 def test_no_host_sync_inside_the_sampling_loops(sampler, sync_counter):
     # The steps are checked at the door (an int t is checked in Python); nothing reads a tensor's value per step.
     zero = lambda x, t: torch.zeros_like(x)  # noqa: E731
     sched = make_schedule("linear", 40)
-    steps = sampling.progressive(sampler, zero, sched, (2, 1, 4, 4), steps=None if sampler == "ddpm" else 20,
-                                 progress=False)
-    first = next(steps)  # DDIM reads its visited timesteps (a CPU tensor) once, before the first step
+    steps = 20 if sampling.SAMPLERS[sampler].takes_steps else None
+    run = sampling.progressive(sampler, zero, sched, (2, 1, 4, 4), steps=steps, progress=False)
+    first = next(run)  # DDIM's visited timesteps (a CPU tensor) were read once, at the door
     before = sync_counter["n"]
-    rest = list(steps)
-    assert sync_counter["n"] == before and len(rest) == (39 if sampler == "ddpm" else 19)
+    rest = list(run)
+    assert sync_counter["n"] == before and len(rest) == sampling.sampler_steps(sampler, 40, steps) - 1
     assert set(first) == set(rest[-1]) == {"t", "x_t", "x0_pred", "sample"}
 
 
@@ -243,3 +243,88 @@ def test_samplers_take_points(linear):
         jump = sampling.ddim_step(oracle, linear, x_t, t + 10, t)["sample"]
         torch.testing.assert_close(jump, sampling.ddim_step(oracle, linear, x_t[:, :, None, None], t + 10,
                                                             t)["sample"][:, :, 0, 0])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The registry: every sampler through the one loop, the command line and the probes
+
+
+def _steps_for(name, steps=6):
+    return steps if sampling.SAMPLERS[name].takes_steps else None
+
+
+@pytest.mark.parametrize("sampler", list(sampling.SAMPLERS))
+def test_resuming_a_stored_step_reproduces_the_rest_of_the_run(sampler):
+    """A stored step (its x_t, its t, the step before it for multistep samplers, the generator's state) resumes
+    the run exactly: the loop keeps no state of its own."""
+    sched = make_schedule("linear", 50)
+    oracle, g = GaussianOracle(sched, M, S), torch.Generator().manual_seed(3)
+    run = sampling.progressive(sampler, oracle, sched, (2, 1, 4, 4), steps=_steps_for(sampler, 10), generator=g,
+                               progress=False)
+    full, states = [], []
+    while True:
+        states.append(g.get_state())  # what the generator holds before each step draws its noise
+        step = next(run, None)
+        if step is None:
+            break
+        full.append(step)
+    for i in (1, len(full) // 2, len(full) - 1):
+        g_i = torch.Generator().manual_seed(99)
+        g_i.set_state(states[i])
+        rest = list(sampling.progressive(sampler, oracle, sched, (2, 1, 4, 4), steps=_steps_for(sampler, 10),
+                                         x_T=full[i]["x_t"], t_start=full[i]["t"], prev=full[i - 1], generator=g_i,
+                                         progress=False))
+        assert [s["t"] for s in rest] == [s["t"] for s in full[i:]]
+        for a, b in zip(rest, full[i:]):
+            assert torch.equal(a["sample"], b["sample"]) and torch.equal(a["x0_pred"], b["x0_pred"])
+
+
+@pytest.mark.parametrize("sampler", list(sampling.SAMPLERS))
+def test_a_given_x_T_is_the_start(sampler):
+    sched = make_schedule("linear", 30)
+    oracle = GaussianOracle(sched, M, S)
+    g = torch.Generator().manual_seed(5)
+    x_T = torch.randn((3, 1, 4, 4), generator=g)  # what the loop would draw first from this seed
+    given = sampling.last_sample(sampling.progressive(sampler, oracle, sched, x_T.shape, steps=_steps_for(sampler),
+                                                      x_T=x_T, generator=g, progress=False))
+    drawn = sampling.last_sample(sampling.progressive(sampler, oracle, sched, x_T.shape, steps=_steps_for(sampler),
+                                                      generator=torch.Generator().manual_seed(5), progress=False))
+    assert torch.equal(given, drawn)
+
+
+def test_the_loop_checks_its_arguments_at_the_door(linear):
+    zero = lambda x, t: torch.zeros_like(x)  # noqa: E731
+    shape, x = (1, 1, 4, 4), torch.zeros(1, 1, 4, 4)
+    for kwargs, message in [(dict(sampler="euler"), "sampler must be one of"),
+                            (dict(sampler="ddpm", steps=10), "ddpm runs all T = 1000 steps; steps= is for ddim"),
+                            (dict(sampler="ddim", steps=10, t_start=500, x_T=x), "t_start must be a timestep"),
+                            (dict(sampler="ddim", steps=10, t_start=999), "t_start must be"),
+                            (dict(sampler="ddim", steps=10, prev={"t": 999}), "prev goes with t_start"),
+                            (dict(sampler="ddim", steps=10, x_T=torch.zeros(2, 1, 4, 4)), "x_T must have"),
+                            (dict(sampler="ddpm", eta=0.5), "ddpm: .*eta.*its options: clip_denoised, variance")]:
+        with pytest.raises(ValueError, match=message):
+            sampling.progressive(model=zero, schedule=linear, shape=shape, progress=False, **kwargs)  # no next()
+
+
+def test_every_registered_sampler_works_everywhere():
+    """The registry is the one list: the loop, the command line's --sampler choices and the probes take every name."""
+    import argparse
+
+    from ddpm_lib.__main__ import build_parser
+    from ddpm_lib.probes import reverse_trajectory
+
+    subcommands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    sampler_option = next(a for a in subcommands.choices["sample"]._actions if a.dest == "sampler")
+    assert tuple(sampler_option.choices) == tuple(sampling.SAMPLERS)
+    sched = make_schedule("linear", 30)
+    oracle = GaussianOracle(sched, M, S)
+    for name in sampling.SAMPLERS:
+        steps = _steps_for(name)
+        run = list(sampling.progressive(name, oracle, sched, (3, 1, 4, 4), steps=steps,
+                                        generator=torch.Generator().manual_seed(1), progress=False))
+        ts = sampling.visited_timesteps(name, 30, steps)
+        assert [s["t"] for s in run] == ts and ts[0] == 29 and ts[-1] == 0 and len(ts) == (steps or 30)
+        trajectory = reverse_trajectory(oracle, sched, (3, 1, 4, 4), sampler=name, steps=steps,
+                                        generator=torch.Generator().manual_seed(1))
+        assert trajectory["ts"] == ts[::-1]
+        torch.testing.assert_close(trajectory["sample"], run[-1]["sample"])
