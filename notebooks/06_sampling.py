@@ -294,9 +294,9 @@ print("trained in this session" if state is not None else "loaded from the check
 # %% [markdown]
 # ## 4. Watching a sample form
 #
-# `probes.reverse_trajectory` runs Algorithm 2 once through `sampling.p_sample_loop_progressive` (the
-# generator that yields every step; `sampler="ddim"` takes `sampling.ddim_sample_loop_progressive` instead, which
-# yields the same per-step dict) on 16 images, and keeps, for every $t$, the current $x_t$ and the network's
+# `probes.reverse_trajectory` runs Algorithm 2 once through `sampling.progressive`, the one sampling loop: a
+# generator that yields every step as the same dict for every sampler named in `sampling.SAMPLERS` (`sampler="ddim"`
+# takes DDIM instead), on 16 images, and keeps, for every $t$, the current $x_t$ and the network's
 # guess $\hat x_0$ of the first 8. This one run of $T$ network calls gives the figure, the GIF and the slider
 # below, and the DDPM rows of section 7. (16 images: $T$ calls of the `small` network take one to two minutes
 # on a 2-core CPU; more images cost proportionally more.)
@@ -549,8 +549,9 @@ fig.savefig(run_dir / "oracle_std_vs_steps.png", dpi=80)
 # One checkpoint (the `model` of section 3), one seed, and one knob turned per row. Each row shows 8 images and
 # three numbers to hold against the real test images: the pixel mean and std, the fraction of saturated pixels
 # ($|x| > 0.99$; Fashion-MNIST's black background sits exactly at $-1$) and the fraction *outside* the data's range
-# ($|x| > 1$). The DDPM reference is the trajectory of section 4 (no new network calls). The other DDPM rows are
-# Algorithm 2 by hand, a loop over `sampling.p_sample` from one of the trajectory's $x_t$:
+# ($|x| > 1$). The DDPM reference is the trajectory of section 4 (no new network calls). The other DDPM rows resume
+# Algorithm 2 from one of the trajectory's $x_t$: `sampling.progressive` starts from a given `x_T` at a visited
+# timestep `t_start`, so a stored step picks up where it was:
 #
 # * **$\sigma_t^2 = \beta_t$** instead of $\tilde\beta_t$. The two differ most at small $t$ (section 1), so on
 #   a CPU (profiles `tiny`, `small`) the row re-runs only the last 100 steps from the trajectory's $x_{100}$;
@@ -573,12 +574,11 @@ def ddim_row(steps=50, eta=0.0, clip=True):
                                 generator=torch.Generator(device).manual_seed(SEED), progress=False)
 
 
-@torch.no_grad()
 def ddpm_from(k, variance="posterior", last_noise=False):
     """Algorithm 2 from the trajectory's x_t at code t = k down to 0; last_noise adds sqrt(beta_1) z at the end."""
-    x, g = trajectory["x_t"][k].to(device), torch.Generator(device).manual_seed(SEED + 2)
-    for t in range(k, -1, -1):
-        x = sampling.p_sample(model, schedule, x, t, variance=variance, generator=g)["sample"]
+    x_k, g = trajectory["x_t"][k].to(device), torch.Generator(device).manual_seed(SEED + 2)
+    x = sampling.last_sample(sampling.progressive("ddpm", model, schedule, x_k.shape, x_T=x_k, t_start=k,
+                                                  generator=g, progress=False, variance=variance))
     if last_noise:  # z != 0 at the paper's t = 1: what Algorithm 2 forbids
         x = x + schedule.betas[0].sqrt() * torch.randn(x.shape, generator=g, device=device)
     return x
@@ -670,7 +670,7 @@ _ = plotting.show_images(real, nrow=8, ax=axes[1], title="real (Fashion-MNIST te
 # * The reverse step is a Gaussian whose mean is the posterior mean with $x_0$ replaced by the network's guess;
 #   in terms of $\epsilon_\theta$ it is Ho et al. Eq. 11, checked against `sampling.p_mean_variance`.
 # * $\sigma_t^2 \in \{\beta_t, \tilde\beta_t\}$; either way the last step (code `t = 0`) adds no noise.
-# * Algorithm 2 as a loop matches `sampling.sample`; `p_sample_loop_progressive` exposes every step, which the
+# * Algorithm 2 as a loop matches `sampling.sample`; `sampling.progressive` exposes every step, which the
 #   figure, the GIF and the slider read.
 # * Any process with the marginals $q(x_t \mid x_0)$ reuses the network, because the loss sees only those
 #   marginals. DDIM (Song et al. Eq. 12) re-noises the predicted $x_0$ to an earlier level; one jump with the
@@ -681,8 +681,9 @@ _ = plotting.show_images(real, nrow=8, ax=axes[1], title="real (Fashion-MNIST te
 #   saturated and out-of-range fractions against the data.
 #
 # **`ddpm_lib` now contains** (in addition to notebooks 01-05):
-# * `sampling`: `model_predictions`, `p_mean_variance`, `p_sample`, `p_sample_loop_progressive`, `sample`,
-#   `ddim_timesteps`, `ddim_step`, `ddim_sample_loop_progressive`, `ddim_sample`, `progressive`;
+# * `sampling`: `model_predictions`, `p_mean_variance`, `p_sample`, `ddim_timesteps`, `ddim_step`; the registry
+#   `SAMPLERS` and its one loop `progressive`, with `sample`, `ddim_sample`, `p_sample_loop_progressive` and
+#   `ddim_sample_loop_progressive` as thin wrappers over it;
 # * `probes`: `reverse_trajectory`, `pixel_stats`; `oracle`: `ddim_moments`;
 # * `plotting`: `plot_reverse_snapshots`, `denoising_frames`;
 # * `widgets`: `reverse_explorer`.
