@@ -189,8 +189,8 @@ def dpmpp_2m_step(model, schedule: NoiseSchedule, x_t: torch.Tensor, t: int, s: 
     `prev`), the last (s = None: sigma = 0, lambda = inf, r = 0; it lands on x0_pred itself, as DDIM's last jump
     does) and the one into code s = 0, which is nearly the whole jump onto the data: sigma_0 = sqrt(beta_1),
     so h is several times the step before, r is small and the extrapolation 1 / (2r) large. This is diffusers'
-    `lower_order_final` (its last step ends at sigma = 0 and is first order); on the Gaussian oracle with 20
-    steps it cuts the error from above DDIM's to two thirds of it (tests/test_sampling.py).
+    `lower_order_final` (its last step ends at sigma = 0 and is first order); on the Gaussian oracle (linear
+    schedule, 20 steps) it cuts the error from above DDIM's to two thirds of DDIM's (tests/test_sampling.py).
     prev: the loop's per-step dict of the step before (its "t", an int, and "x0_pred") or None; t, s: ints.
     Returns a dict with eps_pred, x0_pred and sample (x_s), like ``ddim_step``. Deterministic: no noise.
     """
