@@ -61,6 +61,14 @@ def _profile_name(text: str) -> str:
     return name
 
 
+def _sampler_name(text: str) -> str:
+    from .sampling import SAMPLERS  # only when --sampler is given: --help and other arguments answer without torch
+
+    if text not in SAMPLERS:
+        raise argparse.ArgumentTypeError(f"unknown sampler {text!r}; choose one of {', '.join(SAMPLERS)}")
+    return text
+
+
 def cmd_data(args) -> int:
     from .data import describe_data_source, load_fashion_mnist
 
@@ -213,8 +221,6 @@ def cmd_evaluate(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .sampling import SAMPLERS, samplers_taking_steps  # the --sampler choices: the registry's names
-
     parser = _Parser(prog="python -m ddpm_lib", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -233,9 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sample", help="draw samples from a checkpoint's EMA weights")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--n", type=_positive(int), default=64, help="number of images")
-    p.add_argument("--sampler", choices=tuple(SAMPLERS), default="ddim", help="a name in sampling.SAMPLERS")
-    p.add_argument("--steps", type=_positive(int), default=None, help="network calls, for "
-                   f"{', '.join(samplers_taking_steps())} (default: the profile's ddim_steps); the others run all T")
+    p.add_argument("--sampler", type=_sampler_name, default="ddim",
+                   help="a name in sampling.SAMPLERS (default ddim); a wrong one lists them")
+    p.add_argument("--steps", type=_positive(int), default=None, help="network calls, for a sampler that takes a "
+                   "step count (default: the profile's ddim_steps); the others visit all T")
     p.add_argument("--seed", type=_non_negative_int, default=0)
     p.add_argument("--out", default="samples.png", help="PNG image grid; a name ending in .npy writes the array "
                    "(as --npy) and no PNG")
