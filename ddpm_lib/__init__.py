@@ -7,7 +7,7 @@ map). The number is the notebook that teaches it.
     schedules   01   beta schedules, the NoiseSchedule tables, check_timesteps and extract
     forward     02   q(x_t | x_0), one step q(x_t | x_{t-1}), the posterior q(x_{t-1} | x_t, x_0)
     losses      04   L_simple (Algorithm 1) and the variational bound in bits/dim
-    sampling    06   model_predictions, ancestral sampling (Algorithm 2) and DDIM, step by step and as generators
+    sampling    06   model_predictions, the samplers' steps (Algorithm 2, DDIM, DPM-Solver++) in one registry, one loop
     oracle   04, 06  the exact denoiser for Gaussian data, a yardstick for the loss and the samplers
     mixture     00   2D data (a ring of Gaussians, two moons) and the exact denoiser for a Gaussian mixture
   the network

@@ -62,6 +62,14 @@ def _profile_name(text: str) -> str:
     return name
 
 
+def _sampler_name(text: str) -> str:
+    from .sampling import SAMPLERS  # only when --sampler is given: --help and other arguments answer without torch
+
+    if text not in SAMPLERS:
+        raise argparse.ArgumentTypeError(f"unknown sampler {text!r}; choose one of {', '.join(SAMPLERS)}")
+    return text
+
+
 def cmd_data(args) -> int:
     from .data import describe_data_source, load_fashion_mnist
 
@@ -130,6 +138,7 @@ def cmd_sample(args) -> int:
     from .checkpoint import CheckpointError
     from .hardware import pick_device
     from .runs import load_model_for_sampling
+    from .sampling import SAMPLERS, samplers_taking_steps
 
     try:
         model, schedule, profile = load_model_for_sampling(args.checkpoint, device=pick_device(verbose=False))
@@ -137,14 +146,15 @@ def cmd_sample(args) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(f"sampling on {schedule.device.type}: {profile.name} profile, {profile.unet}")
-    T = schedule.num_timesteps
-    if args.sampler == "ddpm" and args.steps not in (None, T):
-        print(f"error: --steps is for ddim; ddpm runs all T = {T} steps (drop --steps)", file=sys.stderr)
+    T, takes_steps = schedule.num_timesteps, SAMPLERS[args.sampler].takes_steps
+    if not takes_steps and args.steps not in (None, T):
+        print(f"error: --steps is for {', '.join(samplers_taking_steps())}; {args.sampler} runs all T = {T} steps "
+              "(drop --steps)", file=sys.stderr)
         return 2
     if args.steps is not None and args.steps > T:
         print(f"error: --steps must be at most T = {T} for this checkpoint; got {args.steps}", file=sys.stderr)
         return 2
-    steps = None if args.sampler == "ddpm" else (args.steps or profile.ddim_steps)
+    steps = (args.steps or profile.ddim_steps) if takes_steps else None
     generator = torch.Generator(schedule.device).manual_seed(args.seed)
     _write_samples(args, model, schedule, profile.sample_shape(args.n), steps, generator)
     return 0
@@ -231,8 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sample", help="draw samples from a checkpoint's EMA weights")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--n", type=_positive(int), default=64, help="number of images")
-    p.add_argument("--sampler", choices=("ddpm", "ddim"), default="ddim")
-    p.add_argument("--steps", type=_positive(int), default=None, help="DDIM steps (default: the profile's ddim_steps)")
+    p.add_argument("--sampler", type=_sampler_name, default="ddim",
+                   help="a name in sampling.SAMPLERS (default ddim); a wrong one lists them")
+    p.add_argument("--steps", type=_positive(int), default=None, help="network calls, for a sampler that takes a "
+                   "step count (default: the profile's ddim_steps); the others visit all T")
     p.add_argument("--seed", type=_non_negative_int, default=0)
     p.add_argument("--out", default="samples.png", help="PNG image grid; a name ending in .npy writes the array "
                    "(as --npy) and no PNG")

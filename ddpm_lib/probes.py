@@ -4,7 +4,7 @@
     fixed_noise(x0, seed)                      one seeded eps, so a slider and its static twin agree
     q_sample_at(schedule, x0, ts, noise)       x_t at many t with the same noise          (notebooks 01, 02)
     predict_eps_at(model, schedule, x0, ts, noise)   x_t and eps_theta(x_t, t) at many t   (notebooks 03, 04)
-    reverse_trajectory(model, schedule, shape, sampler="ddpm")   one run of a sampler, step by step (05, 06)
+    reverse_trajectory(model, schedule, shape, sampler="ddpm")   one run of any sampler, step by step (05, 06)
     pixel_stats(x)                             mean, std and saturated / out-of-range fractions       (06)
     plane_grid(lim, n), eps_field(model, schedule, grid, ts)   a model's eps over the plane at many t     (00)
     schedule_curves(schedule), pixel_histogram(x), ema_bias_corrected(losses)   what a curve or bar shows (00-05)
@@ -25,7 +25,7 @@ import torch
 
 from .data import to_model_range
 from .forward import q_sample
-from .sampling import progressive
+from .sampling import progressive, sampler_steps
 from .schedules import NoiseSchedule
 
 
@@ -59,7 +59,8 @@ def predict_eps_at(model, schedule: NoiseSchedule, x0: torch.Tensor, ts, noise: 
 def reverse_trajectory(model, schedule: NoiseSchedule, shape, sampler: str = "ddpm", steps: int | None = None,
                        generator: torch.Generator | None = None, keep: int | None = None,
                        frames: int | None = None, progress: bool = False) -> dict:
-    """Run a sampler once (``sampling.progressive``: "ddpm", or "ddim" with `steps` calls) and keep its steps.
+    """Run a sampler once (``sampling.progressive``: any name of ``sampling.SAMPLERS``; `steps` calls for one that
+    takes a step count, default 50) and keep its steps.
 
     Returns {"ts": the kept code t, increasing; "x_t", "x0_pred": (len(ts), K, C, H, W); "sample": (B, C, H, W)},
     float32 on the CPU. x_t[i] is the sampler's input at code t = ts[i] (the last is the starting noise) and
@@ -67,7 +68,7 @@ def reverse_trajectory(model, schedule: NoiseSchedule, shape, sampler: str = "dd
     x_0 of all B. `frames` keeps that many evenly spaced steps (default every step: for DDPM, ts = 0..T-1 and
     x_t[t] is step t). Memory: 2 len(ts) K C H W floats (8 images of 28x28, all T = 1000 steps: 50 MB).
     """
-    total = schedule.num_timesteps if sampler == "ddpm" else (steps or 50)  # the steps the sampler will take
+    total = sampler_steps(sampler, schedule.num_timesteps, steps)  # the steps the sampler will take
     K = shape[0] if keep is None else min(keep, shape[0])
     chosen = set(range(total)) if frames is None else \
         set(np.linspace(0, total - 1, min(frames, total)).round().astype(int).tolist())  # positions to keep

@@ -26,6 +26,7 @@ import torch
 from matplotlib.figure import Figure
 
 from . import plotting, probes
+from .sampling import SAMPLERS, last_sample, progressive
 from .schedules import NoiseSchedule
 
 
@@ -234,14 +235,17 @@ def loss_explorer(model, schedule: NoiseSchedule, images: torch.Tensor, ts, curv
 class TrainingMonitor:
     """A ``train(..., callback=monitor)`` callback: the loss curve and a few EMA samples, redrawn in place.
 
-    At most every `every_s` seconds (and at the first call) it samples `n_images` with `sampler` ("ddim" with
-    `ddim_steps` network calls, or "ddpm" with all T), always from the same starting noise so you watch the same
-    garments form, and replaces one displayed PNG (an IPython display handle). Its time counts toward the
-    training budget: keep it cheap. ``draws`` counts the redraws; ``samples`` holds the latest (B, C, H, W).
+    At most every `every_s` seconds (and at the first call) it samples `n_images` with `sampler` (a name in
+    ``sampling.SAMPLERS``: `ddim_steps` network calls for one that takes a step count, such as "ddim", all T for
+    "ddpm"), always from the same starting noise so you watch the same garments form, and replaces one displayed
+    PNG (an IPython display handle). Its time counts toward the training budget: keep it cheap. ``draws`` counts
+    the redraws; ``samples`` holds the latest (B, C, H, W).
     """
 
     def __init__(self, every_s: float = 30.0, n_images: int = 16, ddim_steps: int = 10, seed: int = 0,
                  sampler: str = "ddim"):
+        if sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {tuple(SAMPLERS)}; got {sampler!r}")
         self.every_s, self.n_images, self.ddim_steps, self.seed = every_s, n_images, ddim_steps, seed
         self.sampler = sampler
         self.fig = Figure(figsize=(10, 3.6), layout="constrained")
@@ -258,11 +262,9 @@ class TrainingMonitor:
     def draw(self, state) -> None:
         from IPython.display import Image, display
 
-        from .sampling import last_sample, progressive
-
         model, schedule = state.ema_model.eval(), state.schedule
         device = schedule.device
-        steps = min(self.ddim_steps, schedule.num_timesteps) if self.sampler == "ddim" else None
+        steps = min(self.ddim_steps, schedule.num_timesteps) if SAMPLERS[self.sampler].takes_steps else None
         generator = torch.Generator(device).manual_seed(self.seed)
         with torch.no_grad(), torch.autocast(device.type, dtype=state.amp_dtype, enabled=state.amp_dtype is not None):
             run = progressive(self.sampler, model, schedule, state.profile.sample_shape(self.n_images), steps=steps,

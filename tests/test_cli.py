@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ddpm_lib.sampling import samplers_taking_steps
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -179,3 +181,12 @@ def test_evaluate_refuses_a_diffusion_checkpoint_as_classifier(run_dir, capsys, 
     monkeypatch.chdir(run_dir)
     assert main(["evaluate", "--samples", "some.npy", "--classifier", "tmp/checkpoint.pt"]) == 1
     assert "not a ddpm_lib classifier" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("sampler", samplers_taking_steps())  # the registry's samplers that take --steps
+def test_sample_takes_every_sampler_with_a_step_count(run_dir, sampler):
+    done = cli("sample", "--checkpoint", "tmp/checkpoint.pt", "--n", "2", "--sampler", sampler, "--steps", "3",
+               "--out", f"{sampler}.npy", cwd=run_dir)
+    assert done.returncode == 0, done.stderr[-3000:]
+    x = np.load(run_dir / f"{sampler}.npy")
+    assert x.shape == (2, 1, 28, 28) and x.min() >= 0 and x.max() <= 1

@@ -105,10 +105,12 @@ def test_reverse_trajectory_takes_ddim_and_keeps_a_few_frames(schedule):
     assert len(plotting.denoising_frames(few, n_frames=40, hold=1)) == 5  # no more frames than steps kept
 
 
-def test_training_monitor_takes_either_sampler(schedule):
+def test_training_monitor_takes_every_sampler(schedule):
     state = SimpleNamespace(profile=Profile(name="m", image_size=8), ema_model=GaussianOracle(schedule, std=0.5),
                             schedule=schedule, amp_dtype=None, loss_history=[(1, 1.0)], step=1)
-    for sampler in ("ddpm", "ddim"):
+    for sampler in sampling.SAMPLERS:  # every registered sampler
         monitor = widgets.TrainingMonitor(n_images=2, ddim_steps=3, sampler=sampler)
         monitor(state)
         assert monitor.samples.shape == (2, 1, 8, 8)
+    with pytest.raises(ValueError, match="sampler must be one of"):
+        widgets.TrainingMonitor(sampler="euler")
