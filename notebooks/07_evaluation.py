@@ -25,7 +25,8 @@
 # 3. read class coverage, confidence and nearest training images as checks for mode collapse and memorisation;
 # 4. estimate the bound in bits/dim with an error bar, and place it beside Ho et al.'s numbers without pretending
 #    they are comparable;
-# 5. measure quality against DDIM steps and wall time, and score any `.npy` of samples from the command line.
+# 5. measure quality against sampling steps (DDIM and DPM-Solver++) and wall time, and score any `.npy` of samples
+#    from the command line.
 #
 # **Where this fits.** 01 schedules → 02 the forward process → 03 the U-Net → 04 the loss → 05 training →
 # 06 sampling → **07 evaluation (here)**. We need a trained model: `runs.ensure_trained` loads `runs/<profile>/`
@@ -89,9 +90,12 @@ from ddpm_lib import classifier, data, evaluation, runs, sampling, widgets
 T = profile.timesteps
 run_dir = runs.run_dir(profile)  # runs/<profile>/ at the repository root ($DDPM_RUNS_DIR if set)
 SIZES = {  # images and DDIM steps per measurement, by profile: tiny runs in seconds (CI), small in minutes on 2 CPUs
-    "tiny": {"n_fid": 100, "n_steps": 50, "n_bpd": 4, "ddim_steps": 10, "step_counts": [5, 10, 20]},
-    "small": {"n_fid": 1000, "n_steps": 250, "n_bpd": 16, "ddim_steps": 50, "step_counts": [10, 20, 50, 100]},
-    "full": {"n_fid": 5000, "n_steps": 1000, "n_bpd": 64, "ddim_steps": 50, "step_counts": [10, 20, 50, 100]},
+    "tiny": {"n_fid": 100, "n_steps": 50, "n_bpd": 4, "ddim_steps": 10, "step_counts": [5, 10, 20],
+             "dpm_counts": [5, 10]},
+    "small": {"n_fid": 1000, "n_steps": 250, "n_bpd": 16, "ddim_steps": 50, "step_counts": [10, 20, 50, 100],
+              "dpm_counts": [10, 20]},
+    "full": {"n_fid": 5000, "n_steps": 1000, "n_bpd": 64, "ddim_steps": 50, "step_counts": [10, 20, 50, 100],
+             "dpm_counts": [10, 20]},
 }[profile.name]
 print(f"T = {T}; {SIZES}; files go to {run_dir}")
 notebook_start, notebook_cpu = time.perf_counter(), time.process_time()
@@ -241,11 +245,14 @@ model, schedule, state = runs.ensure_trained(profile, run_dir, device=device)
 
 
 # %%
-def draw(n, steps, batch=SIZES["n_steps"]):
-    """n DDIM samples (eta = 0), in batches, from one seeded generator: (n, 1, 28, 28) in [-1, 1] on the CPU."""
+def draw(n, steps, batch=SIZES["n_steps"], sampler="ddim"):
+    """n samples (DDIM with eta = 0 unless `sampler` says otherwise), in batches, from one seeded generator:
+    (n, 1, 28, 28) in [-1, 1] on the CPU."""
     g = torch.Generator(device).manual_seed(SEED)
-    return torch.cat([sampling.ddim_sample(model, schedule, profile.sample_shape(min(batch, n - i)), steps=steps,
-                                           generator=g, progress=False).cpu() for i in range(0, n, batch)])
+    return torch.cat([sampling.last_sample(sampling.progressive(sampler, model, schedule,
+                                                                profile.sample_shape(min(batch, n - i)), steps=steps,
+                                                                generator=g, progress=False)).cpu()
+                      for i in range(0, n, batch)])
 
 
 start, cpu = time.perf_counter(), time.process_time()
@@ -356,9 +363,10 @@ print(f"bound on {SIZES['n_bpd']} test images: {bpd['mean']:.3f} ± {bpd['stderr
 # `SIZES["n_steps"]` starting noises, with its FID, the floor at that $N$, and the wall time per image. The row at
 # `SIZES["ddim_steps"]` reuses the first batch of section 4's samples (the same generator, the same first batch: the
 # same images) and section 4's time per image. Wall times are what this machine gave at the time: on a shared CPU
-# they move with the load, so read the trend, not the last digit. Ancestral DDPM (Algorithm 2, all $T$ steps)
-# costs $T/50 = 20$ times DDIM-50; on the CPU profiles that is tens of minutes for a few hundred images, so it runs
-# only with `full` (a GPU).
+# they move with the load, so read the trend, not the last digit. DPM-Solver++(2M) (notebook 06, section 6) takes
+# the same network calls on the same noises: its second-order steps should need fewer of them for the same FID.
+# Ancestral DDPM (Algorithm 2, all $T$ steps) costs $T/50 = 20$ times DDIM-50; on the CPU profiles that is tens of
+# minutes for a few hundred images, so it runs only with `full` (a GPU).
 
 # %%
 n_steps = SIZES["n_steps"]
@@ -369,6 +377,11 @@ for k in SIZES["step_counts"]:
     x = samples[:n_steps] if reuse else draw(n_steps, k)
     seconds = seconds_headline / len(samples) if reuse else (time.perf_counter() - start) / n_steps
     rows[f"DDIM {k}"] = {"steps": k, "seconds_per_image": seconds, **evaluation.score_samples(clf, x, reference)}
+for k in SIZES["dpm_counts"]:
+    start = time.perf_counter()
+    x = draw(n_steps, k, sampler="dpm-solver++")
+    rows[f"DPM++ {k}"] = {"steps": k, "seconds_per_image": (time.perf_counter() - start) / n_steps,
+                          **evaluation.score_samples(clf, x, reference)}
 if profile.name == "full":
     start = time.perf_counter()
     x = torch.cat([sampling.sample(model, schedule, profile.sample_shape(min(250, n_steps - i)),
@@ -385,12 +398,15 @@ for name, r in rows.items():
 
 # %%
 fig, ax = plt.subplots(figsize=(6, 3.4), layout="constrained")
-steps_axis = [r["steps"] for r in rows.values()]
-ax.plot(steps_axis, [r["fid"] for r in rows.values()], "o-", label=f"samples, N = {n_steps}")
+steps_axis = sorted({r["steps"] for r in rows.values()})
+for family, marker in [("DDIM", "o-"), ("DPM++", "s--"), ("DDPM", "^")]:
+    points = [(r["steps"], r["fid"]) for name, r in rows.items() if name.startswith(family)]
+    if points:
+        ax.plot(*zip(*points), marker, label=f"{family}, N = {n_steps}")
 ax.axhline(next(iter(rows.values()))["fid_floor"], color="k", ls="--", lw=0.8, label=f"floor at N = {n_steps}")
-for r in rows.values():
+for name, r in rows.items():  # DPM-Solver++'s labels below its points, the others' above
     ax.annotate(f"{1000 * r['seconds_per_image']:.0f} ms/img", (r["steps"], r["fid"]), fontsize=7,
-                textcoords="offset points", xytext=(4, 6))
+                textcoords="offset points", xytext=(4, -12 if name.startswith("DPM") else 6))
 ax.set(xscale="log", xlabel="network calls per image", ylabel="FID", ylim=(0, None),
        xlim=(0.8 * min(steps_axis), 1.6 * max(steps_axis)),
        title=f"steps against quality, {profile.name} profile (labels: wall time per image)")
@@ -439,7 +455,8 @@ print(f"notebook: {time.perf_counter() - notebook_start:.0f} s wall, {time.proce
 #   the classifier cannot place, and copies of training images.
 # * The bound in bits/dim comes with a standard error over images; Ho et al.'s CIFAR-10 values are context, not a
 #   target.
-# * Fewer DDIM steps are cheaper and worse; the plot puts a number on both.
+# * Fewer sampling steps are cheaper and worse; the plot puts a number on both, and on what DPM-Solver++'s
+#   second-order steps buy at the same network calls.
 #
 # **`ddpm_lib` now contains** (in addition to notebooks 01-06):
 # * `classifier`: `Classifier`, `ClassifierConfig`, `CLASSIFIER_CONFIGS`, `train_classifier`, `ensure_classifier`,
