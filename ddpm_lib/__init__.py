@@ -9,7 +9,7 @@ map). The number is the notebook that teaches it.
     losses      04   L_simple (Algorithm 1) and the variational bound in bits/dim
     sampling    06   model_predictions, the samplers' steps (Algorithm 2, DDIM, DPM-Solver++) in one registry, one loop
     oracle   04, 06  the exact denoiser for Gaussian data, a yardstick for the loss and the samplers
-    mixture     00   2D data (a ring of Gaussians, two moons) and the exact denoiser for a Gaussian mixture
+    mixture     00   2D data (a ring of Gaussians, two moons); a Gaussian mixture's exact denoiser and reverse step
   the network
     unet        03   UnetConfig and the noise predictor eps_theta(x_t, t)
     mlp         00   a small noise predictor for points (B, D) and its training loop (Algorithm 1)

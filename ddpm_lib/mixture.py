@@ -11,9 +11,13 @@ Gaussian answer of ``oracle.GaussianOracle``, one per component:
 
     E[eps | x_t] = sum_k r_k(x_t) b C_k^{-1} (x_t - a mu_k),    r_k(x_t) = w_k N(x_t; a mu_k, C_k) / p(x_t),
 
-and the score is grad log p(x_t) = -E[eps | x_t] / b. ``MixtureOracle`` computes it in float64; it is the
-yardstick for the 2D network and the samplers. ``GaussianMixture.distribution(a, b^2)`` is p(x_t) as torch's
-``MixtureSameFamily``. ``ring_mixture`` and ``two_moons`` make the notebook's data,
+and the score is grad log p(x_t) = -E[eps | x_t] / b (Tweedie's formula). ``MixtureOracle`` computes it in
+float64; it is the yardstick for the 2D network and the samplers. ``GaussianMixture.distribution(a, b^2)`` is p(x_t)
+as torch's ``MixtureSameFamily``.
+
+The true reverse density q(x_s | x_t) (s < t) is again a Gaussian mixture, so ``exact_reverse`` gives it exactly:
+for one step it is close to a Gaussian, for a long jump it is not (``gaussian_fit_kl`` measures how far).
+``ring_mixture`` and ``two_moons`` make the notebook's data,
 inside [-1, 1] like the images (``forward.check_images``). Timesteps are 0-indexed (code t = k is the paper's
 t = k + 1). Points are (B, D) tensors.
 """
@@ -53,11 +57,23 @@ class GaussianMixture:
     def sample(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """n points (n, D) float32 and their components (n,) long: k ~ w, x = mu_k + L_k z (L_k L_k^T = Sigma_k).
         By hand: ``distribution().sample`` takes no generator and does not say which component drew a point."""
+        x, k = self._sample64(n, generator)
+        return x.float(), k
+
+    def _sample64(self, n: int, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
         k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         z = torch.randn(n, self.means.shape[1], generator=generator, dtype=torch.float64)
         L = torch.linalg.cholesky(self.covs)  # (K, D, D)
-        x = self.means[k] + (L[k] @ z[:, :, None])[:, :, 0]  # (n, D)
-        return x.float(), k
+        return self.means[k] + (L[k] @ z[:, :, None])[:, :, 0], k  # (n, D) float64, (n,)
+
+    def moments(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The mixture's mean (D,) and covariance (D, D), float64: the moment-matched Gaussian N(mean, cov).
+        cov = sum_k w_k (Sigma_k + (mu_k - mean)(mu_k - mean)^T): the spread within and between components."""
+        mean = self.weights @ self.means  # (D,)
+        between = self.means - mean  # (K, D)
+        cov = torch.einsum("k,kij->ij", self.weights, self.covs) + torch.einsum("k,ki,kj->ij", self.weights,
+                                                                                between, between)
+        return mean, cov
 
     def distribution(self, scale: float = 1.0, extra_var: float = 0.0) -> MixtureSameFamily:
         """The mixture of scale x + sqrt(extra_var) eps (x from this mixture, eps ~ N(0, I)) as a torch distribution,
@@ -117,6 +133,44 @@ class MixtureOracle(torch.nn.Module):
         """x_t: (B, D); t: (B,) LongTensor on the oracle's device. Returns E[eps | x_t], (B, D) in x_t's dtype."""
         r, eps_k = self.posterior(x_t, t)
         return (r[..., None] * eps_k).sum(dim=1).to(x_t.dtype)  # sum_k r_k E[eps | x_t, k]
+
+
+def exact_reverse(mixture: GaussianMixture, abar_s: float, abar_t: float, x_t: torch.Tensor) -> GaussianMixture:
+    """The true reverse density q(x_s | x_t) at one point x_t (D,), for data x_0 ~ `mixture`: a Gaussian mixture.
+
+    abar_s > abar_t are alpha-bar at the two times (abar_s = 1: x_s is x_0 itself; ``alphas_cumprod_prev[t]`` and
+    ``alphas_cumprod[t]``: one step). Given the component k, x_s ~ N(m_k, S_k) with m_k = sqrt(abar_s) mu_k,
+    S_k = abar_s Sigma_k + (1 - abar_s) I, and the jump is x_t = sqrt(a) x_s + sqrt(1 - a) eps' with
+    a = abar_t / abar_s. So (x_s, x_t) is jointly Gaussian given k, and conditioning on x_t gives, with
+    C_k = a S_k + (1 - a) I = Var(x_t | k) and the gain G_k = sqrt(a) S_k C_k^{-1},
+
+        x_s | x_t, k ~ N(m_k + G_k (x_t - sqrt(a) m_k),  S_k - sqrt(a) G_k S_k),
+        p(k | x_t) proportional to w_k N(x_t; sqrt(a) m_k, C_k).
+
+    Bayes' rule q(x_s | x_t) = q(x_t | x_s) q_s(x_s) / q_t(x_t) holds pointwise (tests/test_mixture.py)."""
+    abar_s, abar_t = float(abar_s), float(abar_t)  # float64 from here on
+    a = abar_t / abar_s  # alpha-bar of the jump from s to t
+    eye = torch.eye(mixture.means.shape[1], dtype=torch.float64)
+    m = abar_s**0.5 * mixture.means  # (K, D)
+    S = abar_s * mixture.covs + (1 - abar_s) * eye  # (K, D, D)
+    C = a * S + (1 - a) * eye  # (K, D, D)
+    gain = a**0.5 * S @ torch.linalg.inv(C)  # (K, D, D)
+    x_t = x_t.double()
+    means = m + (gain @ (x_t - a**0.5 * m)[:, :, None])[:, :, 0]  # (K, D)
+    covs = S - a**0.5 * gain @ S  # (K, D, D)
+    log_w = mixture.weights.log() + MultivariateNormal(a**0.5 * m, covariance_matrix=C).log_prob(x_t)  # (K,)
+    weights = log_w.softmax(0).clamp(min=torch.finfo(torch.float64).tiny)  # a far component: tiny, not 0
+    return GaussianMixture(weights / weights.sum(), means, (covs + covs.mT) / 2)
+
+
+def gaussian_fit_kl(mixture: GaussianMixture, n: int = 20_000, generator: torch.Generator | None = None) -> float:
+    """KL(p || N(mean, cov)) in nats, from p = `mixture` to its moment-matched Gaussian (the Gaussian closest to p
+    in this KL): the Monte Carlo mean of log p(x) - log N(x) over n draws x ~ p. 0 when p is one Gaussian; small
+    when p is close to Gaussian (the two log-densities then differ little at every draw, so the mean is precise)."""
+    x, _ = mixture._sample64(n, generator)
+    mean, cov = mixture.moments()
+    gap = mixture.distribution().log_prob(x) - MultivariateNormal(mean, covariance_matrix=cov).log_prob(x)
+    return float(gap.mean())
 
 
 # ---------------------------------------------------------------------------------------------------------

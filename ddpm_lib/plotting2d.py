@@ -1,7 +1,8 @@
 """Figures for points in the plane (notebook 00_warmup_2d): clouds, noise fields, reverse paths, samples.
 
 Draws only (the computations are ``probes.q_sample_at``, ``probes.eps_field``, ``probes.reverse_trajectory``,
-``probes.ema_bias_corrected``).
+``probes.ema_bias_corrected``, ``mixture.exact_reverse``; ``plot_reverse_fits`` evaluates the densities it is given
+on its own grid).
 ``draw_*`` helpers draw into an axes and return the artist a slider updates; ``plot_*`` make a whole figure and
 are the static twins of ``widgets2d``'s explorers. Points are (N, 2); t is 0-indexed (code t = k is the paper's
 t = k + 1).
@@ -13,6 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.patches import Circle
+from torch.distributions import MultivariateNormal
 
 from .probes import ema_bias_corrected, eps_field, fixed_noise, q_sample_at
 from .schedules import NoiseSchedule
@@ -145,4 +147,30 @@ def plot_loss_vs_floor(curves: dict[str, list], floors: dict[str, float], smooth
     ax.set_xlabel("training step")
     ax.set_ylabel(r"$L_{simple}$ per dimension")
     ax.legend(fontsize=8)
+    return fig
+
+
+def plot_reverse_fits(reverses: dict, n: int = 160):
+    """Each true reverse density (a ``mixture.GaussianMixture``, e.g. from ``mixture.exact_reverse``; one panel per
+    entry) as shades, with its moment-matched Gaussian as contour lines at 1, 2 and 3 standard deviations. Each
+    panel spans the fit's mean +- 3.5 standard deviations, so a narrow one-step density is seen as closely as a
+    wide jump's."""
+    fig, axes = plt.subplots(1, len(reverses), figsize=(3.6 * len(reverses), 3.6), layout="constrained",
+                             squeeze=False)
+    for ax, (title, mix) in zip(axes[0], reverses.items()):
+        mean, cov = mix.moments()
+        half = 3.5 * float(cov.diagonal().max().sqrt())
+        xs = torch.linspace(float(mean[0]) - half, float(mean[0]) + half, n, dtype=torch.float64)
+        ys = torch.linspace(float(mean[1]) - half, float(mean[1]) + half, n, dtype=torch.float64)
+        grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)  # (n, n, 2): rows are y
+        true = mix.distribution().log_prob(grid.reshape(-1, 2)).exp().reshape(n, n)
+        fit = MultivariateNormal(mean, covariance_matrix=cov)
+        mahalanobis = (-2 * (fit.log_prob(grid) - fit.log_prob(mean))).sqrt()  # (n, n): 1 at one sigma
+        ax.pcolormesh(xs.numpy(), ys.numpy(), true.numpy(), cmap="Blues", shading="auto")
+        ax.contour(xs.numpy(), ys.numpy(), mahalanobis.numpy(), levels=[1, 2, 3], colors="C3", linewidths=0.9)
+        ax.set_aspect("equal")
+        ax.tick_params(labelsize=7)
+        ax.set_title(title, fontsize=9)
+    fig.suptitle("shades: the true reverse density; red: its Gaussian fit (1, 2, 3 standard deviations)",
+                 fontsize=10)
     return fig

@@ -7,6 +7,10 @@
    to every function of x_t), on draws of the forward process.
 3. Sampling: DDPM (Algorithm 2) and DDIM with the oracle reproduce the component weights and means within
    Monte Carlo error; the same check rejects samples from an oracle built for the wrong weights.
+4. Tweedie: the oracle's E[eps | x_t] is -b times the score, grad log p(x_t), taken by autograd of torch's
+   MixtureSameFamily density.
+5. The true reverse density (``exact_reverse``) against Bayes' rule pointwise; the Gaussian fit's KL against
+   quadrature on a grid; one reverse step is nearly Gaussian, a long jump is not.
 """
 
 import math
@@ -15,7 +19,7 @@ import pytest
 import torch
 
 from ddpm_lib import losses, sampling
-from ddpm_lib.mixture import GaussianMixture, MixtureOracle, ring_mixture, two_moons
+from ddpm_lib.mixture import GaussianMixture, MixtureOracle, exact_reverse, gaussian_fit_kl, ring_mixture, two_moons
 
 # three well separated, anisotropic, correlated components with unequal weights
 MIX = GaussianMixture.create(
@@ -170,3 +174,62 @@ def test_mixture_rejects_bad_parameters():
         GaussianMixture.create([0.5, 0.6], [[0, 0], [1, 1]], [torch.eye(2).tolist()] * 2)
     with pytest.raises(ValueError, match=r"\(K, D, D\)"):
         GaussianMixture.create([1.0], [[0, 0]], [[1.0, 0.0]])
+
+
+@pytest.mark.parametrize("t", [10, 300, 900])
+def test_the_noise_prediction_is_minus_b_times_the_score(linear, t):
+    """Tweedie: grad log p(x_t) = -E[eps | x_t] / sqrt(1 - alpha-bar_t), the score by autograd of p(x_t)."""
+    abar = linear.alphas_cumprod.double()[t]
+    x = (0.8 * torch.randn(64, 2, generator=torch.Generator().manual_seed(t), dtype=torch.float64)).requires_grad_()
+    score, = torch.autograd.grad(MIX.distribution(abar.sqrt(), 1 - abar).log_prob(x).sum(), x)
+    eps = MixtureOracle(linear, MIX)(x.detach(), torch.full((64,), t))
+    torch.testing.assert_close(score, -eps / (1 - abar).sqrt())
+
+
+def test_moments_are_the_mixtures_mean_and_covariance():
+    mean, cov = MIX.moments()
+    torch.testing.assert_close(mean, MIX.distribution().mean)
+    torch.testing.assert_close(cov.diagonal(), MIX.distribution().variance)
+    x = MIX.sample(400_000, torch.Generator().manual_seed(7))[0].double()
+    torch.testing.assert_close(cov, x.T.cov(), atol=1e-3, rtol=0)  # the off-diagonal too; standard error ~2e-4
+
+
+@pytest.mark.parametrize("s, t", [(None, 300), (299, 300), (100, 700)])
+def test_exact_reverse_is_bayes_rule_pointwise(linear, s, t):
+    """q(x_s | x_t) q_t(x_t) = q(x_t | x_s) q_s(x_s) at points x_s where the reverse density lives: q_s and q_t are
+    torch's MixtureSameFamily of the noised data, q(x_t | x_s) is written out; none of exact_reverse's algebra."""
+    abar = linear.alphas_cumprod.double()
+    abar_s, abar_t = 1.0 if s is None else float(abar[s]), float(abar[t])  # s = None: x_s is x_0
+    a = abar_t / abar_s
+    x_t = torch.tensor([0.1, -0.2], dtype=torch.float64)
+    reverse = exact_reverse(MIX, abar_s, abar_t, x_t)
+    x_s = reverse.sample(300, torch.Generator().manual_seed(t))[0].double()
+    log_joint = reverse.distribution().log_prob(x_s) + MIX.distribution(abar_t**0.5, 1 - abar_t).log_prob(x_t[None])
+    log_step = -((x_t - a**0.5 * x_s) ** 2).sum(1) / (2 * (1 - a)) - math.log(2 * math.pi * (1 - a))  # D = 2
+    torch.testing.assert_close(log_joint, log_step + MIX.distribution(abar_s**0.5, 1 - abar_s).log_prob(x_s),
+                               atol=1e-8, rtol=0)
+
+
+def test_gaussian_fit_kl_against_quadrature():
+    """0 for one Gaussian; for the three-component mixture, the Monte Carlo KL agrees with the sum over a grid."""
+    g = torch.Generator().manual_seed(8)
+    assert abs(gaussian_fit_kl(GaussianMixture.create([1.0], MIX.means[:1], MIX.covs[:1]), 1000, g)) < 1e-12
+    h = 0.004
+    axis = torch.arange(-1.2, 1.2 + h / 2, h, dtype=torch.float64)
+    grid = torch.stack(torch.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 2)
+    p = _density_by_hand(grid)
+    mean, cov = MIX.moments()
+    log_q = torch.distributions.MultivariateNormal(mean, covariance_matrix=cov).log_prob(grid)
+    by_grid = float(torch.where(p > 0, p * (p.log() - log_q), 0.0).sum() * h * h)
+    assert by_grid > 0.5  # three separated components are far from one Gaussian
+    assert abs(gaussian_fit_kl(MIX, 200_000, g) - by_grid) < 0.01
+
+
+def test_one_reverse_step_is_nearly_gaussian_a_long_jump_is_not(linear):
+    """Notebook 00's claim: from x_t at the ring's centre, q(x_{t-1} | x_t) is all but Gaussian, q(x_0 | x_t) is
+    the eight components again."""
+    ring, abar, t = ring_mixture(), linear.alphas_cumprod.double(), 300
+    x_t, g = torch.zeros(2), torch.Generator().manual_seed(9)
+    one_step = gaussian_fit_kl(exact_reverse(ring, abar[t - 1], abar[t], x_t), generator=g)
+    jump = gaussian_fit_kl(exact_reverse(ring, 1.0, abar[t], x_t), generator=g)
+    assert abs(one_step) < 1e-3 and jump > 0.5, (one_step, jump)

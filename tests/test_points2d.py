@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ddpm_lib import losses, mlp, plotting2d, probes, widgets2d
-from ddpm_lib.mixture import MixtureOracle, ring_mixture, two_moons
+from ddpm_lib.mixture import MixtureOracle, exact_reverse, ring_mixture, two_moons
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -92,3 +92,13 @@ def test_field_explorer_snaps_to_the_precomputed_steps(linear, ring_points):
     expected = plotting2d.field_arrows(oracle(grid, torch.full((25,), 360)))
     np.testing.assert_allclose(np.stack([quiver.U, quiver.V], 1), expected, rtol=1e-5, atol=1e-7)
     assert "nearest to 310" in explorer.fig._suptitle.get_text()
+
+
+def test_reverse_fits_draw_one_panel_per_density(linear):
+    """The static figure of notebook 00, section 5: a panel per reverse density, shaded, with its fit's contours."""
+    ring, abar = ring_mixture(), linear.alphas_cumprod
+    reverses = {"one step": exact_reverse(ring, abar[299], abar[300], torch.zeros(2)),
+                "jump": exact_reverse(ring, 1.0, abar[300], torch.zeros(2))}
+    fig = plotting2d.plot_reverse_fits(reverses, n=40)
+    assert [ax.get_title() for ax in fig.axes] == ["one step", "jump"]
+    assert all(ax.collections for ax in fig.axes)  # the shading and the contour lines
