@@ -35,8 +35,9 @@
 # **The one convention.** Timesteps are 0-indexed in code: `t` runs over `0, ..., T-1`, and **code `t = k` is
 # the paper's $t = k+1$**. So code `t = 0` is the paper's first noising step, and $x_T$ is code `t = T-1`.
 
-# %%
-# Setup: the same first cell in every notebook (notebooks/_setup_cell.md explains it).
+# %% _kg_hide-input=true jupyter={"source_hidden": true}
+# @title Setup (the same in every notebook): get ddpm_lib, pick the device and profile, seed { display-mode: "form" }
+# notebooks/_setup_cell.md explains each line.
 import glob
 import importlib
 import os

@@ -31,8 +31,9 @@
 # against the library with `torch.testing.assert_close`, then the library's source is **revealed**, and from
 # then on we **use** the library.
 
-# %%
-# Setup: the same first cell in every notebook (notebooks/_setup_cell.md explains it).
+# %% _kg_hide-input=true jupyter={"source_hidden": true}
+# @title Setup (the same in every notebook): get ddpm_lib, pick the device and profile, seed { display-mode: "form" }
+# notebooks/_setup_cell.md explains each line.
 import glob
 import importlib
 import os

@@ -30,8 +30,9 @@
 # **Convention** (as in notebook 01): code `t` runs over `0, ..., T-1`, and **code `t = k` is the paper's
 # $t = k+1$**. So `q_sample(x0, t=0)` returns the paper's $x_1$, and `q_step(x0, t=0)` is the first step.
 
-# %%
-# Setup: the same first cell in every notebook (notebooks/_setup_cell.md explains it).
+# %% _kg_hide-input=true jupyter={"source_hidden": true}
+# @title Setup (the same in every notebook): get ddpm_lib, pick the device and profile, seed { display-mode: "form" }
+# notebooks/_setup_cell.md explains each line.
 import glob
 import importlib
 import os

@@ -33,8 +33,9 @@
 # $t = k+1$**. In the bound, code column `k` of `vlb_terms(...)["terms"]` is the paper's $L_k$: column 0 is the
 # decoder term $L_0$, and the prior term $L_T$ comes separately.
 
-# %%
-# Setup: the same first cell in every notebook (notebooks/_setup_cell.md explains it).
+# %% _kg_hide-input=true jupyter={"source_hidden": true}
+# @title Setup (the same in every notebook): get ddpm_lib, pick the device and profile, seed { display-mode: "form" }
+# notebooks/_setup_cell.md explains each line.
 import glob
 import importlib
 import os

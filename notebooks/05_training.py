@@ -38,8 +38,9 @@
 # $t = k+1$**. Algorithm 1 draws the paper's $t \sim \mathrm{Uniform}(\{1, \dots, T\})$; the code draws
 # `torch.randint(0, T)`, the same $T$ values.
 
-# %%
-# Setup: the same first cell in every notebook (notebooks/_setup_cell.md explains it).
+# %% _kg_hide-input=true jupyter={"source_hidden": true}
+# @title Setup (the same in every notebook): get ddpm_lib, pick the device and profile, seed { display-mode: "form" }
+# notebooks/_setup_cell.md explains each line.
 import glob
 import importlib
 import os

@@ -32,8 +32,9 @@
 # $t = k+1$**. Sampling runs code `t = T-1, ..., 0`; the step at code `t = 0` is the paper's $t = 1$, which
 # returns the mean and adds no noise.
 
-# %%
-# Setup: the same first cell in every notebook (notebooks/_setup_cell.md explains it).
+# %% _kg_hide-input=true jupyter={"source_hidden": true}
+# @title Setup (the same in every notebook): get ddpm_lib, pick the device and profile, seed { display-mode: "form" }
+# notebooks/_setup_cell.md explains each line.
 import glob
 import importlib
 import os

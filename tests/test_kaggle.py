@@ -28,6 +28,13 @@ def first_code_cell(path: Path) -> str:
     return next(cell.source for cell in jupytext.read(path).cells if cell.cell_type == "code")
 
 
+def first_code_cell_metadata(path: Path) -> dict:
+    return next(cell.metadata for cell in jupytext.read(path).cells if cell.cell_type == "code")
+
+
+COLLAPSED = {"_kg_hide-input": True, "jupyter": {"source_hidden": True}}  # Kaggle's flag, JupyterLab's (nbformat)
+
+
 @pytest.fixture(scope="module")
 def cell() -> str:
     return first_code_cell(NOTEBOOKS[0])
@@ -52,8 +59,22 @@ def test_every_notebook_opens_with_the_same_first_cell(cell):
 
 def test_the_setup_cell_doc_quotes_the_cell_verbatim(cell):
     doc = (ROOT / "notebooks" / "_setup_cell.md").read_text()
-    block = re.search(r"```python\n# %%\n(.*?)```", doc, re.S).group(1)
-    assert jupytext.reads("# %%\n" + block, fmt="py:percent").cells[0].source == cell
+    block = re.search(r"```python\n(# %%.*?)```", doc, re.S).group(1)  # the header line included
+    quoted = jupytext.reads(block, fmt="py:percent").cells[0]
+    assert quoted.source == cell and quoted.metadata == COLLAPSED
+
+
+def test_the_setup_cell_is_collapsed_and_says_what_it_does(cell):
+    """Collapsed in JupyterLab (source_hidden) and Kaggle (_kg_hide-input), a form in Colab (the @title line, whose
+    text is what a reader sees), and still valid Python once IPython has turned its magic into a call."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    for path in NOTEBOOKS:
+        for source in (path, path.with_suffix(".ipynb")):
+            assert first_code_cell_metadata(source) == COLLAPSED, f"{source.name}: copy the header from _setup_cell.md"
+    title = re.fullmatch(r'# @title (.+) \{ display-mode: "form" \}', cell.splitlines()[0])
+    assert title and "Setup" in title.group(1) and "ddpm_lib" in title.group(1)
+    compile(TransformerManager().transform_cell(cell), "setup cell", "exec")
 
 
 def test_the_package_address_is_the_same_everywhere(address):
