@@ -27,8 +27,8 @@
 # 4. train a small MLP with the same loss as the image model, and measure how far its loss sits above the
 #    analytic floor.
 #
-# **Where this fits.** 00 the 2D warm-up (here) → 01 schedules → 02 the forward process → 03 the U-Net → 04 the
-# loss → 05 training → 06 sampling. Every function used here is the one the image notebooks use: the same
+# **Where this fits.** **00 the 2D warm-up (here)** → 01 schedules → 02 the forward process → 03 the U-Net → 04 the
+# loss → 05 training → 06 sampling → 07 evaluation. Every function used here is the one the image notebooks use: the same
 # `schedules`, `forward.q_sample`, `losses.p_losses` and samplers, fed `(B, 2)` tensors instead of
 # `(B, C, H, W)` images. Later notebooks derive each of them properly; here we watch them work.
 #

@@ -24,8 +24,8 @@
 # 4. explain why Nichol & Dhariwal's cosine schedule destroys information more gradually, and why the tables
 #    are computed in float64.
 #
-# **Where this fits.** 01 schedules (here) → 02 the forward process $q(x_t \mid x_0)$ → 03 the U-Net
-# $\epsilon_\theta$ → 04 the loss → 05 training → 06 sampling. Everything later reads the tables built here.
+# **Where this fits.** 00 the 2D warm-up → **01 schedules (here)** → 02 the forward process → 03 the U-Net → 04 the
+# loss → 05 training → 06 sampling → 07 evaluation. Everything later reads the tables built here.
 #
 # Each formula is **derived** in a markdown cell, written naively in a code cell and plotted, **checked**
 # against the library with `torch.testing.assert_close`, then the library's source is **revealed**, and from

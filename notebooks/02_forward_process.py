@@ -24,8 +24,8 @@
 # 4. derive the posterior $q(x_{t-1} \mid x_t, x_0)$ (Ho et al. Eqs. 6-7) by completing the square, and invert
 #    Ho et al. Eq. 4 to recover $x_0$ from $x_t$ and the noise.
 #
-# **Where this fits.** 01 schedules → **02 the forward process (here)** → 03 the U-Net $\epsilon_\theta$ → 04
-# the loss → 05 training → 06 sampling. We use the tables of notebook 01 (`NoiseSchedule`) throughout.
+# **Where this fits.** 00 the 2D warm-up → 01 schedules → **02 the forward process (here)** → 03 the U-Net → 04 the
+# loss → 05 training → 06 sampling → 07 evaluation. We use the tables of notebook 01 (`NoiseSchedule`) throughout.
 #
 # **Convention** (as in notebook 01): code `t` runs over `0, ..., T-1`, and **code `t = k` is the paper's
 # $t = k+1$**. So `q_sample(x0, t=0)` returns the paper's $x_1$, and `q_step(x0, t=0)` is the first step.

@@ -24,8 +24,8 @@
 #    where it is;
 # 5. trace the shapes through the network (28 → 14 → 7, and why it stops at 7) and count its parameters and FLOPs.
 #
-# **Where this fits.** 01 schedules → 02 the forward process → **03 the U-Net $\epsilon_\theta$ (here)** → 04 the
-# loss → 05 training → 06 sampling.
+# **Where this fits.** 00 the 2D warm-up → 01 schedules → 02 the forward process → **03 the U-Net (here)** → 04 the
+# loss → 05 training → 06 sampling → 07 evaluation.
 #
 # **Convention** (as in notebook 01): code `t` runs over `0, ..., T-1`, and **code `t = k` is the paper's
 # $t = k+1$**. The network receives the code `t` as a `LongTensor` of shape `(B,)`.

@@ -26,8 +26,8 @@
 # 4. train a U-Net briefly and read its loss per timestep against that yardstick;
 # 5. evaluate the full bound in bits per dimension, term by term, including the discrete decoder $L_0$.
 #
-# **Where this fits.** 01 schedules → 02 the forward process → 03 the U-Net → **04 the loss (here)** → 05 training
-# → 06 sampling.
+# **Where this fits.** 00 the 2D warm-up → 01 schedules → 02 the forward process → 03 the U-Net → **04 the loss
+# (here)** → 05 training → 06 sampling → 07 evaluation.
 #
 # **Convention** (as in notebook 01): code `t` runs over `0, ..., T-1`, and **code `t = k` is the paper's
 # $t = k+1$**. In the bound, code column `k` of `vlb_terms(...)["terms"]` is the paper's $L_k$: column 0 is the

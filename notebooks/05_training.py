@@ -30,8 +30,8 @@
 # 5. say what to expect from each profile: `tiny` (seconds, noise-like blobs), `small` (about 10 minutes on a
 #    CPU, recognisable garments) and `full` (a GPU).
 #
-# **Where this fits.** 01 schedules → 02 the forward process → 03 the U-Net $\epsilon_\theta$ → 04 the loss →
-# **05 training (here)** → 06 sampling. The checkpoint trained here is cached under `runs/<profile>/`;
+# **Where this fits.** 00 the 2D warm-up → 01 schedules → 02 the forward process → 03 the U-Net → 04 the loss →
+# **05 training (here)** → 06 sampling → 07 evaluation. The checkpoint trained here is cached under `runs/<profile>/`;
 # notebook 06 reuses it if it is there, and trains its own otherwise (it never needs this notebook to have run).
 #
 # **Convention** (as in every notebook): code `t` runs over `0, ..., T-1`, and **code `t = k` is the paper's

@@ -24,9 +24,10 @@
 # 4. derive DDIM's update, its $\eta$ and its clipping, and trade sampling steps against quality and time;
 # 5. derive DPM-Solver++(2M), a second-order step for the same deterministic path, and see DDIM as its first order.
 #
-# **Where this fits.** 01 schedules → 02 the forward process → 03 the U-Net → 04 the loss → 05 training →
-# **06 sampling (here)**. We need a trained model: `runs.ensure_trained` loads `runs/<profile>/` if notebook
-# 05 (or `python -m ddpm_lib train`) already trained one for this profile, and trains one otherwise.
+# **Where this fits.** 00 the 2D warm-up → 01 schedules → 02 the forward process → 03 the U-Net → 04 the loss →
+# 05 training → **06 sampling (here)** → 07 evaluation. We need a trained model: `runs.ensure_trained` loads
+# `runs/<profile>/` if notebook 05 (or `python -m ddpm_lib train`) already trained one for this profile, and trains
+# one otherwise.
 #
 # **Convention** (as in every notebook): code `t` runs over `0, ..., T-1`, and **code `t = k` is the paper's
 # $t = k+1$**. Sampling runs code `t = T-1, ..., 0`; the step at code `t = 0` is the paper's $t = 1$, which

@@ -156,3 +156,80 @@ def test_counts_in_prose_come_from_the_code():
     assert not found, "\n".join(found)
     assert count_problems("Here are the five beta schedules and all nine notebooks.", "x") and not count_problems(
         f"the {next(k for k, v in NUMBER_WORDS.items() if v == counted('schedules'))} schedules", "x")
+
+
+ROADMAP = re.compile(r"\*\*Where this fits\.\*\*\s*([^.]*)\.")  # the chain of notebooks, up to its period
+STOP = re.compile(r"(\*\*)?(\d\d) ([^*()]+?)( \(here\))?(\*\*)?")  # "03 the U-Net", "**04 the loss (here)**"
+
+
+def roadmap(path: Path) -> list[tuple[str, str, bool]]:
+    """[(number, name, here)] of a notebook's "Where this fits." chain, in its order; [] when it has none."""
+    prose = " ".join(text for kind, text, _ in cells(path) if kind == "markdown").replace("\n", " ")
+    m = ROADMAP.search(prose)
+    if m is None or "→" not in m.group(1):
+        return []
+    stops = []
+    for stop in m.group(1).split("→"):
+        s = STOP.fullmatch(" ".join(stop.split()))
+        assert s, f"{path.name}: cannot read the roadmap stop {stop.strip()!r}"
+        here = bool(s.group(4))
+        assert not here or (s.group(1) and s.group(5)), f"{path.name}: write the current notebook **NN name (here)**"
+        stops.append((s.group(2), s.group(3), here))
+    return stops
+
+
+def test_every_roadmap_lists_the_notebooks_that_exist():
+    """Each notebook's "Where this fits." names every notebook, in order, with the same names everywhere, and marks
+    itself (here): a new notebook is added to all roadmaps or the test fails."""
+    numbers = [p.name[:2] for p in NOTEBOOKS]
+    chains = {}
+    for path in NOTEBOOKS:
+        stops = roadmap(path)
+        listed = [n for n, _, _ in stops]
+        assert listed == numbers, f"{path.name}: its roadmap lists {listed}, the notebooks are {numbers}"
+        assert [n for n, _, here in stops if here] == [path.name[:2]], f"{path.name}: mark itself, and only itself"
+        chains[path.name] = [(n, name) for n, name, _ in stops]
+    assert len({tuple(c) for c in chains.values()}) == 1, chains
+
+
+def definition_problems(text: str) -> list[str]:
+    """`module.name` in prose where `name` is not defined in ddpm_lib.module but imported there from elsewhere
+    (a class or function whose __module__ is another module; any other object not assigned at the module's top
+    level): the reader opening that file would not find it."""
+    import ast
+    import inspect
+
+    found = []
+    for m in LIBRARY_NAME.finditer(text):
+        module, name = m.group(2), m.group(3)
+        if module not in MODULES or not name:
+            continue
+        mod = importlib.import_module(f"ddpm_lib.{module}")
+        if not hasattr(mod, name):
+            continue  # reported by test_cross_references_resolve
+        obj = getattr(mod, name)
+        if inspect.isclass(obj) or inspect.isfunction(obj):
+            home = obj.__module__
+        else:
+            tree = ast.parse(inspect.getsource(mod))
+            assigned = {target.id for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))
+                        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                        if isinstance(target, ast.Name)}
+            home = mod.__name__ if name in assigned else "elsewhere"
+        if home != mod.__name__:
+            where = home.removeprefix("ddpm_lib.") if home.startswith("ddpm_lib.") else home
+            found.append(f"`{module}.{name}` is defined in {where}, not in ddpm_lib.{module}")
+    return found
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_qualified_names_in_prose_name_the_defining_module(path):
+    found = [p for kind, text, _ in cells(path) if kind == "markdown" for p in definition_problems(text)]
+    assert not found, f"{path.name}:\n" + "\n".join(found)
+
+
+def test_the_definition_check_catches_a_re_export():
+    assert definition_problems("`forward.extract` and `schedules.MAX_SNR_T`, `forward.NoiseSchedule`") == [
+        "`forward.extract` is defined in schedules, not in ddpm_lib.forward",
+        "`forward.NoiseSchedule` is defined in schedules, not in ddpm_lib.forward"]
+    assert not definition_problems("`schedules.extract`, `config.PROFILES`, `unet.UnetConfig`, `plotting.show_images`")
