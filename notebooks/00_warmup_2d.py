@@ -12,28 +12,33 @@
 # %% [markdown]
 # # 00 · Warm-up: diffusion on points, with an exact answer
 #
-# Fashion-MNIST images have 784 dimensions: we cannot look at their distribution, and no one can write down the
-# best possible denoiser for it. Points in the plane have 2. Here the whole story of Ho et al. (2020),
-# *Denoising Diffusion Probabilistic Models*, runs in seconds where we can see every step of it: noise a cloud
-# of points, learn to predict the noise, and walk back from pure noise to the data. For a mixture of Gaussians
-# the best possible noise predictor has a closed form, so we can grade the network against the exact answer.
+# Images have 784 dimensions: nobody can look at their distribution or write down its best denoiser. Points in the
+# plane have 2. Here the whole story of Ho et al. (2020), *Denoising Diffusion Probabilistic Models*, runs in seconds:
+# noise a cloud of points, learn to predict the noise, walk back from noise to data. For a mixture of Gaussians every
+# quantity has a closed form, so we can grade the network, and the model's assumptions, exactly.
 #
 # **Learning goals.** After this notebook you can
-# 1. picture the forward process as a cloud of points that shrinks towards the origin while noise spreads it
-#    into the standard normal $\mathcal{N}(0, \mathbf{I})$;
-# 2. derive the exact denoiser $\mathbb{E}[\epsilon \mid x_t]$ for a Gaussian mixture (Bayes' rule over the
-#    components, then one linear Gaussian per component) and read it as a field of arrows over the plane;
-# 3. run ancestral sampling and DDIM with that exact denoiser and see them reproduce the data;
-# 4. train a small MLP with the same loss as the image model, and measure how far its loss sits above the
-#    analytic floor.
+# 1. picture the forward process as a cloud that shrinks and drowns in $\mathcal{N}(0, \mathbf{I})$;
+# 2. derive the exact denoiser $\mathbb{E}[\epsilon \mid x_t]$ for a Gaussian mixture, and see it is the score
+#    $\nabla \log q_t(x_t)$ rescaled;
+# 3. say why a Gaussian reverse step models one small step well and a large jump badly;
+# 4. sample with the exact denoiser, train a small MLP with the image model's loss, and measure it against the floor.
 #
 # **Where this fits.** **00 the 2D warm-up (here)** → 01 schedules → 02 the forward process → 03 the U-Net → 04 the
-# loss → 05 training → 06 sampling → 07 evaluation. Every function used here is the one the image notebooks use: the same
-# `schedules`, `forward.q_sample`, `losses.p_losses` and samplers, fed `(B, 2)` tensors instead of
-# `(B, C, H, W)` images. Later notebooks derive each of them properly; here we watch them work.
+# loss → 05 training → 06 sampling → 07 evaluation. The functions used here are the image notebooks' own, fed `(B, 2)`
+# points instead of images.
 #
-# **The one convention.** Timesteps are 0-indexed in code: `t` runs over `0, ..., T-1`, and **code `t = k` is
-# the paper's $t = k+1$**. So code `t = 0` is the paper's first noising step, and $x_T$ is code `t = T-1`.
+# **How to use this series.** Run each notebook top to bottom; each runs on its own. A formula is derived, written
+# naively in a cell, checked against `ddpm_lib`, revealed (`widgets.show_source` shows the library's code), then used.
+# Every slider has a static figure before it.
+#
+# **Exercises** (notebooks 01-06): write the function's body, then run the next cell. Its check compares your function
+# with `ddpm_lib` on several cases and prints ✓, or names the likely mistake and the failing case. In the teacher
+# edition (`notebooks/`) the solution sits between two marker comments: cover it, try, compare. In the student edition
+# (`make student`) it is a stub. Nothing after an exercise uses your function.
+#
+# **The one convention.** Timesteps are 0-indexed in code: `t` runs over `0, ..., T-1`, and **code `t = k` is the
+# paper's $t = k+1$**. So code `t = 0` is the paper's first noising step, and $x_T$ is code `t = T-1`.
 
 # %% _kg_hide-input=true jupyter={"source_hidden": true}
 # @title Setup (the same in every notebook): get ddpm_lib, pick the device and profile, seed { display-mode: "form" }
@@ -93,18 +98,13 @@ print(f"T = {T}, {profile.points_steps} training steps for the MLP (profile.poin
 # %% [markdown]
 # ## 1. Two data sets in the plane
 #
-# The first is a **mixture of eight Gaussians on a ring**: $p(x_0) = \sum_k w_k\,\mathcal{N}(\mu_k, \Sigma_k)$,
-# with equal weights, means on a circle of radius 0.7 and $\Sigma_k = 0.06^2\,\mathbf{I}$. It has an exact
-# denoiser (Section 3). The second, **two moons**, is not Gaussian at all: two interleaved half circles with a
-# little jitter (`mixture.two_moons`, written from scratch). Only a network can denoise it.
+# A **mixture of eight Gaussians on a ring**, $q(x_0) = \sum_k w_k\,\mathcal{N}(\mu_k, \Sigma_k)$ with equal weights,
+# means on a circle of radius 0.7 and $\Sigma_k = 0.06^2\,\mathbf{I}$, has an exact denoiser (Section 3). **Two
+# moons** (`mixture.two_moons`) has none: only a network can denoise it.
 #
-# **Why both lie inside $[-1, 1]^2$.** The images are scaled to $[-1, 1]$ too, and `forward.q_sample` checks it
-# at the door for points as for images. It is not bureaucracy: the forward process ends at the prior
+# Both lie inside $[-1, 1]^2$, like the images (`forward.q_sample` checks it), because the forward process ends at
 # $\mathcal{N}(0, \mathbf{I})$ only if the data are small next to the noise. At code $t = T-1$,
-# $\sqrt{\bar\alpha_t} \approx 0.006$, so data of size 1 leave a trace of 0.006 in $x_T$, far below the noise's
-# standard deviation of 1. Data of size 100 would leave 0.6: $x_T$ would not be $\mathcal{N}(0, \mathbf{I})$,
-# and a sampler that starts from $\mathcal{N}(0, \mathbf{I})$ would start in the wrong place. The schedule's
-# signal-to-noise ratio $\bar\alpha_t / (1 - \bar\alpha_t)$ also assumes data of unit scale.
+# $\sqrt{\bar\alpha_t} \approx 0.006$: data of size 1 leave a trace of 0.006 in $x_T$, data of size 100 would leave 0.6.
 
 # %%
 ring = mixture.ring_mixture(k=8, radius=0.7, std=0.06)
@@ -122,10 +122,9 @@ widgets.show_source(mixture.two_moons)
 # %% [markdown]
 # ## 2. The forward process as a cloud
 #
-# Each point moves by Ho et al. Eq. 4, $x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1 - \bar\alpha_t}\,\epsilon$:
-# the data shrink towards the origin by $\sqrt{\bar\alpha_t}$ while the noise grows to fill
-# $\mathcal{N}(0, \mathbf{I})$ (dashed circles: one and two standard deviations). `forward.q_sample` takes the
-# `(B, 2)` batch unchanged. First a check, by hand, then the pictures.
+# Each point moves by Ho et al. Eq. 4, $x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1 - \bar\alpha_t}\,\epsilon$: the data
+# shrink towards the origin while the noise grows to fill $\mathcal{N}(0, \mathbf{I})$ (dashed circles: one and two
+# standard deviations). A check by hand on the `(B, 2)` batch, then the clouds, static and with a slider over `t`.
 
 # %%
 noise = probes.fixed_noise(ring_points, SEED)
@@ -135,9 +134,6 @@ by_hand = schedule.alphas_cumprod[t_check].sqrt() * ring_points \
 torch.testing.assert_close(by_hand, probes.q_sample_at(schedule, ring_points, [t_check], noise)[0])
 print(f"q_sample on (B, 2) points agrees with Ho et al. Eq. 4 at t = {t_check}")
 
-# %% [markdown]
-# The static figure (for viewers without a kernel), then the same clouds with a slider over `t`.
-
 # %%
 fig = plotting2d.plot_cloud_snapshots(schedule, datasets, ts=[0, 10, 30, 100, 300, 999], seed=SEED)
 
@@ -145,29 +141,27 @@ fig = plotting2d.plot_cloud_snapshots(schedule, datasets, ts=[0, 10, 30, 100, 30
 widgets2d.cloud_explorer(schedule, datasets, t=100, seed=SEED)
 
 # %% [markdown]
-# By code $t = 100$ the ring is already a blur ($\sqrt{1 - \bar\alpha_t} \approx 0.32$, five times the width of a
-# component), and by $t = 999$ both data sets are indistinguishable from the prior: that is why sampling can
-# start from $\mathcal{N}(0, \mathbf{I})$. In 2D, everything interesting happens in the first hundred steps.
+# By code $t = 100$ the ring is a blur ($\sqrt{1 - \bar\alpha_t} \approx 0.32$, five times a component's width); by
+# $t = 999$ both data sets look like the prior.
 #
 # ## 3. The exact denoiser for a mixture of Gaussians
 #
-# The network will be trained to predict $\epsilon$ from $x_t$ (Ho et al. Eq. 14). Under squared error the best
-# possible prediction is the conditional mean $\mathbb{E}[\epsilon \mid x_t]$. For one Gaussian component $k$,
-# $x_t = a x_0 + b\epsilon$ with $a = \sqrt{\bar\alpha_t}$, $b = \sqrt{1 - \bar\alpha_t}$ is a linear function
-# of two independent Gaussians, hence Gaussian:
+# The network will learn to predict $\epsilon$ from $x_t$ (Ho et al. Eq. 14); under squared error the best prediction
+# is the conditional mean $\mathbb{E}[\epsilon \mid x_t]$. With $a = \sqrt{\bar\alpha_t}$ and $b = \sqrt{1 -
+# \bar\alpha_t}$, given the component $k$, $x_t = a x_0 + b\epsilon$ is a linear function of two independent
+# Gaussians, hence Gaussian:
 #
 # $$x_t \mid k \sim \mathcal{N}(a\mu_k,\; C_k), \qquad C_k = a^2 \Sigma_k + b^2 \mathbf{I},
 #   \qquad \mathrm{Cov}(\epsilon, x_t \mid k) = b\,\mathbf{I},$$
 #
-# and the conditional mean of one jointly Gaussian vector given another is
-# $\mathbb{E}[\epsilon \mid x_t, k] = b\,C_k^{-1}(x_t - a\mu_k)$. The component itself is unknown; Bayes' rule
-# weighs each by how well it explains $x_t$:
+# so $\mathbb{E}[\epsilon \mid x_t, k] = b\,C_k^{-1}(x_t - a\mu_k)$, and Bayes' rule weighs each component by how well
+# it explains $x_t$:
 #
 # $$r_k(x_t) = \frac{w_k\,\mathcal{N}(x_t; a\mu_k, C_k)}{\sum_j w_j\,\mathcal{N}(x_t; a\mu_j, C_j)},
 #   \qquad \mathbb{E}[\epsilon \mid x_t] = \sum_k r_k(x_t)\; b\,C_k^{-1}(x_t - a\mu_k).$$
 #
-# (Its negative divided by $b$ is the score $\nabla \log p(x_t)$: the noise field and the score are one field.)
-# We write it by hand for one point, check it against `mixture.MixtureOracle`, then reveal the library's code.
+# By hand for one point, against `mixture.MixtureOracle` (which `tests/test_mixture.py` also checks by numerical
+# integration over $x_0$), then the library's code:
 
 # %%
 x_query, t_query = torch.tensor([[0.3, -0.2]], dtype=torch.float64), 200
@@ -191,16 +185,69 @@ print("responsibilities r_k:", [round(float(v), 3) for v in r])
 widgets.show_source(mixture.MixtureOracle)
 
 # %% [markdown]
-# The library's tests check this formula against an independent computation that shares none of its algebra:
-# $\mathbb{E}[x_0 \mid x_t]$ by numerical integration of $p(x_0)\,q(x_t \mid x_0)$ over a fine grid of $x_0$
-# (`tests/test_mixture.py`).
+# ## 4. Noise and score are one field
 #
-# ## 4. The exact denoiser samples the data
+# The **score** of the noised data, $\nabla_{x_t} \log q_t(x_t)$, points to where $x_t$ is more likely. Write
+# $q_t(x_t) = \int q(x_t \mid x_0)\,q(x_0)\,dx_0$ and differentiate under the integral, using
+# $\nabla_{x_t} q(x_t \mid x_0) = -q(x_t \mid x_0)\,(x_t - a x_0)/b^2$ and $x_t - a x_0 = b\epsilon$:
 #
-# With the exact $\mathbb{E}[\epsilon \mid x_t]$, the samplers of notebook 06 should reproduce the mixture:
-# ancestral sampling (Ho et al. Algorithm 2, all $T$ steps) and deterministic DDIM (Song et al. Eq. 12, 50
-# steps). They take a `(B, 2)` shape unchanged. We colour each sample by its most likely component and compare
-# the fraction in each with the weights $w_k = 1/8$.
+# $$\nabla \log q_t(x_t) = \int \frac{q(x_t \mid x_0)\,q(x_0)}{q_t(x_t)}\Big(-\frac{x_t - a x_0}{b^2}\Big)\,dx_0
+# = -\frac{\mathbb{E}[b\epsilon \mid x_t]}{b^2} = -\frac{\mathbb{E}[\epsilon \mid x_t]}{\sqrt{1-\bar\alpha_t}}$$
+#
+# (Tweedie's formula): the best noise predictor *is* the score, times $-\sqrt{1-\bar\alpha_t}$. Here $q_t$ is itself a
+# Gaussian mixture (`ring.distribution(a, b**2)`), so autograd gives its score exactly:
+
+# %%
+t_score = 200
+abar = schedule.alphas_cumprod[t_score].double()
+x_plane = probes.plane_grid(lim=1.2, n=9).double().requires_grad_()  # (81, 2) points x_t
+log_q_t = ring.distribution(abar.sqrt(), 1 - abar).log_prob(x_plane)  # log q_t(x_t): a Gaussian mixture's density
+score, = torch.autograd.grad(log_q_t.sum(), x_plane)  # (81, 2): each point's gradient
+eps_exact = oracle(x_plane.detach(), torch.full((len(x_plane),), t_score))  # E[eps | x_t]
+torch.testing.assert_close(score, -eps_exact / (1 - abar).sqrt())
+print(f"t = {t_score}: the score of q_t by autograd is -E[eps | x_t] / sqrt(1 - alpha-bar_t) at {len(x_plane)} points")
+
+# %% [markdown]
+# For sampling this means: Ho et al.'s mean of a reverse step (their Eq. 11),
+# $\frac{1}{\sqrt{\alpha_t}}\big(x_t - \frac{\beta_t}{\sqrt{1-\bar\alpha_t}}\,\epsilon_\theta\big)
+# = \frac{1}{\sqrt{\alpha_t}}\big(x_t + \beta_t\,\nabla \log q_t(x_t)\big)$, is a small step up the log-density of the
+# noised data, plus noise: a Langevin-like move (Ho et al. Sec. 3.2). A network that predicts noise has learned the
+# score of every $q_t$, and sampling follows it down to the data.
+#
+# ## 5. Why each reverse step may be Gaussian
+#
+# Sampling walks back with Gaussian steps $p_\theta(x_{t-1} \mid x_t)$ (Ho et al. Eq. 1). The true step is
+# $q(x_{t-1} \mid x_t) \propto q(x_t \mid x_{t-1})\,q_{t-1}(x_{t-1})$: a narrow Gaussian in $x_{t-1}$ (variance about
+# $\beta_t$) times the noised data's density. For small $\beta_t$, $q_{t-1}$ hardly changes across that window, so the
+# product is nearly Gaussian; a jump from $x_t$ straight to $x_0$ has a wide first factor, and the product keeps the
+# data's shape. For our mixture both are Gaussian mixtures, exact in `mixture.exact_reverse`. From the ring's centre at
+# $t = 300$, each beside its moment-matched Gaussian:
+
+# %%
+t_rev, centre = 300, torch.zeros(2)
+abar_t, abar_prev = schedule.alphas_cumprod[t_rev], schedule.alphas_cumprod_prev[t_rev]  # paper t and t-1
+reverses = {"one step back, q(x_t-1 | x_t)": mixture.exact_reverse(ring, abar_prev, abar_t, centre),
+            "the jump to x_0, q(x_0 | x_t)": mixture.exact_reverse(ring, 1.0, abar_t, centre)}
+kl = {name: mixture.gaussian_fit_kl(reverse, generator=torch.Generator().manual_seed(SEED))
+      for name, reverse in reverses.items()}
+for name, value in kl.items():
+    print(f"x_t = (0, 0) at t = {t_rev}, {name}: KL(true || its Gaussian fit) = {value:.1e} nats")
+one_step, jump = kl.values()
+assert abs(one_step) < 1e-3 and jump > 0.5  # a Gaussian models one step well, and a jump badly
+fig = plotting2d.plot_reverse_fits(reverses)
+
+# %%
+widgets.show_source(mixture.exact_reverse)
+
+# %% [markdown]
+# One step back is all but Gaussian (its printed KL, a Monte Carlo estimate, is zero within its noise); the jump to
+# $x_0$ is the eight components again, which no Gaussian fits. Hence DDPM's many small steps.
+#
+# ## 6. The exact denoiser samples the data
+#
+# With the exact $\mathbb{E}[\epsilon \mid x_t]$, notebook 06's samplers should reproduce the mixture: ancestral
+# sampling (Ho et al. Algorithm 2, all $T$ steps) and DDIM (Song et al. Eq. 12, 50 steps). We count the samples nearest
+# each component against the weights $w_k = 1/8$.
 
 # %%
 start = time.process_time()
@@ -218,8 +265,8 @@ print(f"CPU time: {time.process_time() - start:.1f} s")
 fig = plotting2d.plot_samples(exact_samples, ring_points)
 
 # %% [markdown]
-# The reverse process, point by point: each path starts at $x_T \sim \mathcal{N}(0, \mathbf{I})$ (open circle)
-# and ends on a sample (dot). DDPM's paths jitter (each step adds noise, except the last); DDIM's are smooth.
+# Reverse paths from $x_T$ (open circle) to a sample (dot): DDPM's jitter (every step but the last adds noise), DDIM's
+# are smooth.
 
 # %%
 paths = {name: probes.reverse_trajectory(oracle, schedule, (n, 2), sampler=name, steps=steps, frames=frames,
@@ -230,11 +277,10 @@ for ax, (name, trajectory) in zip(axes, paths.items()):
     plotting2d.plot_trajectories(trajectory, ring_points, title=f"{name.upper()} with the exact denoiser", ax=ax)
 
 # %% [markdown]
-# ## 5. A small network learns the noise
+# ## 7. A small network learns the noise
 #
-# Now forget the formula. `mlp.MLPDenoiser` is a residual MLP with the U-Net's sinusoidal time embedding, and
-# `mlp.train_points` runs Algorithm 1 with `losses.p_losses`, the loss the image model trains with. The number
-# of steps is `profile.points_steps` (300 on `tiny`, 4000 otherwise).
+# Now forget the formula: `mlp.MLPDenoiser` is a residual MLP with the U-Net's sinusoidal time embedding, and
+# `mlp.train_points` runs Algorithm 1 with `losses.p_losses`, the image model's loss.
 
 # %%
 widgets.show_source(mlp.MLPDenoiser)
@@ -254,11 +300,9 @@ for name, points in train_points.items():
           f"({time.perf_counter() - wall:.1f} s wall), last loss {curves[name][-1]:.3f}")
 
 # %% [markdown]
-# **The floor.** No network can beat the exact denoiser on the loss it minimises. We evaluate both on the same
-# fresh draws of $x_0$, $t$ and $\epsilon$: the exact denoiser's loss is the analytic minimum, and the MLP's excess
-# over it is what it has not learned. The floor itself is far from zero: at large $t$ almost all of $x_t$ *is*
-# $\epsilon$ and the guess is easy, but at small $t$ the noise is a wiggle of size $\sqrt{1-\bar\alpha_t}$ on top
-# of a component that is itself 0.06 wide, and no one can tell the two apart.
+# **The floor.** No network beats the exact denoiser on the loss it minimises; on the same fresh draws of $x_0$, $t$
+# and $\epsilon$, the MLP's excess is what it has not learned. The floor is far from zero: at small $t$ the noise is a
+# wiggle of size $\sqrt{1-\bar\alpha_t}$ on a component 0.06 wide, and no one can tell the two apart.
 
 # %%
 eval_gen = torch.Generator().manual_seed(SEED + 2)
@@ -273,14 +317,12 @@ print(f"ring: exact denoiser (the floor) {floor:.4f}, MLP {mlp_loss:.4f}, "
 fig = plotting2d.plot_loss_vs_floor(curves, {"ring of 8 Gaussians": floor})
 
 # %% [markdown]
-# ## 6. The learned field against the exact one
+# ## 8. The learned field against the exact one
 #
-# The arrows show $-\epsilon(x_t, t)$, the direction in which a sampling step moves a point (Ho et al. Eq. 11
-# subtracts a multiple of $\epsilon_\theta$). At large $t$ every arrow points at the origin: seen through that
-# much noise the data are one blob there. As $t$ falls below about 100, the arrows turn towards the eight
-# components, and near $t = 0$ each arrow points at its nearest component. Where the learned field differs
-# from the exact one, the network has not learned the data there: between the components at small $t$, where
-# few noised training points fall, and far out in the plane, where none do. Static first, then the slider.
+# The arrows show $-\epsilon(x_t, t)$, the way a sampling step moves a point (the score's direction, Section 4). At
+# large $t$ they all point at the origin; below about $t = 100$ they turn towards the components. Where the MLP's field
+# differs from the exact one it has not learned the data: between the components at small $t$, and far out, where
+# few or no noised training points fall.
 
 # %%
 field_models = {"exact": oracle, "MLP": models["ring of 8 Gaussians"]}
@@ -291,10 +333,9 @@ fig = plotting2d.plot_field_snapshots(field_models, schedule, ring_points[:600],
 widgets2d.field_explorer(field_models, schedule, ring_points[:600], grid, t=100)
 
 # %% [markdown]
-# ## 7. Samples from the network
+# ## 9. Samples from the network
 #
-# The same samplers, now with the MLP, on both data sets. On the ring we can count: each component should get
-# about 1/8 of the samples.
+# The same samplers with the MLP, on both data sets; on the ring each component should get about 1/8.
 
 # %%
 start = time.process_time()
@@ -317,20 +358,18 @@ fig = plotting2d.plot_samples({k: v for k, v in learned_samples.items() if k.sta
 # %% [markdown]
 # ## Summary
 #
-# * The forward process is Ho et al. Eq. 4 applied to every point: the cloud shrinks by $\sqrt{\bar\alpha_t}$ and drowns
-#   in $\mathcal{N}(0, \mathbf{I})$. The data must be of unit scale for the prior to be right.
-# * For a Gaussian mixture the best noise predictor is exact: Bayes' rule over the components, then
-#   $b\,C_k^{-1}(x_t - a\mu_k)$ per component (`mixture.MixtureOracle`). Its loss is the floor no network beats.
-# * The same library functions (`forward.q_sample`, `losses.p_losses`, `sampling.sample`,
-#   `sampling.ddim_sample`) work on `(B, 2)` points as on `(B, C, H, W)` images.
-# * A 2D MLP trained for seconds gets close to the floor, and its samples cover the data.
+# * The forward process (Ho et al. Eq. 4) shrinks the cloud and drowns it in $\mathcal{N}(0, \mathbf{I})$, if the data
+#   are of unit scale.
+# * For a Gaussian mixture the best noise predictor is exact (`mixture.MixtureOracle`); its loss is the floor no
+#   network beats, and it is the score, rescaled: $\nabla \log q_t(x_t) = -\mathbb{E}[\epsilon \mid x_t] /
+#   \sqrt{1-\bar\alpha_t}$.
+# * One reverse step is nearly Gaussian, a large jump is not (`mixture.exact_reverse`): hence many small steps.
 #
-# **Next:** notebook 01 looks closely at the schedule $\beta_t$ that decided how fast the clouds dissolved.
+# **Next:** notebook 01, the schedule $\beta_t$ that decided how fast the clouds dissolved.
 #
 # **Questions to think about.**
-# 1. The MLP's loss is above the floor. Looking at the two fields of Section 6, at which $t$ and where in the
-#    plane does it differ most from the exact one? Why there?
-# 2. In Section 4, DDIM with 50 steps and the *exact* denoiser leaves a few points between the components,
-#    where DDPM leaves none. The denoiser is perfect, so what is wrong? What do you expect with 1000 DDIM steps
-#    (notebook 06 answers it for a single Gaussian)?
+# 1. Where in the plane, and at which $t$, does the MLP's field differ most from the exact one (Section 8)? Why there?
+# 2. In Section 6, DDIM with 50 steps and the *exact* denoiser leaves a few points between the components, where DDPM
+#    leaves none. The denoiser is perfect, so what is wrong? What do you expect with 1000 DDIM steps (notebook 06
+#    answers it for a single Gaussian)?
 # 3. Scale the ring by 10 (radius 7): which check stops you, and what would go wrong at $t = T-1$ if it did not?
