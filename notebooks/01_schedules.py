@@ -12,24 +12,19 @@
 # %% [markdown]
 # # 01 · Noise schedules: how fast to destroy an image
 #
-# A diffusion model learns to undo a process that destroys images a little at a time. Before any neural
-# network, we have to decide *how fast* to destroy them: the **variance schedule** $\beta_1, \dots, \beta_T$
-# of Ho et al. (2020), *Denoising Diffusion Probabilistic Models*.
+# A diffusion model learns to undo a process that destroys images a little at a time. Before any network, we decide
+# *how fast* to destroy them: the **variance schedule** $\beta_1, \dots, \beta_T$ of Ho et al. (2020), *Denoising
+# Diffusion Probabilistic Models*.
 #
 # **Learning goals.** After this notebook you can
-# 1. write the paper's four quantities $\beta_t$, $\alpha_t$, $\bar\alpha_t$ and $\mathrm{SNR}(t)$ for any
-#    schedule, and translate between the paper's 1-indexed $t$ and the code's 0-indexed `t`;
-# 2. build the linear, cosine, quadratic and sigmoid schedules yourself and check them against `ddpm_lib`;
-# 3. read a schedule off its $\bar\alpha_t$ and SNR curves: when is the image gone, and is it gone at $t = T$?
-# 4. explain why Nichol & Dhariwal's cosine schedule destroys information more gradually, and why the tables
-#    are computed in float64.
+# 1. write $\beta_t$, $\alpha_t$, $\bar\alpha_t$ and $\mathrm{SNR}(t)$ for any schedule, with the paper's 1-indexed
+#    $t$ and the code's 0-indexed `t`;
+# 2. build the four schedules yourself and check them against `ddpm_lib`;
+# 3. read a schedule off its $\bar\alpha_t$ and SNR curves, and tell whether the image is gone at $t = T$;
+# 4. say why the cosine schedule destroys information more gradually, and why the tables are computed in float64.
 #
 # **Where this fits.** 00 the 2D warm-up → **01 schedules (here)** → 02 the forward process → 03 the U-Net → 04 the
-# loss → 05 training → 06 sampling → 07 evaluation. Everything later reads the tables built here.
-#
-# Each formula is **derived** in a markdown cell, written naively in a code cell and plotted, **checked**
-# against the library with `torch.testing.assert_close`, then the library's source is **revealed**, and from
-# then on we **use** the library.
+# loss → 05 training → 06 sampling → 07 evaluation.
 
 # %% _kg_hide-input=true jupyter={"source_hidden": true}
 # @title Setup (the same in every notebook): get ddpm_lib, pick the device and profile, seed { display-mode: "form" }
@@ -87,9 +82,8 @@ print(f"T = {T}")
 # %% [markdown]
 # ## 1. Notation, and the one convention to remember
 #
-# The paper numbers timesteps $t = 1, \dots, T$: $x_0$ is a clean image, $x_T$ is (almost) pure noise.
-# Python arrays start at 0, so **in code `t` runs over `0, ..., T-1`, and code `t = k` is the paper's
-# $t = k+1$.** `betas[0]` is the paper's $\beta_1$ and `alphas_cumprod[T-1]` is $\bar\alpha_T$.
+# The paper numbers timesteps $t = 1, \dots, T$. **In code `t` runs over `0, ..., T-1`, and code `t = k` is the
+# paper's $t = k+1$:** `betas[0]` is $\beta_1$, `alphas_cumprod[T-1]` is $\bar\alpha_T$.
 #
 # | paper | meaning | `ddpm_lib` (code `t`) |
 # |---|---|---|
@@ -98,7 +92,7 @@ print(f"T = {T}")
 # | $\bar\alpha_t = \prod_{s=1}^{t} \alpha_s$ | how much of $x_0$'s variance is left in $x_t$ | `alphas_cumprod[t]` |
 # | $\mathrm{SNR}(t) = \bar\alpha_t / (1 - \bar\alpha_t)$ | signal power over noise power in $x_t$ | `snr[t]` |
 #
-# The full glossary, with the names `diffusers` uses, opens `ddpm_lib/schedules.py`:
+# The full glossary, with `diffusers`' names, opens `ddpm_lib/schedules.py`:
 
 # %%
 print(schedules.__doc__)
@@ -106,26 +100,20 @@ print(schedules.__doc__)
 # %% [markdown]
 # ## 2. What a schedule does
 #
-# One step of the forward process adds a little Gaussian noise and shrinks the image a little (Ho et al.
-# Eq. 2):
+# One step of the forward process shrinks the image a little and adds a little Gaussian noise (Ho et al. Eq. 2):
 #
 # $$q(x_t \mid x_{t-1}) = \mathcal{N}\!\left(x_t;\ \sqrt{1-\beta_t}\, x_{t-1},\ \beta_t \mathbf{I}\right),
 # \qquad\text{i.e.}\qquad x_t = \sqrt{\alpha_t}\, x_{t-1} + \sqrt{\beta_t}\, \epsilon,\quad
 # \epsilon \sim \mathcal{N}(0, \mathbf{I}).$$
 #
-# The shrink factor $\sqrt{1-\beta_t}$ is chosen so that the variance stays 1 if it was 1:
-# $\alpha_t \cdot 1 + \beta_t = 1$.
-
-# %% [markdown]
-# Chaining $t$ such steps multiplies the signal's shrink factors. Notebook 02 proves that the result is again
-# Gaussian (Ho et al. Eq. 4):
+# The shrink keeps a variance of 1 at 1 ($\alpha_t + \beta_t = 1$). Chaining $t$ steps gives again a Gaussian
+# (notebook 02 proves it; Ho et al. Eq. 4):
 #
 # $$x_t = \sqrt{\bar\alpha_t}\, x_0 + \sqrt{1-\bar\alpha_t}\, \epsilon,
 # \qquad \bar\alpha_t = \prod_{s=1}^{t} \alpha_s .$$
 #
-# So $\bar\alpha_t$ is the share of $x_t$'s variance that is still signal, $1 - \bar\alpha_t$ the share that is
-# noise, and their ratio is the **signal-to-noise ratio** $\mathrm{SNR}(t) = \bar\alpha_t / (1 - \bar\alpha_t)$.
-# A schedule is nothing but a choice of $\beta_1, \dots, \beta_T$; everything else follows from it.
+# $\bar\alpha_t$ is the share of $x_t$'s variance that is still signal, $1 - \bar\alpha_t$ the share that is noise,
+# their ratio $\mathrm{SNR}(t)$. A schedule is a choice of $\beta_1, \dots, \beta_T$; everything else follows.
 
 # %% [markdown]
 # ## 3. The linear schedule (Ho et al. 2020)
@@ -134,9 +122,8 @@ print(schedules.__doc__)
 #
 # $$\beta_t = \beta_1 + \frac{t-1}{T-1}\,(\beta_T - \beta_1), \qquad t = 1, \dots, T .$$
 #
-# In code, with `k = t - 1` running over `0 .. T-1`, that is `beta_start + k / (T - 1) * (beta_end - beta_start)`.
-# Small steps at first (fine detail goes first, gently), large steps later (the coarse shape goes last).
-# Let us write it with a plain loop, and $\bar\alpha_t$ as a running product.
+# Small steps first (fine detail goes first, gently), large steps later (the coarse shape goes last). A plain loop,
+# with $\bar\alpha_t$ as a running product:
 
 # %%
 beta_start, beta_end = 1e-4, 0.02
@@ -160,9 +147,9 @@ print(f"alpha-bar at code t = 0 (paper alpha-bar_1): {my_alphas_cumprod[0]:.6f}"
 print(f"alpha-bar at code t = T-1 (paper alpha-bar_T): {my_alphas_cumprod[-1]:.3e}")
 
 # %% [markdown]
-# $\bar\alpha_t$ is a smooth S-curve even though $\beta_t$ is a straight line: $\log \bar\alpha_t =
-# \sum_s \log(1-\beta_s) \approx -\sum_s \beta_s$, a parabola in $t$. **Check** against the library: the betas
-# in float64, and $\bar\alpha_t$ against the float32 table of a `NoiseSchedule`.
+# $\bar\alpha_t$ is an S-curve although $\beta_t$ is a straight line: $\log \bar\alpha_t = \sum_s \log(1-\beta_s)
+# \approx -\sum_s \beta_s$, a parabola in $t$. **Check** against the library, then **reveal** its code and the method
+# that derives every table from the betas in float64:
 
 # %%
 torch.testing.assert_close(torch.tensor(my_betas, dtype=torch.float64), schedules.linear_beta_schedule(T))
@@ -170,25 +157,14 @@ linear = schedules.make_schedule("linear", T)
 torch.testing.assert_close(torch.tensor(my_alphas_cumprod, dtype=torch.float32), linear.alphas_cumprod)
 print("my linear schedule matches ddpm_lib")
 
-# %% [markdown]
-# **Reveal.** The library's version, and the method that derives every table from the betas (read the
-# comments: it is all the formulas of this notebook and the next, in float64):
-
 # %%
 widgets.show_source(schedules.linear_beta_schedule)
 widgets.show_source(schedules.NoiseSchedule.from_betas)
 
 # %% [markdown]
-# **Exercise 1.1: the linear betas, as tensors** (try it, then compare). Write `linear_betas(timesteps, beta_start,
-# beta_end)`: the linear schedule for any $T$ and any end points, as a float64 tensor of shape `(T,)`, without a
-# Python loop (`torch.arange` gives the code timesteps). The first beta must be `beta_start`, the last exactly
-# `beta_end`.
-#
-# Write the function's body, then run the check in the cell after it: it calls your function on several cases against
-# `ddpm_lib` and prints ✓ when every case agrees; otherwise it stops with the likely mistake and the case that failed.
-# In the teacher edition (`notebooks/`) the solution is already in the cell, between two marker comments: cover it,
-# try, then compare. In the student edition (`make student`) it is a stub, and the check says "not implemented yet"
-# until you write it. Nothing after these cells uses your function: the notebook goes on with the library.
+# **Exercise 1.1: the linear betas, as tensors.** Write `linear_betas(timesteps, beta_start, beta_end)` for any $T$
+# and end points, float64 of shape `(T,)`, without a Python loop; the last beta is exactly `beta_end`.
+# (How exercises work: notebook 00, *How to use this series*.)
 
 # %%
 from ddpm_lib.exercises import ex01
@@ -205,9 +181,9 @@ def linear_betas(timesteps, beta_start=1e-4, beta_end=0.02):
 ex01.check_linear_betas(linear_betas)
 
 # %% [markdown]
-# **Exercise 1.2: alpha-bar from any betas** (try it, then compare). Write `alphas_cumprod(betas)`: $\bar\alpha_t =
-# \prod_{s \le t} (1 - \beta_s)$ for every code $t$ at once (one torch function does the running product). The check
-# feeds it the linear and the cosine betas.
+# **Exercise 1.2: alpha-bar from any betas.** Write `alphas_cumprod(betas)` for every code $t$ at once (one torch
+# function does the running product).
+# (How exercises work: notebook 00, *How to use this series*.)
 
 # %%
 def alphas_cumprod(betas):
@@ -222,24 +198,21 @@ ex01.check_alphas_cumprod(alphas_cumprod)
 # %% [markdown]
 # ## 4. The cosine schedule (Nichol & Dhariwal 2021)
 #
-# *Improved Denoising Diffusion Probabilistic Models* (Nichol & Dhariwal Eq. 17) specifies $\bar\alpha_t$ directly
-# rather than $\beta_t$, as a squared cosine of the time $t/T$ running from 0 to 1:
+# Nichol & Dhariwal (Eq. 17) specify $\bar\alpha_t$ directly, as a squared cosine of the time $t/T$ with a small
+# offset $\kappa$ (their $s$):
 #
-# $$\bar\alpha_t = \frac{f(t)}{f(0)}, \qquad f(t) = \cos^2\!\left(\frac{t/T + s}{1 + s}\cdot\frac{\pi}{2}\right),
-# \qquad s = 0.008 .$$
+# $$\bar\alpha_t = \frac{f(t)}{f(0)}, \qquad
+# f(t) = \cos^2\!\left(\frac{t/T + \kappa}{1 + \kappa}\cdot\frac{\pi}{2}\right), \qquad \kappa = 0.008 .$$
 #
-# The betas follow from $\bar\alpha_t = \bar\alpha_{t-1}\,(1 - \beta_t)$:
-#
-# $$\beta_t = 1 - \frac{\bar\alpha_t}{\bar\alpha_{t-1}}, \qquad \text{clipped to } \beta_t \le 0.999 ,$$
-#
-# because $f(T) = \cos^2(\pi/2) = 0$ would make the last $\beta$ exactly 1 (and $\log(1-\beta_T) = -\infty$).
+# The betas follow from $\bar\alpha_t = \bar\alpha_{t-1}\,(1 - \beta_t)$, clipped to $\beta_t \le 0.999$ because
+# $f(T) = 0$ would make the last $\beta$ exactly 1.
 
 # %%
-s, max_beta = 0.008, 0.999
+offset, max_beta = 0.008, 0.999  # kappa, and the clip
 
 
 def f(t):  # paper time t = 0 .. T (t = 0 is the clean image)
-    return math.cos((t / T + s) / (1 + s) * math.pi / 2) ** 2
+    return math.cos((t / T + offset) / (1 + offset) * math.pi / 2) ** 2
 
 
 my_cosine_alphas_cumprod = [f(t) / f(0) for t in range(T + 1)]  # alpha-bar_0 = 1 .. alpha-bar_T
@@ -258,14 +231,12 @@ for ax in axes:
     ax.grid(alpha=0.3)
 
 # %% [markdown]
-# Why the offset $s$? Without it the first step would add almost no noise,
-# $\beta_1 = 1 - \cos^2(\tfrac{\pi}{2T}) \approx (\tfrac{\pi}{2T})^2$, too small for a network to learn
-# anything from. Nichol & Dhariwal chose $s$ so that $\sqrt{\beta_1}$ is slightly smaller than one pixel bin,
-# $1/127.5$ in the $[-1, 1]$ range: the first step blurs the image by less than one grey level.
+# Why the offset? Without it the first step would add almost no noise, $\beta_1 \approx (\tfrac{\pi}{2T})^2$. Nichol &
+# Dhariwal chose $\kappa$ so that $\sqrt{\beta_1}$ is slightly below one pixel bin, $1/127.5$ in the $[-1, 1]$ range.
 
 # %%
-print(f"beta_1 without the offset s: {1 - math.cos(math.pi / (2 * T)) ** 2:.2e}")
-print(f"beta_1 with s = {s}:        {my_cosine_betas[0]:.2e}  (sqrt = {math.sqrt(my_cosine_betas[0]):.4f}, "
+print(f"beta_1 without the offset: {1 - math.cos(math.pi / (2 * T)) ** 2:.2e}")
+print(f"beta_1 with kappa = {offset}: {my_cosine_betas[0]:.2e}  (sqrt = {math.sqrt(my_cosine_betas[0]):.4f}, "
       f"one pixel bin = {1 / 127.5:.4f})")
 torch.testing.assert_close(torch.tensor(my_cosine_betas, dtype=torch.float64), schedules.cosine_beta_schedule(T))
 print("my cosine schedule matches ddpm_lib")
@@ -276,12 +247,12 @@ widgets.show_source(schedules.cosine_beta_schedule)
 # %% [markdown]
 # ## 5. Two more: quadratic and sigmoid
 #
-# Both run from about $\beta_1 = 10^{-4}$ to $\beta_T = 0.02$, like the linear one, but take another path.
+# Both run from $\beta_1 = 10^{-4}$ to about $\beta_T = 0.02$, like the linear one, along another path:
 #
-# * **Quadratic:** $\sqrt{\beta_t}$ grows linearly, so $\beta_t = \left(\sqrt{\beta_1} + \frac{t-1}{T-1}
+# * **Quadratic:** $\sqrt{\beta_t}$ grows linearly, $\beta_t = \left(\sqrt{\beta_1} + \frac{t-1}{T-1}
 #   (\sqrt{\beta_T} - \sqrt{\beta_1})\right)^2$: it stays small for longer.
-# * **Sigmoid:** $\beta_t = \beta_1 + (\beta_T - \beta_1)\,\sigma(z_t)$ with $z_t$ running linearly from $-6$ to
-#   $6$ and $\sigma(z) = 1/(1+e^{-z})$: slow at both ends, fast in the middle.
+# * **Sigmoid:** $\beta_t = \beta_1 + (\beta_T - \beta_1)\,\sigma(z_t)$ with $z_t$ running linearly from $-6$ to $6$ and
+#   $\sigma(z) = 1/(1+e^{-z})$: slow at both ends, fast in the middle.
 
 # %%
 ramp = [k / (T - 1) for k in range(T)]  # 0 .. 1 over code t = 0 .. T-1
@@ -298,28 +269,33 @@ widgets.show_source(schedules.sigmoid_beta_schedule)
 # %% [markdown]
 # ## 6. All four side by side
 #
-# From here on we **use** the library: `make_schedule(name, T)` builds every table of one schedule, and
-# `plotting.plot_schedules` draws the three curves that characterise it. SNR spans eight orders of magnitude,
-# so it is drawn in decibels, $10 \log_{10} \mathrm{SNR}(t)$: 0 dB is "as much signal as noise", $-20$ dB is
-# "the noise is 100 times stronger".
+# From here on we **use** the library: `schedules.make_schedule(name, T)` builds every table of one schedule, and
+# `plotting.plot_schedules` draws its three curves, SNR in decibels ($10 \log_{10} \mathrm{SNR}$: 0 dB is as much
+# signal as noise, $-20$ dB noise 100 times stronger).
 
 # %%
 all_schedules = {name: schedules.make_schedule(name, T) for name in schedules.BETA_SCHEDULES}
 fig = plotting.plot_schedules(all_schedules)
+crossing = int((all_schedules["cosine"].betas > all_schedules["linear"].betas).nonzero()[0])
+print(f"cosine's beta_t: {all_schedules['cosine'].betas[0]:.1e} at t = 0, below linear's until code t = {crossing}, "
+      f"{all_schedules['cosine'].betas[-1]:.3f} at t = T-1")
+for name, sched in all_schedules.items():
+    print(f"{name:10s} alpha-bar at code t = 300: {sched.alphas_cumprod[300]:.3f}, at t = 600: "
+          f"{sched.alphas_cumprod[600]:.3f}")
 
 # %% [markdown]
-# What to read off the curves:
+# Reading the curves and the printed lines:
 #
-# * **$\beta_t$ (log scale):** cosine starts lowest ($4 \times 10^{-5}$), stays below the linear schedule until
-#   the last few dozen steps, then shoots up to 0.999; the other three end at 0.02.
-# * **$\bar\alpha_t$:** the linear schedule has destroyed 60% of the signal variance by code $t = 300$ and 97%
-#   by $t = 600$; cosine falls almost linearly through the middle and still keeps a third at $t = 600$.
-# * **SNR:** every curve starts near $+40$ dB. Cosine's log-SNR falls at a nearly constant rate over most of
-#   the range: it spends about the same number of steps at every noise level.
+# * **$\beta_t$ (log scale):** cosine starts lowest and stays below linear until code $t \approx 890$, then shoots up
+#   to 0.999; the other three end at 0.02.
+# * **$\bar\alpha_t$:** linear has lost about 60% of the signal variance by code $t = 300$ and 97% by $t = 600$;
+#   cosine still keeps a third at $t = 600$.
+# * **SNR:** cosine's log-SNR falls at a nearly constant rate: as many steps at every noise level.
 
 # %% [markdown]
-# **Exercise 1.3: the signal-to-noise ratio** (try it, then compare). Write `snr(alphas_cumprod)`: $\mathrm{SNR}(t) =
-# \bar\alpha_t / (1 - \bar\alpha_t)$ for every $t$, the curve on the right above (before its conversion to decibels).
+# **Exercise 1.3: the signal-to-noise ratio.** Write `snr(alphas_cumprod)`, $\bar\alpha_t / (1 - \bar\alpha_t)$ for
+# every $t$: the right-hand curve above, before decibels.
+# (How exercises work: notebook 00, *How to use this series*.)
 
 # %%
 def snr(alphas_cumprod):
@@ -334,47 +310,45 @@ ex01.check_snr(snr)
 # %% [markdown]
 # ## 7. Is the signal gone at $t = T$?
 #
-# Sampling (notebook 06) starts from pure noise, $p(x_T) = \mathcal{N}(0, \mathbf{I})$. That is only right if
-# the forward process really ends there, i.e. if $q(x_T \mid x_0) = \mathcal{N}(\sqrt{\bar\alpha_T}\,x_0,
-# (1-\bar\alpha_T)\mathbf{I})$ is close to $\mathcal{N}(0, \mathbf{I})$ for every image. The paper's bound
-# (Ho et al. Eq. 5) measures exactly this gap as its first term, which has no learnable parameter:
+# Sampling (notebook 06) starts from $p(x_T) = \mathcal{N}(0, \mathbf{I})$, which is right only if
+# $q(x_T \mid x_0) = \mathcal{N}(\sqrt{\bar\alpha_T}\,x_0, (1-\bar\alpha_T)\mathbf{I})$ is close to it for every image.
+# The first term of the paper's bound (Ho et al. Eq. 5), which has no learnable parameter, measures the gap:
 #
 # $$L_T = D_{\mathrm{KL}}\!\left(q(x_T \mid x_0)\ \|\ \mathcal{N}(0, \mathbf{I})\right).$$
-
-# %% [markdown]
-# For one pixel, with $\mu = \sqrt{\bar\alpha_T}\,x_0$ and $\sigma^2 = 1 - \bar\alpha_T$, the KL divergence
-# between two Gaussians is
+#
+# Per pixel, with $\mu = \sqrt{\bar\alpha_T}\,x_0$ and $\sigma^2 = 1 - \bar\alpha_T$,
 #
 # $$D_{\mathrm{KL}}\!\left(\mathcal{N}(\mu, \sigma^2)\,\|\,\mathcal{N}(0, 1)\right)
 # = \tfrac12\left(\sigma^2 + \mu^2 - 1 - \ln \sigma^2\right)
-# = \tfrac12\left(\bar\alpha_T\,(x_0^2 - 1) - \ln(1 - \bar\alpha_T)\right).$$
+# = \tfrac12\left(\bar\alpha_T\,(x_0^2 - 1) - \ln(1 - \bar\alpha_T)\right),$$
 #
-# The worst pixel has $|x_0| = 1$, where the first term vanishes and the KL is
-# $-\tfrac12\ln(1-\bar\alpha_T) \approx \bar\alpha_T/2$ nats. Summed over all 784 pixels of a real garment:
+# largest at $|x_0| = 1$: $-\tfrac12\ln(1-\bar\alpha_T) \approx \bar\alpha_T/2$ nats. Summed over the 784 pixels of a
+# real garment, and of the worst image (every pixel at $\pm 1$):
 
 # %%
 from ddpm_lib.losses import normal_kl  # the library's version (notebook 04 uses it for the whole bound)
 
 x0 = data.load_images("train", n=1)[0]  # (1, 28, 28) in [-1, 1]: one real Fashion-MNIST image
-print(f"{'schedule':10s} {'alpha-bar_T':>12s} {'SNR_T':>9s} {'L_T (bits, whole image)':>24s}")
+print(f"{'schedule':10s} {'alpha-bar_T':>12s} {'SNR_T':>9s} {'L_T, this image':>16s} {'L_T, worst image':>17s}")
 for name, schedule in all_schedules.items():
     abar_T = schedule.alphas_cumprod[T - 1].double()
     mu, var = abar_T.sqrt() * x0.double(), 1 - abar_T
     my_kl = 0.5 * (var + mu**2 - 1 - torch.log(var))  # nats per pixel
     torch.testing.assert_close(my_kl, normal_kl(mu, torch.log(var), torch.zeros_like(mu), torch.zeros_like(mu)))
+    worst = -0.5 * torch.log(var) * x0.numel()  # every pixel at |x_0| = 1, nats
     print(f"{name:10s} {abar_T.item():12.2e} {10 * math.log10(schedule.snr[T - 1]):7.1f} dB "
-          f"{my_kl.sum().item() / math.log(2):24.2e}")
+          f"{my_kl.sum().item() / math.log(2):11.2e} bits {worst.item() / math.log(2):12.2e} bits")
+    assert worst < math.log(2)  # less than one bit of any image is left in x_T
 
 # %% [markdown]
-# All four end far below one bit for the whole image: to a network, $x_T$ is pure noise under every one of them.
-# (Quadratic is the weakest: its betas stay small, so $\bar\alpha_T \approx 7 \times 10^{-4}$.) Had we stopped
-# the linear schedule after 100 of its steps, $\bar\alpha$ would still be about 0.9: $x_{100}$ is mostly
-# garment, and sampling from $\mathcal{N}(0, \mathbf{I})$ would start from the wrong distribution.
+# Under every schedule less than one bit of any image is left in $x_T$: to a network, $x_T$ is pure noise. Cosine's
+# $L_T$ is negligible, linear's and sigmoid's are hundredths of a bit, and quadratic's, whose betas stay small longest,
+# reaches about 0.4 bits for the worst image (the last column).
 #
-# So the end points $10^{-4}$ and $0.02$ are per-step rates meant for $T = 1000$. Squeezed into $T = 100$ steps,
-# the same line ends at $\bar\alpha_T \approx 0.36$. `make_schedule` therefore scales the paper's end points by
-# $1000/T$, as improved-diffusion does ($T = 1000$ is unchanged; cosine needs nothing, being defined through
-# $t/T$), and refuses a schedule that ends with $\mathrm{SNR}_T$ above `MAX_SNR_T`:
+# The end points $10^{-4}$ and $0.02$ are per-step rates for $T = 1000$: stop the linear schedule after 100 steps, or
+# squeeze it into $T = 100$ steps, and $x_T$ still holds much of the garment (printed below). So
+# `schedules.make_schedule` scales the end points by $1000/T$, as improved-diffusion does (cosine, defined through
+# $t/T$, needs nothing), and refuses a schedule that ends with $\mathrm{SNR}_T$ above `MAX_SNR_T`:
 
 # %%
 print(f"linear schedule, alpha-bar at paper t = 100: {all_schedules['linear'].alphas_cumprod[99]:.3f}")
@@ -391,11 +365,10 @@ except ValueError as e:
 # %% [markdown]
 # ## 8. Why cosine? Information is destroyed more gradually
 #
-# Count how many of the $T$ steps see an image whose signal is practically gone, say $\bar\alpha_t < 0.01$
-# (SNR below $-20$ dB). The network is trained on every step equally often; under the linear schedule a third of
-# that effort goes to inputs that are nearly indistinguishable from noise. Nichol & Dhariwal noticed exactly
-# this: a model trained with the linear schedule got barely worse (in FID) when they skipped the first 20% of
-# its reverse process, the noisiest end of the chain.
+# Count the steps whose image is practically gone, $\bar\alpha_t < 0.01$ (below $-20$ dB). The network trains on
+# every step equally often, so under the linear schedule much of that effort goes to inputs that are nearly pure
+# noise. Nichol & Dhariwal found that a model trained with the linear schedule got barely worse (in FID) when they
+# skipped the first 20% of its reverse process, the noisiest end.
 
 # %%
 for name, schedule in all_schedules.items():
@@ -405,17 +378,12 @@ for name, schedule in all_schedules.items():
           f"({gone / T:.0%} of the chain)")
 
 # %% [markdown]
-# Seeing is believing: one real garment, noised under each schedule with the **same** noise $\epsilon$, at a
-# few timesteps. Under the linear schedule the shoe is gone by $t = 500$; under cosine you can still see it.
+# One garment, noised under each schedule with the **same** noise: under the linear schedule it is gone by $t = 500$,
+# under cosine you can still see it. Then the same view with a slider over code $t$.
 
 # %%
 snapshot_ts = [0, 50, 100, 250, 400, 500, 750, T - 1]
 fig = plotting.plot_schedule_snapshots(all_schedules, x0, snapshot_ts)
-
-# %% [markdown]
-# **Try it yourself.** Drag the slider (or press play) to move through code $t$: the markers run along all
-# three curves of every schedule and the garment below each one is $x_t$ under that schedule. The figure above
-# is the same view at fixed $t$, for readers without a running kernel (GitHub, nbviewer).
 
 # %%
 widgets.schedule_explorer(all_schedules, x0, t=250)
@@ -423,10 +391,8 @@ widgets.schedule_explorer(all_schedules, x0, t=250)
 # %% [markdown]
 # ## 9. Why the tables are computed in float64
 #
-# Near $t = 0$, $\bar\alpha_t$ is within $10^{-4}$ of 1, and many formulas need $1 - \bar\alpha_t$ (the noise
-# variance, $\sqrt{1-\bar\alpha_t}$, $\log(1-\bar\alpha_t)$, the posterior variance of notebook 02). float32 has
-# only about 7 significant digits: numbers near 1 are spaced $6 \times 10^{-8}$ apart, so $1 - \bar\alpha_t$
-# loses about three of its digits there. Compare the same computation in float32 and float64:
+# Near $t = 0$, $\bar\alpha_t$ is within $10^{-4}$ of 1, and many formulas need $1 - \bar\alpha_t$. float32 numbers
+# near 1 are $6 \times 10^{-8}$ apart, so there $1 - \bar\alpha_t$ loses about three of float32's seven digits:
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 3.4), layout="constrained")
@@ -448,36 +414,25 @@ ax.legend(fontsize=8)
 ax.grid(alpha=0.3)
 
 # %% [markdown]
-# A relative error of a few $10^{-4}$ in the noise level of the first steps is small but needless, and it
-# grows in anything divided by $1 - \bar\alpha_t$ or put through a log. The library computes every table in
-# float64 from the betas and rounds only the finished tables to float32 (the dotted lines sit at float32's own
-# rounding, below $10^{-7}$). Tables that need $1 - \bar\alpha_t$ are stored
-# as such, never recomputed from a rounded $\bar\alpha_t$.
+# A relative error of a few $10^{-4}$ (printed) in the first noise levels is needless, and grows in anything divided by
+# $1 - \bar\alpha_t$ or put through a log. So the library computes every table in float64, rounds only the finished
+# tables to float32 (dotted lines), and stores $1 - \bar\alpha_t$ rather than recomputing it from a rounded
+# $\bar\alpha_t$.
 
 # %% [markdown]
 # ## Summary
 #
-# * A schedule is a choice of $\beta_1 \dots \beta_T$; $\bar\alpha_t = \prod_{s \le t}(1-\beta_s)$ is the
-#   signal variance left in $x_t$ and $\mathrm{SNR}(t) = \bar\alpha_t / (1-\bar\alpha_t)$.
-# * Code `t = k` is the paper's $t = k+1$: `alphas_cumprod[T-1]` is $\bar\alpha_T$.
-# * All four schedules end with $\bar\alpha_T \lesssim 10^{-3}$, so $L_T$ is negligible and sampling can start
-#   from $\mathcal{N}(0, \mathbf{I})$.
-# * The linear schedule leaves the last third of its steps as near-pure noise; cosine spends its steps evenly
-#   across noise levels.
+# * A schedule is a choice of $\beta_1 \dots \beta_T$; $\bar\alpha_t = \prod_{s \le t}(1-\beta_s)$ is the signal
+#   variance left in $x_t$. Code `t = k` is the paper's $t = k+1$.
+# * Every schedule here leaves less than one bit of an image in $x_T$; the paper's end points are per-step rates for
+#   $T = 1000$, scaled for other $T$.
+# * The linear schedule spends many steps on near-pure noise; cosine spreads its steps across noise levels.
 #
-# **`ddpm_lib` now contains:**
-# * `schedules`: `linear_beta_schedule`, `cosine_beta_schedule`, `quadratic_beta_schedule`,
-#   `sigmoid_beta_schedule`, `BETA_SCHEDULES`, `NoiseSchedule` (`from_betas`, all tables in float64 stored as
-#   float32), `make_schedule` (the paper's end points scaled with T: `scaled_end_points`), `check_timesteps`, `extract`;
-# * `plotting`: `image_grid`, `show_images`, `save_grid`, `save_animation`, `plot_schedules`,
-#   `plot_schedule_snapshots`;
-# * `widgets`: `show_source`, `time_slider`, `TimeExplorer`, `schedule_explorer`.
-#
-# **Next:** notebook 02 proves the "nice property" $x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,
-# \epsilon$ we used here, and derives the posterior $q(x_{t-1} \mid x_t, x_0)$ that sampling will imitate.
+# **Next:** notebook 02 proves $x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon$ and derives the
+# posterior $q(x_{t-1} \mid x_t, x_0)$ that sampling will imitate.
 #
 # **Questions to think about.**
 # 1. The cosine schedule's $\beta_t$ is clipped to 0.999 at the end. What would go wrong in a formula such as
 #    $1/\sqrt{\alpha_t}$ (used in sampling) if it were not?
-# 2. Halve $T$ to 500 but keep $\beta_1 = 10^{-4}$ and $\beta_T = 0.02$ for the linear schedule. Is the signal
-#    still gone at $t = T$? (Hint: $\log\bar\alpha_T \approx -\sum_t \beta_t$.) What would you change?
+# 2. Halve $T$ to 500 but keep $\beta_1 = 10^{-4}$ and $\beta_T = 0.02$ for the linear schedule. Is the signal still
+#    gone at $t = T$? (Hint: $\log\bar\alpha_T \approx -\sum_t \beta_t$.) What would you change?
