@@ -12,23 +12,20 @@
 # %% [markdown]
 # # 02 · The forward process: from a garment to pure noise, in one line
 #
-# Notebook 01 chose how much noise to add at each step. Here we add it: the **forward process** $q$ that turns
-# a Fashion-MNIST image $x_0$ into noise $x_T$ step by step, the shortcut that jumps to any $x_t$ in one line,
-# and the **posterior** $q(x_{t-1} \mid x_t, x_0)$, the one-step denoiser that the model will learn to imitate.
+# Notebook 01 chose how much noise to add at each step. Here we add it: the **forward process** $q$ from a garment
+# $x_0$ to noise $x_T$, the shortcut to any $x_t$ in one line, and the **posterior** $q(x_{t-1} \mid x_t, x_0)$, the
+# one-step denoiser the model will learn to imitate.
 #
 # **Learning goals.** After this notebook you can
 # 1. write one forward step $q(x_t \mid x_{t-1})$ with the reparameterisation trick;
-# 2. derive the "nice property" $q(x_t \mid x_0) = \mathcal{N}(\sqrt{\bar\alpha_t}\,x_0, (1-\bar\alpha_t)\mathbf{I})$
-#    by induction, and check it by Monte Carlo against iterating single steps;
-# 3. watch real images and their pixel histograms turn into $\mathcal{N}(0, \mathbf{I})$;
-# 4. derive the posterior $q(x_{t-1} \mid x_t, x_0)$ (Ho et al. Eqs. 6-7) by completing the square, and invert
-#    Ho et al. Eq. 4 to recover $x_0$ from $x_t$ and the noise.
+# 2. derive $q(x_t \mid x_0)$ by induction, and check it by Monte Carlo against iterated steps;
+# 3. watch images and their pixel histograms turn into $\mathcal{N}(0, \mathbf{I})$;
+# 4. derive the posterior (Ho et al. Eqs. 6-7) by completing the square, and recover $x_0$ from $x_t$ and the noise.
 #
 # **Where this fits.** 00 the 2D warm-up → 01 schedules → **02 the forward process (here)** → 03 the U-Net → 04 the
-# loss → 05 training → 06 sampling → 07 evaluation. We use the tables of notebook 01 (`NoiseSchedule`) throughout.
+# loss → 05 training → 06 sampling → 07 evaluation.
 #
-# **Convention** (as in notebook 01): code `t` runs over `0, ..., T-1`, and **code `t = k` is the paper's
-# $t = k+1$**. So `q_sample(x0, t=0)` returns the paper's $x_1$, and `q_step(x0, t=0)` is the first step.
+# **Convention** (notebook 01): code `t = k` is the paper's $t = k+1$, so `q_sample(x0, t=0)` returns the paper's $x_1$.
 
 # %% _kg_hide-input=true jupyter={"source_hidden": true}
 # @title Setup (the same in every notebook): get ddpm_lib, pick the device and profile, seed { display-mode: "form" }
@@ -94,18 +91,17 @@ fig = plotting.show_images(x0, nrow=8, title=r"$x_0$: eight training images, pix
 #
 # $$q(x_t \mid x_{t-1}) = \mathcal{N}\!\left(x_t;\ \sqrt{1-\beta_t}\,x_{t-1},\ \beta_t\mathbf{I}\right).$$
 #
-# Every pixel gets its own independent noise ($\mathbf{I}$ is the identity), and nothing is learned: $q$ is
-# fixed by the schedule.
+# Every pixel gets independent noise, and nothing is learned: $q$ is fixed by the schedule.
 
 # %% [markdown]
 # **The reparameterisation.** A sample of $\mathcal{N}(\mu, \sigma^2)$ is $\mu + \sigma\epsilon$ with
-# $\epsilon \sim \mathcal{N}(0, 1)$. So one step is a deterministic function of $x_{t-1}$ and standard noise:
+# $\epsilon \sim \mathcal{N}(0, 1)$, so one step is a deterministic function of $x_{t-1}$ and standard noise:
 #
 # $$x_t = \sqrt{\alpha_t}\,x_{t-1} + \sqrt{\beta_t}\,\epsilon_t, \qquad \epsilon_t \sim \mathcal{N}(0, \mathbf{I}),
 # \quad \alpha_t = 1 - \beta_t .$$
 #
-# That is why every function of `ddpm_lib.forward` accepts `noise=`: with the noise fixed, the result is exact
-# and testable, and (in notebook 04) the loss can compare the network's output with *this* $\epsilon$.
+# So every function of `forward` accepts `noise=`: with the noise fixed the result is exact and testable, and the loss
+# (notebook 04) can compare the network's output with *this* $\epsilon$.
 
 # %%
 k = 99  # code t = 99: the paper's step 100
@@ -124,16 +120,14 @@ fig = plotting.show_images(torch.cat([x_prev[:4], my_x_t[:4]]), nrow=4,
 widgets.show_source(forward.q_step)
 
 # %% [markdown]
-# **Why $\sqrt{1-\beta_t}$ and not 1?** Without the shrink, the variance would grow by $\beta_t$ at every step
-# and never settle. With it, if $x_{t-1}$ has unit variance, so has $x_t$:
-# $\mathrm{Var}(x_t) = (1-\beta_t)\cdot 1 + \beta_t = 1$ (a *variance-preserving* process). The noise does not
-# pile up; it slowly *replaces* the signal.
+# **Why $\sqrt{1-\beta_t}$ and not 1?** Without the shrink the variance would grow by $\beta_t$ at every step. With
+# it, unit variance stays unit variance, $(1-\beta_t)\cdot 1 + \beta_t = 1$ (a *variance-preserving* process): the
+# noise does not pile up, it slowly *replaces* the signal.
 
 # %% [markdown]
 # ## 2. Many steps
 #
-# Iterating the step from $x_0$ produces the whole chain $x_1, x_2, \dots, x_T$. Here it is for one garment,
-# with a snapshot now and then:
+# Iterating the step from $x_0$ gives the whole chain $x_1, \dots, x_T$; here for one garment, with a few snapshots:
 
 # %%
 snapshot_ts = [0, 50, 100, 200, 300, 500, 700, T - 1]
@@ -147,8 +141,7 @@ fig = plotting.show_images(torch.cat(frames), nrow=len(snapshot_ts),
                            title="iterating q_step: code t = " + ", ".join(map(str, snapshot_ts)))
 
 # %% [markdown]
-# To train, we will need $x_t$ for a random $t$ millions of times. Iterating up to 1000 steps each time would be
-# far too slow. Fortunately we never have to.
+# Training needs $x_t$ at random $t$ millions of times; iterating every time would be far too slow, and is not needed.
 
 # %% [markdown]
 # ## 3. The "nice property": $q(x_t \mid x_0)$ in closed form
@@ -189,27 +182,18 @@ torch.testing.assert_close(my_x_t, forward.q_sample(schedule, x0, torch.full((B,
 print(f"my x_t matches forward.q_sample at code t = {k} (alpha-bar_t = {abar_t:.3f})")
 
 # %% [markdown]
-# **Reveal.** `q_sample` is an entry point: it first checks its inputs once (`forward.check_inputs`: the shape,
-# the range $[-1, 1]$, and `t` as an int or one timestep per image). Then it gathers the two coefficients for a
-# whole batch of (possibly different) timesteps with `extract`, which checks nothing and reshapes `table[t]` from
-# `(B,)` to `(B, 1, 1, 1)` so that it broadcasts over the image:
+# **Reveal.** `q_sample` checks its inputs once (`forward.check_inputs`), then gathers the two coefficients at each
+# image's `t` with `extract`, which reshapes `table[t]` from `(B,)` to `(B, 1, 1, 1)` to broadcast over the image:
 
 # %%
 widgets.show_source(forward.q_sample)
 widgets.show_source(schedules.extract)
 
 # %% [markdown]
-# **Exercise 2.1: `q_sample` for a batch** (try it, then compare). Write `q_sample(schedule, x0, t, noise)`: $x_t =
-# \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon$ (Ho et al. Eq. 4) for a batch `x0` of shape `(B, C, H,
-# W)` and one timestep per image, `t` of shape `(B,)`. Gather the table at `t` and make it broadcast over each image
-# (the job `extract` does above); the check uses batches of 1, 3 and 4 images, the linear and cosine schedules, and
-# code $t = 0$ and $T-1$.
-#
-# Write the function's body, then run the check in the cell after it: it calls your function on several cases against
-# `ddpm_lib` and prints ✓ when every case agrees; otherwise it stops with the likely mistake and the case that failed.
-# In the teacher edition (`notebooks/`) the solution is already in the cell, between two marker comments: cover it,
-# try, then compare. In the student edition (`make student`) it is a stub, and the check says "not implemented yet"
-# until you write it. Nothing after these cells uses your function: the notebook goes on with the library.
+# **Exercise 2.1: `q_sample` for a batch.** Write `q_sample(schedule, x0, t, noise)`, Ho et al. Eq. 4 for `x0` of
+# shape `(B, C, H, W)` and `t` of shape `(B,)`, one timestep per image (the job of `extract` above). The check uses
+# several batch sizes, the linear and cosine schedules, and code $t = 0$ and $T-1$.
+# (How exercises work: notebook 00, *How to use this series*.)
 
 # %%
 from ddpm_lib.exercises import ex02
@@ -228,10 +212,9 @@ ex02.check_q_sample(q_sample)
 # %% [markdown]
 # ### Check by Monte Carlo: iterated steps vs one shot
 #
-# The `assert_close` above checks our formula against the library's, not the math itself. The induction says
-# that running $q$ step by step and sampling $q(x_t \mid x_0)$ directly give *the same distribution*. Test it:
-# run many independent chains of `q_step` from the same garment, and at a few $t$ compare every pixel's
-# empirical mean and variance with $\sqrt{\bar\alpha_t}\,x_0$ and $1-\bar\alpha_t$.
+# The check above compares two formulas, not the math. The induction says that iterating $q$ and sampling
+# $q(x_t \mid x_0)$ give *the same distribution*: run many chains of `q_step` from one garment and compare each pixel's
+# mean and variance with $\sqrt{\bar\alpha_t}\,x_0$ and $1-\bar\alpha_t$.
 
 # %%
 N, chunk = 128, 32  # 128 independent chains from the same image, 32 at a time (small tensors are fast on CPUs)
@@ -268,14 +251,13 @@ axes[0].set_ylabel(f"mean of {N} iterated chains")
 _ = fig.suptitle("each dot is one pixel: iterating q_step agrees with q(x_t | x_0)")
 
 # %% [markdown]
-# The dots lie on the diagonal (their spread is the Monte Carlo error, $\sqrt{(1-\bar\alpha_t)/N}$), and the
-# cloud shrinks toward 0 as $\sqrt{\bar\alpha_t}$ does. From now on we **use** `forward.q_sample`.
+# The dots lie on the diagonal, within the Monte Carlo error $\sqrt{(1-\bar\alpha_t)/N}$, and the cloud shrinks
+# toward 0 as $\sqrt{\bar\alpha_t}$ does. From now on we **use** `forward.q_sample`.
 
 # %% [markdown]
 # ## 4. Watching images dissolve
 #
-# The same noise $\epsilon$ for every column (one fixed draw per image), only $t$ changes: $x_t =
-# \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon$ slides from the garment to $\epsilon$ itself.
+# One fixed noise $\epsilon$ per image, only $t$ changes: $x_t$ slides from the garment to $\epsilon$ itself.
 
 # %%
 fig = plotting.plot_forward_strip(schedule, x0[:6], snapshot_ts)
@@ -283,22 +265,18 @@ fig = plotting.plot_forward_strip(schedule, x0[:6], snapshot_ts)
 # %% [markdown]
 # ## 5. The pixel histogram becomes $\mathcal{N}(0, 1)$
 #
-# At $t = 0$ the pixel values of Fashion-MNIST are far from Gaussian: a spike at $-1$ (the black background,
-# about half of all pixels) and a bump of bright fabric near $+1$. As $t$ grows, the histogram of $x_t$ is
-# the histogram of $\sqrt{\bar\alpha_t}\,x_0$ (squeezed toward 0) blurred by Gaussian noise of variance
-# $1-\bar\alpha_t$, and it ends as the standard normal density: exactly where sampling will start.
+# At $t = 0$ the pixels are far from Gaussian: a spike at $-1$ (the black background) and a bump of bright fabric near
+# $+1$. The histogram of $x_t$ is that of $\sqrt{\bar\alpha_t}\,x_0$ blurred by noise of variance $1-\bar\alpha_t$, and
+# it ends as the standard normal, where sampling starts.
 
 # %%
 fig = plotting.plot_forward_snapshots(schedule, x0, [0, 50, 150, 300, 600, T - 1])
 
 # %% [markdown]
-# Look at code $t = 300$: the histogram is already close to $\mathcal{N}(0, 1)$, yet every garment is still
-# recognisable. The histogram sees each pixel alone; the garment lives in the *correlations* between
-# neighbouring pixels, and those survive longer. The loss of notebook 04 is a sum over pixels, but the network
-# of notebook 03 sees the whole image, and that is what it exploits.
-#
-# **Try it yourself.** The slider moves code $t$ over `0 .. T-1` (press play to animate). The figure above is
-# the same view at fixed $t$, for readers without a running kernel.
+# At code $t = 300$ the histogram is already close to $\mathcal{N}(0, 1)$, yet every garment is recognisable: the
+# histogram sees each pixel alone, while the garment lives in the *correlations* between neighbouring pixels, which
+# survive longer. The network of notebook 03 sees the whole image, and exploits them. Below, the same view with a
+# slider over code $t$.
 
 # %%
 widgets.forward_explorer(schedule, x0[:6], t=150)
@@ -306,17 +284,13 @@ widgets.forward_explorer(schedule, x0[:6], t=150)
 # %% [markdown]
 # ### Why the images live in $[-1, 1]$
 #
-# `data.to_model_range` maps grey level $k \in \{0, \dots, 255\}$ to $2k/255 - 1$. Three later choices assume it.
+# `data.to_model_range` maps grey level $k \in \{0, \dots, 255\}$ to $2k/255 - 1$. Three later choices assume it:
 #
-# * **The prior's scale.** $\mathrm{Var}(x_t) = \bar\alpha_t \mathrm{Var}(x_0) + (1 - \bar\alpha_t)$ and
-#   $\mathbb{E}x_t = \sqrt{\bar\alpha_t}\,\mathbb{E}x_0$: data of spread about 1, centred near 0, keep every $x_t$
-#   at about unit variance and end at $\mathcal{N}(0, \mathbf{I})$, the prior sampling starts from. The schedule's
-#   noise levels only mean something relative to the data's scale: with raw grey levels 0..255 the noise at code
-#   $t = T/2$ would be a speck on the image, and $x_T$ would still carry a mean far from 0.
-# * **The clipping range.** The sampler clips its guess of $x_0$ to $[-1, 1]$ (notebook 06); that loses nothing
-#   only if the data fill exactly $[-1, 1]$: black is $-1$, white is $+1$.
-# * **The decoder's bins.** The bound's last term (notebook 04, Section 8) gives each grey level a bin of width
-#   $2/255$ centred on it; that needs the levels $2/255$ apart from $-1$ to $1$.
+# * **The prior's scale.** $\mathrm{Var}(x_t) = \bar\alpha_t \mathrm{Var}(x_0) + (1 - \bar\alpha_t)$: data of spread
+#   about 1, centred near 0, end at $\mathcal{N}(0, \mathbf{I})$. With grey levels 0..255 the noise at $t = T/2$ would
+#   be a speck, and $x_T$ would keep a mean far from 0.
+# * **The clipping range.** The sampler clips its guess of $x_0$ to $[-1, 1]$ (notebook 06): black is $-1$, white $+1$.
+# * **The decoder's bins.** The bound's last term (notebook 04, Section 8) gives each grey level a bin of width $2/255$.
 #
 # **Check** all three (the prior term is $L_T$ of notebook 01, Section 7, per pixel):
 
@@ -341,39 +315,38 @@ for name, x in [("[-1, 1]", x0.double()), ("0..255", (x0.double() + 1) * 127.5)]
 # %% [markdown]
 # ## 6. The posterior $q(x_{t-1} \mid x_t, x_0)$
 #
-# Sampling will run the chain backwards, and needs $x_{t-1}$ given $x_t$. On its own, $q(x_{t-1} \mid x_t)$ is
-# intractable (it depends on the whole data distribution). But **given $x_0$** it is a Gaussian we can write
-# down, and the model of notebooks 04-06 will learn to imitate it. By Bayes' rule, and because
-# $q(x_t \mid x_{t-1}, x_0) = q(x_t \mid x_{t-1})$ (the chain is Markov):
+# Sampling runs the chain backwards. On its own, $q(x_{t-1} \mid x_t)$ depends on the whole data distribution
+# (notebook 00, Section 5, computes it for a mixture); **given $x_0$** it is a Gaussian we can write down, which the
+# model will learn to imitate. By Bayes' rule, and because the chain is Markov ($q(x_t \mid x_{t-1}, x_0) =
+# q(x_t \mid x_{t-1})$):
 #
 # $$q(x_{t-1} \mid x_t, x_0) = \frac{q(x_t \mid x_{t-1})\; q(x_{t-1} \mid x_0)}{q(x_t \mid x_0)}
 # \;\propto\; q(x_t \mid x_{t-1})\; q(x_{t-1} \mid x_0).$$
 
 # %% [markdown]
-# Both factors are Gaussians we know (Ho et al. Eq. 2 and Eq. 4 at $t-1$). Per pixel, dropping everything that does not
-# depend on $x_{t-1}$, the exponent of the product is
+# Both factors are Gaussians we know (Ho et al. Eq. 2, and Eq. 4 at $t-1$). Per pixel, dropping what does not depend
+# on $x_{t-1}$, the exponent of the product is
 #
 # $$-\frac12\left[\frac{(x_t - \sqrt{\alpha_t}\,x_{t-1})^2}{\beta_t}
 # + \frac{(x_{t-1} - \sqrt{\bar\alpha_{t-1}}\,x_0)^2}{1-\bar\alpha_{t-1}}\right]
-# = -\frac12\left[A\,x_{t-1}^2 - 2\,b\,x_{t-1}\right] + \text{const},$$
+# = -\frac12\left[A\,x_{t-1}^2 - 2\,h\,x_{t-1}\right] + \text{const},$$
 #
 # $$A = \frac{\alpha_t}{\beta_t} + \frac{1}{1-\bar\alpha_{t-1}}, \qquad
-# b = \frac{\sqrt{\alpha_t}}{\beta_t}\,x_t + \frac{\sqrt{\bar\alpha_{t-1}}}{1-\bar\alpha_{t-1}}\,x_0 .$$
+# h = \frac{\sqrt{\alpha_t}}{\beta_t}\,x_t + \frac{\sqrt{\bar\alpha_{t-1}}}{1-\bar\alpha_{t-1}}\,x_0 .$$
 
 # %% [markdown]
-# **Completing the square**, $A x^2 - 2bx = A\,(x - b/A)^2 - b^2/A$: the posterior is a Gaussian with variance
-# $1/A$ and mean $b/A$. Simplifying with $\alpha_t(1-\bar\alpha_{t-1}) + \beta_t = 1-\bar\alpha_t$ gives
-# Ho et al.'s Eqs. 6-7:
+# **Completing the square**, $A x^2 - 2hx = A\,(x - h/A)^2 - h^2/A$: the posterior is a Gaussian with variance $1/A$
+# and mean $h/A$. Simplifying with $\alpha_t(1-\bar\alpha_{t-1}) + \beta_t = 1-\bar\alpha_t$ gives Ho et al.'s
+# Eqs. 6-7:
 #
 # $$\tilde\beta_t = \frac1A = \frac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}\,\beta_t, \qquad
-# \tilde\mu_t(x_t, x_0) = \frac{b}{A}
+# \tilde\mu_t(x_t, x_0) = \frac{h}{A}
 # = \underbrace{\frac{\sqrt{\bar\alpha_{t-1}}\,\beta_t}{1-\bar\alpha_t}}_{\texttt{posterior\_mean\_coef1}}\,x_0
 # + \underbrace{\frac{\sqrt{\alpha_t}\,(1-\bar\alpha_{t-1})}{1-\bar\alpha_t}}_{\texttt{posterior\_mean\_coef2}}\,x_t .$$
 
 # %% [markdown]
-# Let us compute $A$ and $b$ literally, in float64 from the betas, and check the library's Ho et al. Eq. 7 against them
-# at several $t$. (Code $t = 0$ is special: $x_{t-1}$ is then $x_0$ itself, $\bar\alpha_{t-1} = 1$ and $A$ is
-# infinite; the library returns mean $x_0$ and variance 0 there, checked right after.)
+# $A$ and $h$ computed literally, in float64 from the betas, against the library's Ho et al. Eq. 7 at several $t$.
+# (At code $t = 0$, $x_{t-1}$ is $x_0$ itself and $A$ is infinite; the library returns mean $x_0$ and variance 0.)
 
 # %%
 betas64 = schedules.BETA_SCHEDULES[profile.beta_schedule](T)  # float64, independent of the stored tables
@@ -386,8 +359,8 @@ for k in [1, 10, 100, 500, T - 1]:
     t = torch.full((B,), k)
     x_t = forward.q_sample(schedule, x0, t, noise=eps)
     A = alphas64[k] / betas64[k] + 1 / (1 - abar_prev64[k])  # precision
-    b = alphas64[k].sqrt() / betas64[k] * x_t.double() + abar_prev64[k].sqrt() / (1 - abar_prev64[k]) * x0.double()
-    my_mean, my_var = (b / A).float(), (1 / A).float()
+    h = alphas64[k].sqrt() / betas64[k] * x_t.double() + abar_prev64[k].sqrt() / (1 - abar_prev64[k]) * x0.double()
+    my_mean, my_var = (h / A).float(), (1 / A).float()
 
     mean, var, log_var = forward.q_posterior_mean_variance(schedule, x0, x_t, t)
     torch.testing.assert_close(my_mean, mean)
@@ -402,10 +375,10 @@ assert (var == 0).all()
 widgets.show_source(forward.q_posterior_mean_variance)
 
 # %% [markdown]
-# **Exercise 2.2: the posterior mean** (try it, then compare). Write `posterior_mean(schedule, x0, x_t, t)`:
-# $\tilde\mu_t = \mathrm{coef1}_t\,x_0 + \mathrm{coef2}_t\,x_t$ with the two coefficients of Ho et al. Eq. 7 above,
-# computed from `schedule.betas`, `schedule.alphas`, `schedule.alphas_cumprod` and `schedule.alphas_cumprod_prev` (not
-# from the ready-made `posterior_mean_coef*` tables). At code $t = 0$ it must return $x_0$.
+# **Exercise 2.2: the posterior mean.** Write `posterior_mean(schedule, x0, x_t, t)` with the two coefficients of Ho
+# et al. Eq. 7 computed from the schedule's `betas`, `alphas`, `alphas_cumprod` and `alphas_cumprod_prev` (not its
+# `posterior_mean_coef*` tables); at code $t = 0$ it returns $x_0$.
+# (How exercises work: notebook 00, *How to use this series*.)
 
 # %%
 def posterior_mean(schedule, x0, x_t, t):
@@ -424,9 +397,9 @@ def posterior_mean(schedule, x0, x_t, t):
 ex02.check_posterior_mean(posterior_mean)
 
 # %% [markdown]
-# **Exercise 2.3: the posterior variance** (try it, then compare). Write `posterior_variance(schedule, t)`:
-# $\tilde\beta_t = \frac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}\,\beta_t$ for a `(B,)` tensor of timesteps, returned as
-# shape `(B,)`. What must it be at code $t = 0$?
+# **Exercise 2.3: the posterior variance.** Write `posterior_variance(schedule, t)`, $\tilde\beta_t$ for timesteps `t`
+# of shape `(B,)`, returning `(B,)`. What must it be at code $t = 0$?
+# (How exercises work: notebook 00, *How to use this series*.)
 
 # %%
 def posterior_variance(schedule, t):
@@ -439,11 +412,10 @@ def posterior_variance(schedule, t):
 ex02.check_posterior_variance(posterior_variance)
 
 # %% [markdown]
-# What the coefficients say. Early on (small $t$), $\tilde\mu_t$ leans on $x_0$; late, almost entirely on
-# $x_t$, since one step changes a very noisy image only a little. And $\tilde\beta_t / \beta_t =
-# (1-\bar\alpha_{t-1})/(1-\bar\alpha_t) < 1$ always: knowing $x_0$ makes the step back more certain than the
-# step forward was noisy. The two are nearly equal except in the first few dozen steps. (They are the two
-# variances the paper tried for the sampler, $\sigma_t^2 = \tilde\beta_t$ or $\beta_t$: notebook 06.)
+# At small $t$, $\tilde\mu_t$ leans on $x_0$; late, almost entirely on $x_t$, since one step changes a very noisy image
+# only a little. And $\tilde\beta_t / \beta_t = (1-\bar\alpha_{t-1})/(1-\bar\alpha_t) < 1$: knowing $x_0$ makes the
+# step back more certain than the step forward was noisy; the two are nearly equal after the first few dozen steps.
+# (They are the paper's two choices of sampling variance, $\sigma_t^2 = \tilde\beta_t$ or $\beta_t$: notebook 06.)
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.4), layout="constrained")
@@ -463,14 +435,13 @@ for ax in axes:
 # %% [markdown]
 # ## 7. Back to $x_0$: inverting Ho et al. Eq. 4
 #
-# If we knew the noise $\epsilon$ inside $x_t$, Ho et al. Eq. 4 could be solved for $x_0$
-# (their Eq. 15 uses it):
+# Knowing the noise $\epsilon$ inside $x_t$, Ho et al. Eq. 4 solves for $x_0$ (their Eq. 15 uses it):
 #
 # $$x_0 = \frac{x_t - \sqrt{1-\bar\alpha_t}\,\epsilon}{\sqrt{\bar\alpha_t}}
 # = \sqrt{\tfrac{1}{\bar\alpha_t}}\;x_t - \sqrt{\tfrac{1}{\bar\alpha_t} - 1}\;\epsilon .$$
 #
-# This is why DDPM's network predicts the noise: a noise prediction $\epsilon_\theta(x_t, t)$ is at once a
-# prediction of $x_0$, which plugs into $\tilde\mu_t(x_t, x_0)$ above.
+# So a noise prediction $\epsilon_\theta(x_t, t)$ is at once a prediction of $x_0$, which plugs into
+# $\tilde\mu_t(x_t, x_0)$ above: that is why DDPM's network predicts the noise.
 
 # %%
 k = 500
@@ -485,10 +456,9 @@ print("predict_x0_from_eps recovers x0 from x_t and the true noise")
 widgets.show_source(forward.predict_x0_from_eps)
 
 # %% [markdown]
-# A network's $\epsilon$ will never be exact. An error $\delta$ in $\epsilon$ becomes an error
-# $\sqrt{1/\bar\alpha_t - 1}\;\delta$ in $x_0$: small at small $t$, and larger than $\delta$ itself once the
-# SNR drops below 1 (over 100 times larger at $t = T$ for the linear schedule). Below, the same modest error
-# (10% of the noise's scale) at a few $t$: late in the chain, "predicted $x_0$" is a rough guess at best.
+# A network's $\epsilon$ is never exact: an error $\delta$ in $\epsilon$ becomes $\sqrt{1/\bar\alpha_t - 1}\;\delta$ in
+# $x_0$, larger than $\delta$ once the SNR drops below 1. Below, the same 10% error at a few $t$: late in the chain,
+# "predicted $x_0$" is a rough guess.
 
 # %%
 t_show = [50, 250, 500, 700, 900]
@@ -510,27 +480,17 @@ _ = plotting.show_images(torch.stack(rows, 1).flatten(0, 1), nrow=len(t_show), a
 # %% [markdown]
 # ## Summary
 #
-# * One step: $x_t = \sqrt{\alpha_t}\,x_{t-1} + \sqrt{\beta_t}\,\epsilon_t$ (`forward.q_step`).
-# * Any step in one shot: $x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon$
-#   (`forward.q_sample`), proved by induction and confirmed by Monte Carlo against iterated steps.
-# * The posterior $q(x_{t-1} \mid x_t, x_0) = \mathcal{N}(\tilde\mu_t, \tilde\beta_t\mathbf{I})$, by completing
-#   the square (`forward.q_posterior_mean_variance`); with code $t = 0$ it is $x_0$ itself.
-# * With the noise, $x_0 = (x_t - \sqrt{1-\bar\alpha_t}\,\epsilon)/\sqrt{\bar\alpha_t}$
-#   (`forward.predict_x0_from_eps`).
+# * One step: $x_t = \sqrt{\alpha_t}\,x_{t-1} + \sqrt{\beta_t}\,\epsilon_t$ (`forward.q_step`); any step in one shot:
+#   $x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon$ (`forward.q_sample`), shown by induction
+#   and Monte Carlo.
+# * The posterior $q(x_{t-1} \mid x_t, x_0) = \mathcal{N}(\tilde\mu_t, \tilde\beta_t\mathbf{I})$ by completing the
+#   square (`forward.q_posterior_mean_variance`).
+# * With the noise, $x_0 = (x_t - \sqrt{1-\bar\alpha_t}\,\epsilon)/\sqrt{\bar\alpha_t}$ (`forward.predict_x0_from_eps`).
 #
-# **`ddpm_lib` now contains** (in addition to notebook 01's `schedules`):
-# * `forward`: `q_step`, `q_sample`, `q_mean_variance`, `q_posterior_mean_variance`, `predict_x0_from_eps`,
-#   `predict_eps_from_x0`, `check_images`;
-# * `data`: `load_images`, `to_model_range`, `from_model_range`, `CLASS_NAMES`;
-# * `plotting`: `plot_forward_strip`, `plot_pixel_histogram`, `plot_forward_snapshots`;
-# * `probes`: `q_sample_at`, `fixed_noise`, `pixel_histogram`;
-# * `widgets`: `forward_explorer`.
-#
-# **Next:** notebook 03 builds the network $\epsilon_\theta(x_t, t)$ that will guess $\epsilon$ from $x_t$ alone.
+# **Next:** notebook 03 builds the network $\epsilon_\theta(x_t, t)$ that guesses $\epsilon$ from $x_t$ alone.
 #
 # **Questions to think about.**
-# 1. The posterior mean needs $x_0$, which sampling does not have. Using Section 7, write $\tilde\mu_t$ in terms
-#    of $x_t$ and $\epsilon$ only. (You will meet the answer, Ho et al. Eq. 10, in notebook 04,
-#    Section 3.)
-# 2. The histogram at code $t = 300$ looks Gaussian but the garments are visible. Which statistic of $x_t$
-#    would still tell a garment from pure noise there?
+# 1. The posterior mean needs $x_0$, which sampling does not have. Using Section 7, write $\tilde\mu_t$ in terms of
+#    $x_t$ and $\epsilon$ only. (You will meet the answer, Ho et al. Eq. 10, in notebook 04, Section 3.)
+# 2. The histogram at code $t = 300$ looks Gaussian but the garments are visible. Which statistic of $x_t$ would
+#    still tell a garment from pure noise there?
