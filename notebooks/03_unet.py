@@ -12,23 +12,21 @@
 # %% [markdown]
 # # 03 · The U-Net: the noise predictor $\epsilon_\theta(x_t, t)$
 #
-# Notebooks 01 and 02 built the forward process, which needs no learning. Everything DDPM learns lives in one
-# network, $\epsilon_\theta(x_t, t)$: given a noisy image and its timestep, it guesses the noise $\epsilon$ that
-# was mixed in. Here we take that network apart piece by piece. Nothing is trained yet (that is notebook 05).
+# The forward process needs no learning. Everything DDPM learns lives in one network, $\epsilon_\theta(x_t, t)$: given
+# a noisy image and its timestep, it guesses the noise $\epsilon$ that was mixed in. Here we take it apart, untrained.
 #
 # **Learning goals.** After this notebook you can
-# 1. say why the noise predictor is a U-Net: same-shape output, and features at several scales;
-# 2. derive the sinusoidal time embedding (the Transformer's position encoding) and check it against `ddpm_lib`;
-# 3. explain a ResnetBlock: GroupNorm, SiLU, and how $t$ enters as a per-channel scale and shift (FiLM);
-# 4. compare full and linear attention: $O(N^2)$ against $O(N)$ in the number of pixels, and why each is used
-#    where it is;
-# 5. trace the shapes through the network (28 → 14 → 7, and why it stops at 7) and count its parameters and FLOPs.
+# 1. say why the noise predictor is a U-Net, and what is Ho et al.'s in ours and what came later;
+# 2. derive the sinusoidal time embedding and check it against `ddpm_lib`;
+# 3. explain a ResnetBlock: GroupNorm, SiLU, and how $t$ enters;
+# 4. compare full and linear attention, $O(N^2)$ against $O(N)$ in the number of pixels;
+# 5. trace the shapes through the network (28 → 14 → 7, and why it stops) and count its parameters and FLOPs.
 #
 # **Where this fits.** 00 the 2D warm-up → 01 schedules → 02 the forward process → **03 the U-Net (here)** → 04 the
 # loss → 05 training → 06 sampling → 07 evaluation.
 #
-# **Convention** (as in notebook 01): code `t` runs over `0, ..., T-1`, and **code `t = k` is the paper's
-# $t = k+1$**. The network receives the code `t` as a `LongTensor` of shape `(B,)`.
+# **Convention** (notebook 01): code `t = k` is the paper's $t = k+1$; the network takes code `t` as a `LongTensor` of
+# shape `(B,)`.
 
 # %% _kg_hide-input=true jupyter={"source_hidden": true}
 # @title Setup (the same in every notebook): get ddpm_lib, pick the device and profile, seed { display-mode: "form" }
@@ -92,18 +90,28 @@ print(f"profile {profile.name}: {profile.unet}, "
 # %% [markdown]
 # ## 1. What the network must do, and why a U-Net
 #
-# The loss of notebook 04 compares $\epsilon_\theta(x_t, t)$ with the true noise $\epsilon$ pixel by pixel, so the
-# output must have **exactly the input's shape**: `(B, 1, 28, 28)` in, `(B, 1, 28, 28)` out. And to tell noise from
-# garment, one pixel is not enough: at small $t$ the network must see fine texture (a few pixels), at large $t$
-# the shape of the whole garment (the whole image), because the histogram of notebook 02 showed that single
-# pixels look Gaussian long before the garment is gone.
+# The loss of notebook 04 compares $\epsilon_\theta(x_t, t)$ with $\epsilon$ pixel by pixel, so the output has
+# **exactly the input's shape**. And one pixel cannot tell noise from garment (notebook 02's histograms): at small $t$
+# the network must see fine texture, at large $t$ the whole garment.
 #
-# A **U-Net** (Ronneberger et al. 2015) does both. An *encoder* halves the resolution step by step while adding
-# channels (28×28 → 14×14 → 7×7): each halving doubles how far a 3×3 convolution can see. A *decoder* mirrors it
-# back up to 28×28, and **skip connections** hand every decoder level the encoder's features of the same size,
-# so fine detail does not have to squeeze through the 7×7 bottleneck. Ho et al. use the PixelCNN++ U-Net with
-# ResNet blocks, GroupNorm and self-attention at one low resolution (their Appendix B); `ddpm_lib.unet` is a small
-# version of it. Its module docstring draws the whole thing:
+# A **U-Net** (Ronneberger et al. 2015) does both: an *encoder* halves the resolution step by step while adding
+# channels (28×28 → 14×14 → 7×7), a *decoder* mirrors it back up, and **skip connections** hand each decoder level the
+# encoder's features of the same size, so fine detail need not squeeze through the bottleneck.
+#
+# **Ho et al.'s U-Net and ours.** Ho et al. (Appendix B, and their code) use the PixelCNN++ backbone: Wide-ResNet
+# blocks with group normalisation, two per resolution, self-attention at 16×16 on CIFAR-10, and the Transformer's
+# sinusoidal embedding of $t$ *added* into each residual block. `ddpm_lib.unet` keeps that plan, small, with changes
+# from later codebases (improved-diffusion, lucidrains):
+#
+# * **$t$.** Ho et al.: sinusoidal, dense, swish, dense, added per channel after a block's first conv. Ours: GELU
+#   for swish, and a scale and a shift after the second GroupNorm (FiLM; Dhariwal & Nichol 2021).
+# * **Blocks.** Ho et al.: GroupNorm (32 groups), swish, 3×3 conv, dropout 0.1; two per resolution. Ours: GroupNorm
+#   (8 groups), SiLU (= swish), no dropout; `blocks_per_level` = 1.
+# * **Attention.** Ho et al.: one head, after each block at 16×16, and in the middle. Ours: 4 heads, in the middle
+#   only, plus linear attention at the middle levels if `linear_attn` is on (`full`).
+# * **Down.** Ho et al.: a 3×3 conv of stride 2. Ours: space to depth, then a 1×1 conv. Up is the same in both.
+#
+# Both zero-initialise each block's last convolution. The module docstring draws the whole network:
 
 # %%
 print(unet.__doc__)
@@ -111,24 +119,19 @@ print(unet.__doc__)
 # %% [markdown]
 # ## 2. Telling the network the time: sinusoidal embeddings
 #
-# One network serves all $T$ timesteps, so it must know $t$: at $t = 10$ it removes a whisper of noise, at
-# $t = 900$ it must imagine a garment. Feeding the integer $t$ (up to 999) straight into a layer would be a badly
-# scaled input. Instead, as the Transformer does with positions (Vaswani et al. 2017, Sec. 3.5), we describe $t$
-# by sines and cosines at geometrically spaced frequencies:
+# One network serves all $T$ timesteps, so it must know $t$: at $t = 10$ it removes a whisper of noise, at $t = 900$ it
+# must imagine a garment. The raw integer $t$ would be a badly scaled input; instead, as the Transformer does with
+# positions (Vaswani et al. 2017, Sec. 3.5), $t$ is described by sines and cosines at geometric frequencies:
 #
 # $$\mathrm{PE}(t)_{2i} = \sin\!\left(t\,\omega_i\right), \qquad \mathrm{PE}(t)_{2i+1} = \cos\!\left(t\,\omega_i\right),
 # \qquad \omega_i = 10000^{-2i/d}, \quad i = 0, \dots, d/2 - 1 .$$
 #
-# Every feature lies in $[-1, 1]$; the fast frequencies ($\omega_0 = 1$) tell neighbouring steps apart, the slow
-# ones (period up to $2\pi \cdot 10^4$ steps) say roughly *where* in the chain we are, and no two $t$ get the same
-# vector. A shift $t \to t + \Delta$ is a fixed rotation of each (sin, cos) pair, so "a little later" looks the same
-# everywhere.
+# Every feature lies in $[-1, 1]$; the fast frequencies tell neighbouring steps apart, the slow ones say roughly
+# *where* in the chain we are.
 
 # %% [markdown]
-# `ddpm_lib` (like the annotated DDPM and lucidrains) makes two harmless changes: all sines first, then all
-# cosines (a permutation of the features, which the following linear layer does not care about), and
-# $\omega_i = 10000^{-i/(d/2-1)}$, so that the slowest frequency is exactly $10^{-4}$. Written naively, one number
-# at a time:
+# Ho et al.'s code (after tensor2tensor), and `ddpm_lib` with it, puts all sines first (a permutation the next layer
+# ignores) and uses $\omega_i = 10000^{-i/(d/2-1)}$, so the slowest frequency is exactly $10^{-4}$. Written naively:
 
 # %%
 def my_time_embedding(t: int, dim: int) -> list[float]:
@@ -155,10 +158,9 @@ axes[1].set_title("cosine similarity of the embeddings of t and t'")
 _ = fig.colorbar(im, ax=axes[1], shrink=0.8)
 
 # %% [markdown]
-# Left: the top rows (fast frequencies) flicker from one $t$ to the next, the lower sine rows rise slowly and
-# stay near 0 (their cosines near 1). Right: embeddings of nearby timesteps are similar (the bright diagonal band),
-# distant ones are not, which is what lets the network share what it learns between neighbouring steps.
-# **Check** against the library's module, at the full picture's width and at this profile's:
+# Left: the fast rows flicker from one $t$ to the next, the slow ones rise slowly. Right: nearby timesteps have similar
+# embeddings (the bright diagonal), so the network can share what it learns between neighbouring steps. **Check**
+# against the library, at the picture's width and at this profile's:
 
 # %%
 t_all = torch.arange(T)
@@ -168,22 +170,15 @@ torch.testing.assert_close(mine, unet.SinusoidalPositionEmbeddings(profile.unet.
 print("my time embedding matches unet.SinusoidalPositionEmbeddings")
 
 # %% [markdown]
-# (The tolerance is $10^{-4}$: `torch` computes $t\,\omega_i$ in float32, where $999 \cdot \omega$ carries an
-# absolute rounding error of about $10^{-5}$ radians; Python's `math` works in float64.) **Reveal:**
+# (The tolerance is $10^{-4}$: torch computes $t\,\omega_i$ in float32, Python's `math` in float64.) **Reveal:**
 
 # %%
 widgets.show_source(unet.SinusoidalPositionEmbeddings)
 
 # %% [markdown]
-# **Exercise 3.1: the time embedding, vectorised** (try it, then compare). Write `time_embedding(t, dim)` for a whole
-# batch `t` of shape `(B,)` at once, as `ddpm_lib` does: shape `(B, dim)`, all sines first, then all cosines,
-# $\omega_i = 10000^{-i/(d/2-1)}$.
-#
-# Write the function's body, then run the check in the cell after it: it calls your function on several cases against
-# `ddpm_lib` and prints ✓ when every case agrees; otherwise it stops with the likely mistake and the case that failed.
-# In the teacher edition (`notebooks/`) the solution is already in the cell, between two marker comments: cover it,
-# try, then compare. In the student edition (`make student`) it is a stub, and the check says "not implemented yet"
-# until you write it. Nothing after these cells uses your function: the notebook goes on with the library.
+# **Exercise 3.1: the time embedding, vectorised.** Write `time_embedding(t, dim)` for a batch `t` of shape `(B,)`, as
+# `ddpm_lib` does: `(B, dim)`, sines first, $\omega_i = 10000^{-i/(d/2-1)}$.
+# (How exercises work: notebook 00, *How to use this series*.)
 
 # %%
 from ddpm_lib.exercises import ex03
@@ -202,25 +197,19 @@ def time_embedding(t, dim):
 ex03.check_time_embedding(time_embedding)
 
 # %% [markdown]
-# Inside `Unet`, the embedding goes through a small MLP (`Linear(dim, 4 dim)`, GELU, `Linear(4 dim, 4 dim)`), so
-# the network can learn its own features of $t$; the result `t_emb`, of size `4 dim`, is handed to every
-# ResnetBlock.
-
-# %% [markdown]
 # ## 3. The ResnetBlock: convolutions, GroupNorm, SiLU, and $t$ as a scale and shift
 #
-# Each block is `h = conv1(SiLU(GroupNorm(x)))`, then `h = conv2(SiLU(GroupNorm(h) * (1 + scale) + shift))`, and the
-# output is `h + skip(x)`. Three ingredients:
+# Inside `Unet` the embedding goes through an MLP (`Linear`, GELU, `Linear`); the result `t_emb` is handed to every
+# ResnetBlock. Each block is `h = conv1(SiLU(GroupNorm(x)))`, then `h = conv2(SiLU(GroupNorm(h) * (1 + scale) +
+# shift))`, and the output is `h + skip(x)`:
 #
-# * **GroupNorm** (Wu & He 2018) splits the $C$ channels into $G$ groups and normalises each group of each image
-#   to mean 0 and variance 1 over its channels and pixels, then applies a learned per-channel gain and bias. Unlike
-#   BatchNorm it does not depend on the other images of the batch, so training with batch 32 and sampling with
-#   batch 1 behave the same.
-# * **SiLU** (or swish), $\mathrm{SiLU}(z) = z\,\sigma(z)$: a smooth ReLU that lets a little negative signal through.
-# * **The time enters as FiLM** (feature-wise linear modulation, Perez et al. 2018): a linear layer maps `t_emb` to
-#   a `scale` and a `shift` for every channel, and the normalised features become $(1 + \text{scale}) \cdot h +
-#   \text{shift}$. The "$1 +$" means scale $= 0$ is the identity. So the *same* convolution weights do different
-#   work at different $t$: the network can turn channels up or down depending on how noisy the input is.
+# * **GroupNorm** (Wu & He 2018) normalises each group of channels of each image, then applies a learned per-channel
+#   gain and bias. Unlike BatchNorm it ignores the rest of the batch: training with 32 images and sampling with 1
+#   behave the same.
+# * **SiLU** (swish), $\mathrm{SiLU}(z) = z\,\sigma(z)$: a smooth ReLU that lets a little negative signal through.
+# * **The time as FiLM** (Perez et al. 2018): a linear layer maps `t_emb` to a `scale` and a `shift` per channel,
+#   applied as $(1 + \text{scale}) \cdot h + \text{shift}$, so the *same* convolutions do different work at different
+#   $t$. Ho et al. add only a shift, before the second GroupNorm; the scale came later (Dhariwal & Nichol 2021).
 #
 # Written out with our own GroupNorm and SiLU, reusing a block's weights:
 
@@ -253,10 +242,9 @@ print(f"my ResnetBlock matches unet.ResnetBlock: {tuple(x.shape)} -> {tuple(my_o
 widgets.show_source(unet.ResnetBlock)
 
 # %% [markdown]
-# **Exercise 3.2: the scale-shift of a ResnetBlock** (try it, then compare). Write `apply_scale_shift(h, time_out)`:
-# `h` is the block's normalised features `(B, C, H, W)` and `time_out` the output of its `time_mlp`, shape `(B, 2C)`,
-# the scales then the shifts. Return $h \cdot (1 + \text{scale}) + \text{shift}$, each channel scaled by its own
-# number. The check puts your function inside real `unet.ResnetBlock`s and compares the whole block's output.
+# **Exercise 3.2: the scale-shift of a ResnetBlock.** Write `apply_scale_shift(h, time_out)`: `h` is `(B, C, H, W)`,
+# `time_out` the block's `time_mlp` output `(B, 2C)`, scales then shifts. The check runs it inside real ResnetBlocks.
+# (How exercises work: notebook 00, *How to use this series*.)
 
 # %%
 def apply_scale_shift(h, time_out):
@@ -271,13 +259,10 @@ def apply_scale_shift(h, time_out):
 ex03.check_apply_scale_shift(apply_scale_shift)
 
 # %% [markdown]
-# `conv2` is initialised to zero, so at the start of training every block is its skip path alone (the identity
-# when the channel counts agree): a deep network starts out shallow and well-behaved, and learns what to add.
-#
-# Left below: SiLU against ReLU. Right: what this profile's (untrained) network does with $t$, the factor
-# $1 + \text{scale}$ of the first ResnetBlock for a few channels, as a function of $t$. Random at initialisation,
-# but already structured in $t$: the slow waves come from the embedding's low frequencies, the fuzz from its fast
-# ones. Training will shape these curves (typically smooth trends: more or less of a channel as the noise grows).
+# `conv2` starts at zero (as in Ho et al.'s code), so at first every block is its skip path alone: a deep network starts
+# shallow and learns what to add. Below: SiLU against ReLU, and the factor $1 + \text{scale}$ of this profile's first
+# ResnetBlock for a few channels against $t$, random at initialisation yet already structured by the embedding's slow
+# and fast frequencies. Training shapes these curves.
 
 # %%
 with torch.no_grad():
@@ -301,15 +286,15 @@ for ax in axes:
 # %% [markdown]
 # ## 4. Attention: letting every pixel look at every other
 #
-# Convolutions see a neighbourhood; **self-attention** lets each position gather information from the whole image
-# in one layer. The feature map `(B, C, H, W)` is read as $N = HW$ tokens of $C$ channels. Per head, three 1×1
-# convolutions give queries $Q$, keys $K$ and values $V$ (each $N \times d$), and
+# Convolutions see a neighbourhood; **self-attention** lets each position gather information from the whole image in
+# one layer. The feature map is read as $N = HW$ tokens; per head, 1×1 convolutions give queries $Q$, keys $K$ and
+# values $V$ (each $N \times d$), and
 #
 # $$\mathrm{Attention}(Q, K, V) = \mathrm{softmax}\!\left(\frac{QK^\top}{\sqrt d}\right) V .$$
 #
-# The $N \times N$ matrix $QK^\top$ says how much each position listens to each other; dividing by $\sqrt d$ keeps
-# the logits' scale independent of $d$. `unet.Attention` adds a GroupNorm before, an output 1×1 convolution after,
-# and a residual connection. Written out, with `F.scaled_dot_product_attention` replaced by the formula:
+# $QK^\top$ says how much each position listens to each other; $\sqrt d$ keeps the logits' scale independent of $d$.
+# `unet.Attention` adds a GroupNorm before, a 1×1 convolution after, and a residual connection. Every profile has one,
+# in the middle (7×7 in `small` and `full`, 14×14 in `tiny`); here at the size of `small`'s middle:
 
 # %%
 attn = unet.Attention(64)  # 64 channels, 4 heads of d = 32: the bottleneck of the small profile
@@ -329,17 +314,15 @@ print(f"my softmax(QK^T / sqrt(d)) V matches unet.Attention; the attention matri
 widgets.show_source(unet.Attention)
 
 # %% [markdown]
-# **The cost.** $QK^\top$ and the product with $V$ take about $2 \cdot 2N^2 d$ FLOPs per head, and the $N \times N$
-# matrix must be stored: **quadratic in the number of pixels**. At 7×7, $N = 49$: nothing. At 28×28, $N = 784$ and
-# the matrix has 614,656 entries per head and image; with 4 heads and a batch of 128 that is 315 million numbers
-# (1.3 GB in float32) for one layer's forward pass.
+# **The cost.** $QK^\top$ and the product with $V$ take about $4N^2 d$ FLOPs per head, and the $N \times N$ matrix is
+# stored: **quadratic in the number of pixels**. At 7×7, $N = 49$: nothing. At 28×28, 614,656 entries per head and
+# image: 1.3 GB in float32 for 4 heads and a batch of 128.
 #
-# **Linear attention** (Shen et al. 2018) reorders the product. With a softmax over the channels of each query and
-# over the positions of each key (instead of over $QK^\top$), the product is associative:
-# $(QK^\top)V = Q(K^\top V)$, and $K^\top V$ is a $d \times d$ summary of the whole image. Cost: $2 \cdot 2Nd^2$ per
-# head, **linear in $N$**. It is a weaker operation (a fixed summary instead of a per-pixel choice), so `ddpm_lib`
-# uses it at the middle resolutions (14×14) and keeps full softmax attention at the 7×7 bottleneck, where it is
-# cheap. (The small profile turns linear attention off altogether: on a CPU it cost 20% of the training speed.)
+# **Linear attention** (Shen et al. 2018) takes the softmax over the channels of each query and over the positions of
+# each key instead; then $(QK^\top)V = Q(K^\top V)$, with $K^\top V$ a $d \times d$ summary of the image: about $4Nd^2$
+# FLOPs per head, **linear in $N$**, but weaker (one summary instead of a choice per pixel). `ddpm_lib` uses it at the
+# middle levels (14×14) only when `UnetConfig.linear_attn` is on, in the `full` profile; `small`, the default on a CPU,
+# turns it off to train faster (`bench/README.md`), and `tiny` has no middle level.
 
 # %%
 lin = unet.LinearAttention(64)
@@ -376,10 +359,9 @@ widgets.show_source(unet.LinearAttention)
 # %% [markdown]
 # ## 5. Down and up: 28 → 14 → 7, and no further
 #
-# `Downsample` halves the resolution without throwing a pixel away: every 2×2 patch moves into the channels
-# (`b c (h 2) (w 2) -> b (c 4) h w`, "space to depth"), then a 1×1 convolution mixes them. `Upsample` copies each
-# pixel into a 2×2 block (nearest neighbour) and smooths with a 3×3 convolution. The rearrangement alone is a
-# permutation, so it can be undone exactly:
+# `Downsample` halves the resolution without losing a pixel: each 2×2 patch moves into the channels ("space to
+# depth"), then a 1×1 convolution mixes them. `Upsample` copies each pixel into a 2×2 block and smooths with a 3×3
+# convolution. The rearrangement is a permutation, undone exactly:
 
 # %%
 x = torch.randn(2, 8, 28, 28)
@@ -393,11 +375,11 @@ widgets.show_source(unet.Downsample)
 widgets.show_source(unet.Upsample)
 
 # %% [markdown]
-# Why stop at 7×7? **7 is odd.** A third halving would need 3.5 pixels; rounding to 3 or 4 breaks the way up,
-# where the decoder's 6×6 or 8×8 must be concatenated with the encoder's 7×7 skip. So with $L$ levels the side must
-# be divisible by $2^{L-1}$: 28 works with up to three levels, 32 (CIFAR-10) with up to six. At 7×7 a 3×3
-# convolution already spans almost half the image, and the full attention of the bottleneck sees all of it, so
-# nothing is lost. (Many U-Net codebases fail on 28×28 for exactly this reason.) `Unet` checks it up front:
+# Why stop at 7×7? **7 is odd.** A third halving would need 3.5 pixels, and rounding to 3 or 4 breaks the way up, where
+# the decoder's 6×6 or 8×8 must be concatenated with the encoder's 7×7 skip. With $L$ levels the side must be divisible
+# by $2^{L-1}$: 28 allows three levels, 32 (CIFAR-10) six. At 7×7 a 3×3 convolution already spans almost half the
+# image and the bottleneck's attention sees all of it. (Many U-Net codebases fail on 28×28 for this reason.) `Unet`
+# checks it up front:
 
 # %%
 too_deep = unet.Unet(8, dim_mults=(1, 2, 4, 8))  # four levels: 28 -> 14 -> 7 -> 3.5?
@@ -410,17 +392,15 @@ print("the same network on 32x32:", tuple(too_deep(torch.zeros(1, 1, 32, 32), to
 # %% [markdown]
 # ## 6. The whole network, and the shape of every step
 #
-# **Reveal** `Unet.forward`: the time embedding, the way down (each ResnetBlock's output saved as a skip), the
-# middle (ResnetBlock, Attention, ResnetBlock at the lowest resolution), and the way up (each block first
-# concatenates a skip, so its input has twice the channels).
+# **Reveal** `Unet.forward`: the time embedding, the way down (each ResnetBlock's output saved as a skip), the middle
+# (ResnetBlock, Attention, ResnetBlock), and the way up (each block first concatenates a skip).
 
 # %%
 widgets.show_source(unet.Unet.forward)
 
 # %% [markdown]
-# `unet.shape_trace` runs one forward pass with hooks and records the output shape of every block. Here for this
-# notebook's profile and for the full one (the tiny profile of CI has only two levels, 28 → 14). Two blocks appear
-# where you might not expect them: `downs.1.attn` and `ups.1.attn` are the linear attention at 14×14.
+# `unet.shape_trace` records the output shape of every block in one forward pass, for this notebook's profile and for
+# `full`; only `full` has `downs.1.attn` and `ups.1.attn`, its linear attention at 14×14.
 
 # %%
 x, t = torch.zeros(1, profile.channels, 28, 28), torch.zeros(1, dtype=torch.long)
@@ -443,14 +423,13 @@ for label, trace in traces.items():
 fig = plotting.plot_shape_trace(traces)
 
 # %% [markdown]
-# The "U" is the resolution going down and back up; the channels (numbers on the points) grow as the resolution
-# shrinks, so every level has a similar amount of work. The last block (`final`: GroupNorm, SiLU, 3×3 conv) maps
-# back to one channel, the predicted noise.
+# The "U" is the resolution going down and back up; the channels (numbers on the points) grow as it shrinks. `final`
+# (GroupNorm, SiLU, 3×3 conv) maps back to one channel, the predicted noise.
 #
 # ## 7. How big, how expensive
 #
-# Parameters (`unet.count_parameters`) and the FLOPs of one forward pass for one image (`unet.forward_flops`,
-# which counts convolutions, linear layers and attention with torch's `FlopCounterMode`) for every profile:
+# Parameters (`unet.count_parameters`) and forward FLOPs per image (`unet.forward_flops`, with torch's
+# `FlopCounterMode`) for every profile, then where this profile's parameters are:
 
 # %%
 print(f"{'profile':8s} {'dim':>4s} {'dim_mults':>10s} {'bottleneck':>10s} {'linear attn':>11s} "
@@ -470,19 +449,14 @@ for part, module in parts.items():
     print(f"  {part:20s} {unet.count_parameters(module):10,d}")
 
 # %% [markdown]
-# Training does a forward and a backward pass (about three times the forward FLOPs) per image per step. The full
-# profile's 1.5 GFLOPs per image times a batch of 128 times 3 is about 0.6 TFLOPs per step: a fraction of a second
-# on a GPU, several seconds on a laptop CPU. That is why the profiles exist. In the small and full profiles the up
-# path holds the most parameters (its blocks read the concatenation of two feature maps), and the 7x7 middle almost
-# as many (it has the most channels). The tiny profile of CI has only two levels, so its bottleneck (and its one full
-# attention) is at 14x14 and it has no linear attention at all.
+# A training step costs about three forward passes per image: for `full` (the table's GFLOPs times 3 times a batch of
+# 128), a fraction of a second on a GPU, seconds on a laptop CPU. Hence the profiles.
 
 # %% [markdown]
 # ## 8. One forward pass on real garments
 #
-# The network is untrained, but it already runs: four garments, noised at a few $t$ with one fixed noise, go in as
-# a batch, and predictions of the same shape come out. Rows: $x_t$, the true noise $\epsilon$, and the prediction
-# $\epsilon_\theta(x_t, t)$ (both noises shown at half contrast, so $\pm 2$ standard deviations fill the grey range).
+# The untrained network already runs: four garments noised at a few $t$ go in, predictions of the same shape come out.
+# Rows: $x_t$, the true noise $\epsilon$, the prediction $\epsilon_\theta(x_t, t)$ (noises at half contrast).
 
 # %%
 x0 = data.load_images("train", n=4)  # (4, 1, 28, 28) in [-1, 1]
@@ -499,32 +473,24 @@ for k, x, e in zip(ts, x_t, eps_pred):
 fig = plotting.plot_loss_snapshots(x_t[:, 0], noise[0], eps_pred[:, 0], ts)
 
 # %% [markdown]
-# The untrained prediction is a faint, smooth image, nothing like the noise: the zero-initialised `conv2` of every
-# block leaves mostly the skip paths, and the final convolution's random weights. Its loss is about 1, what
-# predicting $\epsilon_\theta = 0$ would score ($\mathbb{E}\,\epsilon^2 = 1$). Notebook 04 defines that loss
-# properly, and trains this network to push it down.
+# The untrained prediction is faint and smooth, nothing like the noise: the zero-initialised `conv2`s leave mostly the
+# skip paths. Its loss is about 1, what $\epsilon_\theta = 0$ scores ($\mathbb{E}\,\epsilon^2 = 1$); notebook 04 derives
+# that loss.
 
 # %% [markdown]
 # ## Summary
 #
 # * $\epsilon_\theta(x_t, t)$ maps `(B, C, H, W)` and `t` `(B,)` to a tensor of the input's shape; a U-Net does that
-#   while looking at the image at 28×28, 14×14 and 7×7.
-# * $t$ enters as a sinusoidal embedding (the Transformer's), an MLP, and a per-channel FiLM scale and shift in every
-#   ResnetBlock.
-# * Full attention costs $O(N^2)$ in the number of pixels and is used at 7×7; linear attention costs $O(N)$ and is
-#   affordable at 14×14.
-# * 28 → 14 → 7 and stop: 7 is odd. Sizes and costs per profile are in the table of Section 7.
+#   while looking at the image at 28×28, 14×14 and 7×7 (28 → 14 → 7 and stop: 7 is odd).
+# * $t$ enters as the Transformer's sinusoidal embedding and an MLP; Ho et al. add it in every residual block,
+#   `ddpm_lib` scales and shifts the features with it (FiLM).
+# * Full attention costs $O(N^2)$ and sits in the middle of every profile; linear attention costs $O(N)$ and is used
+#   at 14×14 in `full` only.
 #
-# **`ddpm_lib` now contains** (in addition to `schedules` and `forward`):
-# * `unet`: `Unet`, `SinusoidalPositionEmbeddings`, `ResnetBlock`, `Attention`, `LinearAttention`, `Downsample`,
-#   `Upsample`, `shape_trace`, `count_parameters`, `forward_flops`;
-# * `unet.UnetConfig` (a profile's network, `profile.unet`) and `runs.build_model` (`Unet(**asdict(profile.unet))`);
-# * `probes`: `fixed_noise`, `predict_eps_at`; `plotting`: `plot_shape_trace`, `eps_rows`, `plot_loss_snapshots`.
-#
-# **Next:** notebook 04 derives the loss that turns this network into a denoiser, and trains it briefly.
+# **Next:** notebook 04 derives the loss that turns this network into a denoiser.
 #
 # **Questions to think about.**
-# 1. The time embedding's slowest frequency is $10^{-4}$, so its period is about 63,000 steps. What would go wrong
-#    with $T = 1000$ if the slowest frequency were $2\pi/500$ instead?
-# 2. For 64×64 images (say CelebA at low resolution), at which resolutions would you put full attention, and
-#    at which linear attention? Estimate the size of the attention matrix at each.
+# 1. The time embedding's slowest frequency is $10^{-4}$, so its period is about 63,000 steps. What would go wrong with
+#    $T = 1000$ if the slowest frequency were $2\pi/500$ instead?
+# 2. For 64×64 images (say CelebA at low resolution), at which resolutions would you put full attention, and at which
+#    linear attention? Estimate the size of the attention matrix at each.
