@@ -414,16 +414,37 @@ def describe_changes(record: dict, row: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in own.items()) or "-"
 
 
-def plot_recipe_comparison(record: dict, n: int = 32):
+def plot_recipe_comparison(record: dict, n: int = 32, rows: dict[str, str] | None = None):
     """The before/after figure of a measured record: the two runs' samples from the same noise, side by side,
-    each titled with its recipe, its training steps and its FID (notebook 07's evaluation)."""
-    rows = {row["name"]: row for row in record["rows"]}
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.0), layout="constrained")
-    for ax, key in zip(axes, ("before", "after")):
-        row = rows[record[key]]
-        show_images(record["samples"][record[key]][:n], nrow=8, ax=ax,
+    each titled with its recipe, its training steps and its FID (notebook 07's evaluation). With ``rows`` (a row's
+    name -> its label), a panel below draws those rows' FID as bars beside the floor: the few runs that carry an
+    argument, in the order given."""
+    by_name = {row["name"]: row for row in record["rows"]}
+    layout = [["before", "after"]] + ([["rows", "rows"]] if rows else [])
+    heights = [4.0] + ([0.28 * len(rows) + 0.7] if rows else [])
+    fig, axes = plt.subplot_mosaic(layout, figsize=(12, sum(heights)), height_ratios=heights, layout="constrained")
+    for key in ("before", "after"):
+        row = by_name[record[key]]
+        show_images(record["samples"][record[key]][:n], nrow=8, ax=axes[key],
                     title=f"{record['labels'][key]}\n{row['steps']} steps, FID {row['fid']:.0f} "
                           f"(N = {row['n']}, floor {row['fid_floor']:.0f})")
+        axes[key].title.set_fontsize(9)  # the recipes' labels are long
+    if rows:
+        _draw_fid_bars(axes["rows"], [by_name[name] for name in rows], list(rows.values()))
     fig.suptitle(f"profile {record['profile']}, {record['budget']}, same noise for both ({record['where']})",
                  fontsize=10)
     return fig
+
+
+def _draw_fid_bars(ax, rows: list[dict], labels: list[str]) -> None:
+    """Horizontal FID bars of measured rows, the first at the top, each labelled with its FID and steps."""
+    y = np.arange(len(rows))[::-1]
+    fids = [row["fid"] for row in rows]
+    ax.barh(y, fids, color="C0")
+    for yi, row in zip(y, rows):
+        ax.annotate(f"{row['fid']:.0f} ({row['steps']:,} steps)", (row["fid"], yi), xytext=(3, 0),
+                    textcoords="offset points", va="center", fontsize=8)
+    ax.axvline(rows[0]["fid_floor"], color="k", lw=0.8, ls="--", label=f"floor: {rows[0]['fid_floor']:.1f}")
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set(xlim=(0, 1.25 * max(fids)), xlabel=f"FID of {rows[0]['n']:,} samples (lower is better)")
+    ax.legend(fontsize=8, loc="lower right")

@@ -118,6 +118,19 @@ def test_the_recipe_record_loads_and_draws():
     matplotlib.pyplot.close(fig)
 
 
+def test_the_recipe_figure_draws_the_rows_it_is_given_in_their_order():
+    record = probes.load_measured("recipe_small")
+    rows = {"baseline": "the old recipe", record["after"]: "small now"}
+    fig = plotting.plot_recipe_comparison(record, rows=rows)
+    bars = fig.axes[2]
+    assert len(fig.axes) == 3 and len(bars.patches) == 2
+    labels = {round(t.get_position()[1]): t.get_text() for t in bars.get_yticklabels()}
+    assert [labels[y] for y in sorted(labels, reverse=True)] == list(rows.values())  # the first row on top
+    fids = {row["name"]: row["fid"] for row in record["rows"]}
+    assert [p.get_width() for p in bars.patches] == [fids[name] for name in rows]
+    matplotlib.pyplot.close(fig)
+
+
 def test_describe_changes_names_a_variant_of_the_after_run_by_what_it_changes_there():
     record = {"base": {"lr": 1e-3, "batch_size": 64, "cpu_bf16": False}, "after": "now",
               "rows": [{"name": "base", "changes": {}},
