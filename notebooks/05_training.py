@@ -13,30 +13,24 @@
 # # 05 · Training: Algorithm 1, and everything a real training loop adds to it
 #
 # Notebook 04 wrote the loss $L_\text{simple}$; notebook 03 built the network $\epsilon_\theta$. Here we put them
-# in a loop and train a model on Fashion-MNIST. The paper's training algorithm is six lines; a loop that
-# trains reliably for hours and survives an interruption needs a few more pieces, and each gets a cell.
+# in a loop and train on Fashion-MNIST. The paper's algorithm is six lines; a loop that trains for hours and
+# survives an interruption needs a few more pieces, each with a cell.
 #
 # **Learning goals.** After this notebook you can
-# 1. read Algorithm 1 of Ho et al. (2020) and write one step of it by hand, then check it against
-#    `training.train_step`;
-# 2. explain what the loop adds around it: AdamW with a learning-rate warm-up, gradient clipping, an
-#    exponential moving average (EMA) of the weights, mixed precision on a GPU (and on CPUs with bfloat16),
-#    atomic checkpoints with exact resume, and a guard against NaNs;
-# 3. explain why no profile trains on mirrored images (an augmentation must keep a generative model's data
-#    distribution, not just its labels), say which three choices beyond the paper the `small` profile makes for a
-#    ten-minute budget (a smaller batch, Min-SNR-$\gamma$ loss weights, a learning rate that decays to zero), what
-#    bfloat16 steps add where the CPU has them, and read the measurements behind them;
-# 4. train a model with the current profile, and read its loss curve, its loss per range of $t$, and its samples;
-# 5. say what to expect from each profile: `tiny` (seconds, noise-like blobs), `small` (about 10 minutes on a
-#    CPU, recognisable garments) and `full` (a GPU).
+# 1. write one step of Algorithm 1 (Ho et al. 2020) by hand and check it against `training.train_step`;
+# 2. explain what the loop adds: AdamW with a warm-up, gradient clipping, an exponential moving average (EMA) of
+#    the weights, mixed precision, atomic checkpoints with exact resume, and a NaN guard;
+# 3. explain why no profile trains on mirrored images, and why `small`'s recipe for ten CPU minutes (batch 32 with a
+#    decaying learning rate, Min-SNR-$\gamma$ weights, bfloat16 steps) helps;
+# 4. train a model with the current profile and read its loss curve, its loss per range of $t$, and its samples.
 #
 # **Where this fits.** 00 the 2D warm-up → 01 schedules → 02 the forward process → 03 the U-Net → 04 the loss →
 # **05 training (here)** → 06 sampling → 07 evaluation. The checkpoint trained here is cached under `runs/<profile>/`;
 # notebook 06 reuses it if it is there, and trains its own otherwise (it never needs this notebook to have run).
 #
 # **Convention** (as in every notebook): code `t` runs over `0, ..., T-1`, and **code `t = k` is the paper's
-# $t = k+1$**. Algorithm 1 draws the paper's $t \sim \mathrm{Uniform}(\{1, \dots, T\})$; the code draws
-# `torch.randint(0, T)`, the same $T$ values.
+# $t = k+1$**: `torch.randint(0, T)` draws the same $T$ values as Algorithm 1's $t \sim \mathrm{Uniform}(\{1, \dots,
+# T\})$.
 
 # %% _kg_hide-input=true jupyter={"source_hidden": true}
 # @title Setup (the same in every notebook): get ddpm_lib, pick the device and profile, seed { display-mode: "form" }
@@ -97,7 +91,7 @@ run_dir = runs.run_dir(profile)  # runs/<profile>/ at the repository root ($DDPM
 budget = f"{profile.max_steps} steps" + (f" or {profile.minutes} min" if profile.minutes else "")
 print(f"profile {profile.name}: {profile.unet}, "
       f"batch {profile.batch_size}, lr {profile.lr} ({profile.lr_decay}), min-SNR gamma {profile.min_snr_gamma}, "
-      f"budget {budget}")
+      f"EMA decay {profile.ema_decay}, budget {budget}")
 precision = training.autocast_dtype(device, profile) or torch.float32  # section 2.4
 print(f"on this {device.type}, the training steps run in {str(precision).removeprefix('torch.')}")
 print(f"checkpoints and figures go to {run_dir}")
@@ -115,9 +109,8 @@ print(f"checkpoints and figures go to {run_dir}")
 # >    + \sqrt{1-\bar\alpha_t}\,\epsilon,\ t\right) \right\|^2$
 # > 6. **until** converged
 #
-# Each step takes a batch of real images, noises each one to its own random level $t$ in one shot (notebook 02's
-# "nice property"), and asks the network to name the noise. Nothing is sequential in $t$: one batch trains all
-# noise levels at once. Let us write one step by hand, with plain Adam at the learning rate of the first step.
+# Each step noises every image of a batch to its own random level $t$ in one shot (notebook 02) and asks the network
+# to name the noise: one batch trains all noise levels at once. One step by hand, with Adam at the first step's rate:
 
 # %%
 x0 = data.load_images("train", n=8)  # (8, 1, 28, 28) in [-1, 1]: one small batch
@@ -144,9 +137,8 @@ with torch.no_grad():
 print(f"my step: t = {t.tolist()}, loss {loss.item():.4f}")
 
 # %% [markdown]
-# **Check.** The library's `train` runs the same step when given the same batch (a list with one batch is a
-# loader that repeats itself), the same seed and the same initial weights. After one step, the loss and every
-# weight must agree.
+# **Check.** Given the same batch (a one-batch list is a loader), seed and initial weights, the library's `train`
+# must reach the same loss and weights after one step.
 
 # %%
 state = training.train(theirs, schedule, [x0], check_profile, steps=1, device="cpu")
@@ -158,30 +150,20 @@ print(f"one step of Algorithm 1 by hand matches training.train_step: loss {state
       f"the same gradients for all {sum(p.numel() for p in mine.parameters()):,} weights")
 
 # %% [markdown]
-# Why compare the weights only to within two learning rates? Adam's first step moves *every* weight by about
-# $\pm$lr, whatever the size of its gradient, even a gradient that is pure rounding noise (a bias just before a
-# GroupNorm has a true gradient of zero). Two correct implementations that sum in a different order can then
-# step such a weight in opposite directions. The gradients themselves agree to rounding.
+# Why weights only to within two learning rates? Adam's first step moves *every* weight by about $\pm$lr, even one
+# whose gradient is pure rounding noise (a bias just before a GroupNorm has a true gradient of zero), so two correct
+# implementations that sum in another order can step it in opposite directions. The gradients agree to rounding.
 #
-# **Reveal.** `train_step` is Algorithm 1 with the numbered lines as comments; `p_losses` (notebook 04) builds
-# $x_t$ and the loss. It returns the loss of each image and its $t$, so the loop can record the loss by $t$.
+# **Reveal.** `train_step` is Algorithm 1 with the numbered lines as comments; it returns each image's loss and $t$,
+# so the loop can record the loss by $t$.
 
 # %%
 widgets.show_source(training.train_step)
 
 # %% [markdown]
-# **Exercise 5.1: one training step** (try it, then compare). Write `train_step(model, optimizer, schedule, x0, t,
-# noise, grad_clip)`: one step of Algorithm 1 with $t$ and $\epsilon$ given (as above, without the warm-up, which
-# lives in the learning-rate schedule): the loss, its gradients, gradient clipping at `grad_clip`, and the optimizer's
-# step; return the loss. Mind what `.grad` holds when the function starts: the check runs it on a small U-Net whose
-# `.grad` still holds an earlier step's gradients, and compares the loss, the clipped gradients and the weights' move
-# with `training.train_step`.
-#
-# Write the function's body, then run the check in the cell after it: it calls your function on several cases against
-# `ddpm_lib` and prints ✓ when every case agrees; otherwise it stops with the likely mistake and the case that failed.
-# In the teacher edition (`notebooks/`) the solution is already in the cell, between two marker comments: cover it,
-# try, then compare. In the student edition (`make student`) it is a stub, and the check says "not implemented yet"
-# until you write it. Nothing after these cells uses your function: the notebook goes on with the library.
+# **Exercise 5.1:** write `train_step(model, optimizer, schedule, x0, t, noise, grad_clip)`, one step of Algorithm 1
+# with clipping, returning the loss (mind what `.grad` holds when it starts), then run the check below (how exercises
+# work: notebook 00).
 
 # %%
 from ddpm_lib.exercises import ex05
@@ -206,17 +188,15 @@ ex05.check_train_step(train_step)
 # %% [markdown]
 # ## 2. What a real loop adds
 #
-# Algorithm 1 says "take a gradient descent step" and "until converged". In practice that hides five choices
-# (2.1-2.5) and needs a guard (2.6); section 2.7 then goes beyond the paper, for a ten-minute budget.
+# "Take a gradient descent step ... until converged" hides five choices (2.1-2.5) and needs a guard (2.6); section
+# 2.7 goes beyond the paper, for a ten-minute budget.
 #
 # ### 2.1 AdamW, and a learning-rate warm-up
 #
-# The paper uses Adam (learning rate $2\cdot10^{-4}$ for CIFAR-10). Adam divides each gradient by a running
-# estimate of its size, so every weight moves by about the learning rate per step, whatever the gradient's
-# scale. At the very first steps that estimate rests on one or two gradients and is unreliable, and the weights
-# of a fresh network are far from anything useful: a full-size step then can throw the network into a bad
-# region. A **warm-up** raises the learning rate linearly over the first `warmup_steps` steps. We use AdamW with
-# weight decay 0, which is exactly Adam.
+# The paper uses Adam ($2\cdot10^{-4}$ for CIFAR-10). Adam divides each gradient by a running estimate of its size,
+# so every weight moves by about the learning rate per step. In the first steps that estimate rests on one or two
+# gradients, and a full-size step can throw a fresh network into a bad region: a **warm-up** raises the rate
+# linearly over the first `warmup_steps` steps. AdamW with weight decay 0 is exactly Adam.
 
 # %%
 steps = np.arange(0, 3 * max(1, profile.warmup_steps))
@@ -231,11 +211,9 @@ _ = ax.set_title(f"linear warm-up over {profile.warmup_steps} steps (profile {pr
 # %% [markdown]
 # ### 2.2 Gradient clipping
 #
-# A rare batch can produce a huge gradient (a very small $t$, where $\epsilon$ is hard to see in $x_t$, or an
-# unlucky draw). `clip_grad_norm_` rescales the whole gradient when its norm exceeds `grad_clip` (1.0 here),
-# keeping its direction. Unlike Adam's step, the threshold depends on the scale of the loss: the mean over pixels
-# of notebook 04 (Section 4) and the paper's sum differ by a factor 784. Here is the gradient norm of our fresh
-# network on the same batch at a few noise levels:
+# A rare batch can produce a huge gradient. `clip_grad_norm_` rescales the whole gradient when its norm exceeds
+# `grad_clip` (1.0), keeping its direction; the threshold depends on the loss's scale (notebook 04, Section 4: mean
+# over pixels, not the paper's sum). The gradient norm of a fresh network on the same batch, at a few noise levels:
 
 # %%
 fresh = runs.build_model(profile)
@@ -250,26 +228,26 @@ print("gradient norm of a fresh network, by code t: " + ", ".join(f"t={k}: {v:.2
 print(f"clip threshold: {profile.grad_clip}")
 
 # %% [markdown]
-# At initialisation every one is above the threshold (and the large-$t$ ones most: there the loss starts
-# furthest from its floor), so the first steps are all clipped, which acts as a second warm-up. Once the loss
-# has dropped, the gradients shrink and clipping only catches the occasional outlier batch.
+# At initialisation they are above the threshold (the large-$t$ ones most: there the loss starts furthest from its
+# floor), so the first steps are clipped, a second warm-up. Later clipping only catches the odd outlier batch.
 
 # %% [markdown]
 # ### 2.3 An exponential moving average (EMA) of the weights
 #
-# Each step moves the weights along the gradient of *one* batch, so they jitter around where the average
-# gradient would take them. The EMA keeps a second copy that averages the recent weights:
+# Each step follows the gradient of *one* batch, so the weights jitter around where the average gradient would take
+# them. The EMA keeps a second copy that averages the recent weights:
 #
 # $$\theta_\text{EMA} \leftarrow d\,\theta_\text{EMA} + (1-d)\,\theta, \qquad d = \texttt{ema\_decay},$$
 #
-# an average over roughly the last $1/(1-d)$ steps (1000 steps for $d = 0.999$). **Sampling uses the EMA
-# weights**: a sample runs the network hundreds of times, and every small error of a jittery weight gets
-# compounded along the chain; the averaged weights are smoother. Ho et al. use $d = 0.9999$, and almost every
-# diffusion codebase since does the same.
+# roughly the last $1/(1-d)$ steps. **Sampling uses the EMA weights**: a sample runs the network hundreds of times,
+# and a jittery weight's errors compound along the chain. The window must be short next to the run. Ho et al. use
+# $d = 0.9999$ (10,000 steps) for runs of hundreds of thousands of steps; our profiles use 0.999 (1,000 steps;
+# `full` trains 20,000), and `small`, which reaches only a few thousand steps in its ten minutes, 0.995 (200 steps):
+# with 0.9999 its EMA would still be mostly the weights of its first, poor steps when the budget ends.
 #
 # **The warm-up of the EMA.** Started at step 0, the EMA remembers the random initial weights for about
-# $1/(1-d)$ steps. The library copies the raw weights for the first `ema_warmup` steps, then starts averaging.
-# A one-dimensional picture, a "weight" that drifts from 0 to 1 while it jitters:
+# $1/(1-d)$ steps, so the library copies the raw weights for the first `ema_warmup` steps. A one-dimensional
+# picture, a "weight" that drifts from 0 to 1 while it jitters:
 
 # %%
 rng = np.random.default_rng(SEED)
@@ -291,18 +269,15 @@ ax.legend(fontsize=8)
 _ = ax.set_title("both EMAs are smooth; the one started at step 0 remembers the initial weight for long")
 
 # %% [markdown]
-# Both averages are smooth once they average; the plain one carries the random initial value along for several
-# hundred steps ($1/(1-d) = 200$ here), while the one with a warm-up starts averaging only after the fast early
-# changes. This is `training._ema_with_warmup`, plugged into torch's
-# `AveragedModel`:
+# The plain average carries the random initial value along for several hundred steps; the warmed-up one starts
+# averaging after the fast early changes. This is `training._ema_with_warmup`, plugged into torch's `AveragedModel`:
 
 # %%
 widgets.show_source(training._ema_with_warmup)
 
 # %% [markdown]
-# **Exercise 5.2: one EMA update** (try it, then compare). Write `ema_update(ema_params, params, decay)`: for each
-# pair of tensors, $\theta_\text{EMA} \leftarrow d\,\theta_\text{EMA} + (1-d)\,\theta$, **in place** (the EMA model's
-# tensors are the ones sampling will read), as torch's `AveragedModel` does after the warm-up.
+# **Exercise 5.2:** write `ema_update(ema_params, params, decay)`, the update above **in place** for each pair of
+# tensors, then run the check below (how exercises work: notebook 00).
 
 # %%
 def ema_update(ema_params, params, decay):
@@ -319,18 +294,17 @@ ex05.check_ema_update(ema_update)
 # %% [markdown]
 # ### 2.4 Mixed precision (on a GPU, and on CPUs with bfloat16)
 #
-# On a GPU, the forward pass runs under `torch.autocast`: matrix products in bfloat16 (or float16 on older GPUs)
-# are several times faster, while the weights, the optimizer and the loss stay in float32. float16 has a narrow
-# exponent range, so small gradients would round to zero: a `GradScaler` multiplies the loss by a large factor
-# before `backward`, divides the gradients back before clipping, and skips a step whose gradients overflowed.
-# bfloat16 has float32's exponent range and needs no scaler.
+# On a GPU the forward pass runs under `torch.autocast`: matrix products in bfloat16 (float16 on older GPUs) are
+# several times faster, while the weights, the optimizer and the loss stay in float32. float16's narrow exponent
+# range would round small gradients to zero, so a `GradScaler` scales the loss up before `backward`, the gradients
+# back down before clipping, and skips a step that overflowed; bfloat16 has float32's range and needs no scaler.
 #
-# Recent x86 CPUs multiply bfloat16 in hardware too (the AVX512-BF16 and AMX instructions; `torch.cpu` can tell).
-# There a `small` training step under bfloat16 autocast took 0.10 s instead of 0.17 s on this project's 2-core
-# test machine, so ten minutes buy about 40 % more steps (section 2.7 measures what that is worth). Without
-# those instructions bfloat16 is emulated and slower than float32, so `small` keeps float32 there, as `tiny` and
-# `full` always do on a CPU. The profile asks (`cpu_bf16`), and `autocast_dtype` decides for this device;
-# `_new_state` sets up all of section 2 at once:
+# Recent x86 CPUs multiply bfloat16 in hardware too (AVX512-BF16, AMX). There the network runs much faster in
+# bfloat16, but the rest of a training step (the EMA update, clipping, the next batch) costs the same in both
+# precisions, so the steps gained per minute are fewer than the network's speed-up suggests: the cell prints the steps
+# `small` reached in ten minutes either way (the measurement of section 2.7). Without those instructions bfloat16
+# is emulated and slower than float32, so `small` keeps float32 there, as `tiny` and `full` always do on a CPU. The
+# profile asks (`cpu_bf16`), `autocast_dtype` decides for this device, and `_new_state` sets up all of section 2:
 
 # %%
 widgets.show_source(training.autocast_dtype)
@@ -340,29 +314,32 @@ print(f"on this machine ({device.type}, profile {profile.name}): the forward pas
       f"{str(amp or torch.float32).removeprefix('torch.')}"
       f"{' with a GradScaler' if amp == torch.float16 else ''}; CPU with bf16 instructions: "
       f"{hardware.cpu_has_native_bf16()}")
+record = probes.load_measured("recipe_small")  # small's recipe, measured once (section 2.7)
+rows = {row["name"]: row for row in record["rows"]}
+fp32, bf16 = rows["recipe"]["steps"], rows["recipe_bf16"]["steps"]  # one recipe, ten minutes by the clock each
+print(f"small in ten minutes on a CPU with bf16: {fp32:,} steps in float32, {bf16:,} in bfloat16 "
+      f"({bf16 / fp32 - 1:+.0%} steps)")
 
+# %% [markdown]
 # ### 2.5 Checkpoints, written atomically, and an exact resume
 #
-# Training for hours means it will be interrupted: a Colab session times out, a laptop sleeps, you press stop.
-# Two things make that harmless.
+# Training for hours will be interrupted: a Colab session times out, a laptop sleeps, you press stop. Two things
+# make that harmless.
 #
-# * **Atomic writes.** A checkpoint is written to a temporary file and then renamed over the old one
-#   (`os.replace`). A crash mid-write leaves the previous checkpoint intact, never half a file.
-# * **Everything the next step reads.** Weights, the EMA, Adam's moment estimates, the learning-rate schedule,
-#   the grad scaler, torch's random generator and the position in the data (epoch and batch). Our own draws of
-#   $t$ and $\epsilon$ come from a generator seeded by (seed, step), and each epoch's order by (seed, epoch), so
-#   the step count and the data position restore them (and a run split over several GPUs draws the same numbers:
-#   `ddpm_lib/distributed.py`, README "Several GPUs"). Miss one and a resumed run silently differs from an
-#   uninterrupted one.
+# * **Atomic writes.** A checkpoint goes to a temporary file, then is renamed over the old one (`os.replace`): a
+#   crash mid-write leaves the previous checkpoint intact.
+# * **Everything the next step reads.** Weights, the EMA, Adam's moments, the learning-rate schedule, the grad
+#   scaler, torch's random generator and the position in the data. Our draws of $t$ and $\epsilon$ are seeded by
+#   (seed, step) and each epoch's order by (seed, epoch), so the step count and the data position restore them
+#   (on several GPUs too: README "Several GPUs"). Miss one and a resumed run silently differs.
 
 # %%
 widgets.show_source(checkpoint.save_checkpoint)
 
 # %% [markdown]
-# **Demonstration.** A small network, a few steps (cheap in every profile). Run A trains `2 N` steps in one go.
-# Run B is "interrupted" after `N` steps: a callback raises `KeyboardInterrupt`, exactly what the stop button
-# does, and `train` saves a checkpoint on its way out. Then we build a *fresh* model, as a new session would,
-# and resume. The step counter continues from `N`, and the weights end up equal to run A's.
+# **Demonstration** (a small network, a few steps). Run A trains `2 N` steps in one go. Run B is interrupted after
+# `N` steps by a callback that raises `KeyboardInterrupt`, as the stop button does, and `train` saves a checkpoint on
+# its way out; a *fresh* model, as a new session would build, resumes it. The weights must equal run A's.
 
 # %%
 demo = config.get_profile("tiny").replace(subset=64, batch_size=16, log_every=2, checkpoint_every=100)
@@ -400,10 +377,9 @@ print(f"{N} steps + interrupt + resume + {N} steps = {2 * N} steps in one go: id
 # %% [markdown]
 # ### 2.6 A guard against NaNs
 #
-# If the loss ever becomes NaN or infinite (a learning rate too high, a corrupt batch, fp16 overflow), every
-# later step is wasted and the next checkpoint would save garbage. `train_step` checks the loss (and, in fp32,
-# the gradient norm) *before* updating the weights and stops with an explanation; the last checkpoint stays
-# intact. Here we sabotage a network with a forward hook that turns its output into NaN:
+# A NaN or infinite loss (a rate too high, a corrupt batch, fp16 overflow) wastes every later step and would be
+# saved in the next checkpoint. `train_step` checks the loss (and, in fp32, the gradient norm) *before* updating the
+# weights and stops with an explanation. A network sabotaged by a hook that turns its output into NaN:
 
 # %%
 broken = fresh_model()
@@ -416,23 +392,17 @@ except FloatingPointError as e:
 # %% [markdown]
 # ### 2.7 Beyond the 2020 paper: a recipe for ten minutes on a CPU
 #
-# Everything so far is the paper's recipe, made robust. The paper trains for 800,000 steps on TPUs; `small` gets
-# about ten minutes on a laptop's CPU, a few thousand steps. Four changes follow. The first is about the data and
-# holds for every profile. The other three are choices from later work that help at that budget, and the `small`
-# profile takes them; on a CPU with bfloat16 instructions it also trains in bfloat16 (section 2.4), which changes
-# no formula but buys about 40 % more steps in the same minutes. `tiny` and `full` keep the paper's training
-# recipe, flips aside: `tiny` only checks that the pipeline runs, and nobody has measured `full` with them on a GPU yet.
+# The paper trains for 800,000 steps on TPUs; `small` gets ten minutes on a laptop's CPU, a few thousand steps. Four
+# changes make those minutes count. The first is about the data and holds for every profile; the other three are
+# `small`'s alone (`tiny` only checks the pipeline; `full` keeps the paper's recipe).
 #
-# 1. **No mirrored images** (`hflip=False`, every profile). Ho et al.'s code trains CIFAR10 with random
-#    horizontal flips (`randflip=1` in its `run_cifar.py`), a common augmentation: a mirrored car is still a
-#    car, and CIFAR10 has cars facing both ways. But an augmentation does not mean the same thing to every model.
-#    A *classifier* learns a label, so an augmentation only has to keep the label (notebook 07's classifier
-#    trains with flips). A *generative* model learns to draw every image it is shown, so an augmentation must
-#    keep the *distribution*: it may only show images the data could have held. Fashion-MNIST's shoes nearly all
-#    point the same way, toe left, so a flipped shoe is almost always one the dataset does not have; half of the
-#    shoes the model is shown are such, and it spends its few thousand steps learning to draw them too. Measured
-#    below on the 60,000 training images with `data.right_half_ink` (the share of an image's ink in its right
-#    half):
+# 1. **No mirrored images** (`hflip=False`). Ho et al.'s code trains CIFAR10 with random horizontal flips: a
+#    mirrored car is still a car, and CIFAR10 has cars facing both ways. A *classifier* learns a label, so an
+#    augmentation only has to keep the label (notebook 07's classifier trains with flips). A *generative* model learns
+#    to draw every image it is shown, so an augmentation must keep the *distribution*. Fashion-MNIST's shoes nearly
+#    all point one way, toe left: half the shoes a flipping loader shows are shoes the data does not have, and the
+#    model spends its few steps learning to draw them too. `data.right_half_ink` (the share of an image's ink in its
+#    right half) on the 60,000 training images:
 
 # %%
 images, labels = data.load_images("train", labels=True)  # (60000, 1, 28, 28) in [-1, 1], (60000,)
@@ -450,49 +420,37 @@ for c in (5, 7, 9):
     print(f"{data.CLASS_NAMES[c]:<11} right half heavier in {share[c]:.0%} of the training images")
 
 # %% [markdown]
-#    In the other classes the two halves hold nearly the same ink (a T-shirt is close to its own mirror image),
-#    so which one is heavier turns on small details, and they lean only mildly to the right (60-78 %); in the
-#    footwear 92 % or more carry their ink on the right, because the heel and the shaft are there. The model
-#    trained with flips drew about half of its shoes pointing right (`bench/footwear_orientation.py`: 42 %, 61 %
-#    and 49 % of the sandals, sneakers and ankle boots in 500 samples); the one trained without drew 9 %, 4 % and
-#    0 %, near the test images' 8 %, 0.3 % and 0 % (of about 45 shoes of each kind, so 4 % is two images). In
-#    the table below, turning the flips off halved `small`'s FID, more than everything else in this section
-#    together.
+#    Most classes are close to their own mirror image, so which half is heavier turns on details; in the footwear the
+#    heel and the shaft put the ink on the right in nearly every image. A model trained with flips draws its shoes
+#    pointing either way (the "before" samples below).
 #
-# 2. **A smaller batch, more steps** (`batch_size` 32 instead of 64). A step on 32 images costs half as much,
-#    so the same minutes give twice as many steps. This early in training every step still moves the weights a
-#    long way towards something useful, and a 32-image gradient already points the right way.
-# 3. **Min-SNR-$\gamma$ loss weights** (`min_snr_gamma`; Hang et al. 2023, "Efficient Diffusion Training via
-#    Min-SNR Weighting Strategy"). $L_\text{simple}$ weighs every $t$ alike. At small $t$ the signal-to-noise
-#    ratio $\mathrm{SNR}(t) = \bar\alpha_t / (1 - \bar\alpha_t)$ is large: $x_t$ is almost the clean image, the
-#    noise is a faint film on it, and naming it exactly is hard (the dark lines of section 4 stay high), while
-#    those steps change a sample very little. Hang et al. read training as many tasks, one per $t$, whose
-#    gradients pull the shared weights different ways. Seen as an error on the predicted image, $L_\text{simple}$
-#    weighs step $t$ by $\mathrm{SNR}(t)$: $\hat x_0 - x_0 = -(\hat\epsilon - \epsilon)/\sqrt{\mathrm{SNR}(t)}$
-#    (notebook 02's `predict_x0_from_eps`), so $\lVert \hat\epsilon - \epsilon \rVert^2 = \mathrm{SNR}(t)\,
-#    \lVert \hat x_0 - x_0 \rVert^2$, and the nearly clean steps dominate. Min-SNR caps that weight at $\gamma$:
+# 2. **A smaller batch and a higher learning rate that decays to zero** (`batch_size` 32 instead of 64, `lr`
+#    $2\cdot10^{-3}$ instead of $10^{-3}$, `lr_decay="linear"`). A step on 32 images costs half as much, so the same
+#    minutes give twice the steps; this early in training a 32-image gradient already points the right way. A
+#    constant rate ends the run with the weights still jumping around; a rate that reaches zero exactly when the budget
+#    ends lets the last steps settle, and permits a larger rate before that (Li, Yumer & Ramanan 2020, "Budgeted
+#    Training": the linear decay to zero is the best simple schedule under a fixed budget). With `minutes`, the decay
+#    follows the clock (`training.lr_factor`), so a slow laptop still ends its ten minutes at zero.
+# 3. **Min-SNR-$\gamma$ loss weights** (`min_snr_gamma`; Hang et al. 2023, "Efficient Diffusion Training via Min-SNR
+#    Weighting Strategy"). At small $t$ the signal-to-noise ratio $\mathrm{SNR}(t) = \bar\alpha_t / (1 - \bar\alpha_t)$
+#    is large: the noise is a faint film on an almost clean image, hard to name exactly (the dark lines of section
+#    4 stay high), while those steps change a sample very little. Seen as an error on the predicted image,
+#    $\hat x_0 - x_0 = -(\hat\epsilon - \epsilon)/\sqrt{\mathrm{SNR}(t)}$ (notebook 02's `predict_x0_from_eps`), so
+#    $\lVert \hat\epsilon - \epsilon \rVert^2 = \mathrm{SNR}(t)\,\lVert \hat x_0 - x_0 \rVert^2$: $L_\text{simple}$
+#    weighs step $t$ by $\mathrm{SNR}(t)$, and the nearly clean steps dominate. Min-SNR caps that weight at $\gamma$:
 #
 #    $$w(t) = \frac{\min(\mathrm{SNR}(t), \gamma)}{\mathrm{SNR}(t)}, \qquad
 #    \text{loss} = \operatorname{mean}_i\, w(t_i)\, \lVert \epsilon_i - \epsilon_\theta(x_{t_i}, t_i) \rVert^2,
 #    \qquad \gamma = 5.$$
 #
-#    So $w = 1$ wherever $\mathrm{SNR}(t) \le \gamma$, and $\gamma / \mathrm{SNR}(t) \ll 1$ for the cleanest steps
-#    (`losses.min_snr_weights`; `train_step` multiplies the per-image losses by it). The loss curves of section 4
-#    still record the unweighted $L_\text{simple}$, so runs with and without the weights compare.
-# 4. **A higher learning rate that decays to zero** (`lr` $2\cdot10^{-3}$ instead of $10^{-3}$,
-#    `lr_decay="linear"`). A constant rate ends the run with the weights still jumping around the minimum they are
-#    heading for; a rate that falls to zero exactly when the budget ends lets the last steps settle, and permits a
-#    larger rate before that. Li, Yumer & Ramanan (2020, "Budgeted Training") found the linear decay to zero the
-#    best simple schedule under a fixed budget. The budget is whichever runs out first of `max_steps` and
-#    `minutes`: with `minutes`, the decay follows the clock, so a slow or busy laptop still ends its ten minutes
-#    at a rate of zero (`training.lr_factor`; `progress` is the fraction of the budget spent).
+#    (`losses.min_snr_weights`; `train_step` multiplies the per-image losses by it. The loss curves of section 4
+#    still record the unweighted $L_\text{simple}$, so runs with and without compare.)
+# 4. **bfloat16 steps** where the CPU has the instructions (`cpu_bf16`, section 2.4): no formula changes, more steps.
 #
 # The weights and the rate, on this notebook's schedule:
 
 # %%
 small = config.get_profile("small")
-record = probes.load_measured("recipe_small")  # the measurements below (bench/recipe_figure.py)
-rows = {row["name"]: row for row in record["rows"]}
 gamma = small.min_snr_gamma
 t_all = torch.arange(T)
 fig, axes = plt.subplots(1, 2, figsize=(11, 2.8), layout="constrained")
@@ -512,76 +470,49 @@ axes[1].set(xlabel="minutes of the 10-minute budget", ylabel="learning rate", ti
 _ = axes[1].legend(fontsize=8)
 
 # %% [markdown]
-# **Did it help?** Only a measurement can say, and one that does not fit in a notebook: each candidate is ten
-# minutes of training plus 1,000 samples scored with notebook 07's FID (in the features of a Fashion-MNIST
-# classifier; lower is better; 0 would be the real test images, and the "floor" is what 1,000 *real* images
-# score, the best a sample set of that size can do). `bench/fid_candidate.py` ran each row once on a 2-core CPU,
-# from the same seeds. Budget "10 min" is the real thing, alone on an idle machine; "steps" trained for a fixed
-# number of steps, as many as that variant reaches in 10 minutes (from its measured time per step), two
-# candidates side by side, so that a neighbour could not change the row. `bench/recipe_figure.py` stored the
-# table and both compared runs' samples in the package (`ddpm_lib/measured/`), so the figure below is drawn from
-# real runs without training them again.
+# **Did it help?** Only a measurement can say, and it does not fit in a notebook: each candidate is ten minutes of
+# training plus 1,000 samples scored with notebook 07's FID (in a Fashion-MNIST classifier's features; lower is
+# better; the floor is what 1,000 real images score). The package ships that measurement (`probes.load_measured`).
+# The figure shows the old and the new recipe's samples from the same noise, and the runs that carry the argument,
+# each trained for ten minutes' worth of steps. (How it was measured, and every variant tried:
+# [bench/README.md](../bench/README.md).)
 
 # %%
-print(f"measured: {record['where']}; every row starts from {record['base']} and changes what it lists "
-      f"('{record['after']} + x': the changes of {record['after']}, and x)")
-said = [plotting.describe_changes(record, row) for row in record["rows"]]  # against the base, or the "after" run
-width = max(len(text) for text in said)
-print(f"{'candidate':<20} {'changes':<{width}} {'budget':>6} {'steps':>6} {'FID':>6} {'coverage':>8}")
-for row, text in zip(record["rows"], said, strict=True):
-    print(f"{row['name']:<20} {text:<{width}} {row['budget']:>6} {row['steps']:>6} {row['fid']:>6.1f} "
-          f"{row['coverage_entropy']:>8.3f}")
-print(f"FID of 1,000 DDIM-{small.ddim_steps} samples; floor at N = 1000: {record['rows'][0]['fid_floor']:.1f}; "
-      "coverage: the entropy of the predicted classes (log 10 = 2.303 is uniform)")
-fig = plotting.plot_recipe_comparison(record)
+story = {  # the runs that carry the argument: record name -> what it is
+    "baseline": "the paper's recipe: batch 64, lr 1e-3, L_simple, flips",
+    "baseline_seed1": "the same, another training seed",
+    "recipe": "+ batch 32, lr 2e-3 -> 0, Min-SNR-5",
+    "recipe_bf16": "+ bfloat16 steps",
+    "recipe_noflip": "+ no flips: small now",
+    "recipe_noflip_seed1": "small now, another training seed",
+    "recipe_noflip_fp32": "small now in float32 (a CPU without bf16)",
+}
+fig = plotting.plot_recipe_comparison(record, rows=story)
 
 # %% [markdown]
-# Read the table with its noise in mind: the old recipe trained from two seeds (`baseline`,
-# `baseline_seed1`) scores six points apart, so one change worth a few points is suggestive at best. The rows
-# down to `ema999_bf16` all still trained on flipped images. Most training changes alone gain a little; together
-# (`recipe`, trained in float32) they gain 20 points, well beyond the seeds' spread. bfloat16 steps
-# (`recipe_bf16`) change nothing in what is trained, but the same ten minutes reached 4,556 steps instead of
-# 3,301, and that gained 11 to 16 points more. Then the flips came off (`noflip_bf16`, and `recipe_noflip`,
-# which is `small` as it is now, trained by the clock, with its second seed): the FID halved, from about 100 to
-# about 50, far more than any other change. On a CPU without bfloat16 instructions `small` trains in float32 and
-# gets the `recipe_noflip_fp32` row. The class coverage stays near uniform throughout. The other rows try
-# variants, each trained for the steps it reaches in ten minutes: none beat the recipe except the cosine schedule
-# (notebook 01), which gained five to eight points each of the four times it was tried (`cosine_noflip_bf16`
-# last), but `small` keeps the paper's linear schedule, which notebooks 00-04 teach and plot. More, smaller steps
-# (batch 16), a narrower network with more steps (dim 24) and a wider one with fewer (dim 40) scored worse, a
-# higher rate and a longer EMA no better (within the seeds' spread); those were all measured with flips.
-# `noflip_bf16` and `cosine_noflip_bf16` trained for the 4,556 steps of the run with flips, before the ten
-# minutes without them were measured (4,854 steps): `noflip_bf16` is `small` as it is, a few hundred steps
-# short. Rows that list the same changes differ in their budget (`stack3_linear_sched` and `recipe`). Same
-# noise, so the two grids show corresponding samples: the new recipe's garments are more often whole, and its
-# shoes point left, as the data's do; ten minutes on a CPU is still a short time.
-# The price of the weights is the bound in bits/dim, which gets worse: notebook 07, section 6, says why. What did
-# *not* help alone: the learning-rate decay at the old rate (the EMA of section 2.3 already averages away the
-# end-of-run jitter); it paid together with the higher rate (`lr2e-3_lin`; the higher rate without the decay was
-# not measured).
+# Read the bars from the top. Two seeds of the old recipe set the noise: a few points say little. The three training
+# changes together gain well beyond that spread; bfloat16's extra steps gain more; and the flips cost more than
+# everything else together: without them the FID halved, and the shoes point the way the data's do. The cosine
+# schedule (notebook 01) also scored better whenever it was tried, but `small` keeps the linear schedule that
+# notebooks 00-04 teach. The price of Min-SNR is a worse bound in bits/dim: notebook 07, section 6, says why.
 
 # %% [markdown]
 # ## 3. Training with the current profile
 #
 # `runs.ensure_trained(profile)` is the one call notebooks 05 and 06 share: if `runs/<profile>/checkpoint.pt`
-# finished this profile's budget, it loads the EMA model and trains nothing; if a partial run is there (an
-# interrupted session), it resumes it; otherwise it builds the U-Net, the data loader and the schedule
-# (`runs.build_training`) and calls `train`. A checkpoint fits when everything the weights depend on matches
-# (`runs.model_key`: the network, the diffusion, the data and the training recipe); budgets, logging and sampling
-# settings may change. A checkpoint trained otherwise (say, with flips) is set aside and this profile trains anew.
-# Interrupting this cell is safe: run it again to continue.
-#
-# What to expect:
+# finished this profile's budget, it loads the EMA model; if a partial run is there, it resumes it; otherwise it
+# trains (`runs.build_training`, then `train`). A checkpoint fits when everything the weights depend on matches
+# (`runs.model_key`); one trained otherwise (say, with flips) is set aside. Interrupting this cell is safe: run it
+# again to continue.
 #
 # | profile | where | budget | samples |
 # |---|---|---|---|
 # | `tiny` | CI, seconds | 30 steps, a tiny U-Net, 512 images | noise-like blobs: the pipeline runs |
-# | `small` | a 2-core CPU | about 10 minutes | recognisable garments, blurry, some malformed |
+# | `small` | a laptop's CPU | about 10 minutes | recognisable garments, blurry, some malformed |
 # | `full` | a GPU | 20,000 steps of the annotated-DDPM U-Net | sharp garments of every class |
 #
-# The live figure below updates in place every 30 seconds or so (in `tiny`, training ends before a second
-# update): the loss so far, and 16 samples from the EMA model, always from the same starting noise, so you see
-# the *same* garments take shape.
+# The live figure updates every 30 seconds or so: the loss so far, and 16 samples of the EMA model from the same
+# starting noise, so you see the *same* garments take shape.
 
 # %%
 widgets.show_source(runs.ensure_trained)
@@ -599,8 +530,7 @@ else:
 # %% [markdown]
 # ## 4. Reading the training run
 #
-# Everything is in the checkpoint, whether this session trained or loaded it: the loss recorded every
-# `log_every` steps, and the loss split by range of $t$.
+# The checkpoint holds the loss recorded every `log_every` steps, and the loss split by range of $t$.
 
 # %%
 ckpt = checkpoint.load_checkpoint(run_dir)
@@ -611,31 +541,25 @@ fig = plotting.plot_loss_curve(losses_logged, steps_logged, smooth=0.5,  # each 
                               title=f"L_simple, profile {profile.name}")
 
 # %% [markdown]
-# The loss falls fast in the first few hundred steps (the network learns the easy part: at large $t$, $x_t$ *is*
-# almost the noise), then slowly. It never approaches 0: at small $t$ the noise is a tiny perturbation of a
-# garment, and which part of the image is noise cannot be known for sure. Where the floor lies for real images
-# nobody knows (notebook 04, Section 5): its oracles give the floor only for Gaussian data, and for real images
-# only losses that a good network can beat. The loss split by ranges of $t$ shows where it stays high:
+# The loss falls fast in the first few hundred steps (the easy part: at large $t$, $x_t$ *is* almost the noise),
+# then slowly, and never approaches 0: at small $t$ which part of the image is noise cannot be known for sure
+# (notebook 04, Section 5). Split by ranges of $t$:
 
 # %%
 edges = [i * T // training.T_BUCKETS for i in range(training.T_BUCKETS + 1)]  # as TrainState.t_bucket_edges
 fig = plotting.plot_loss_by_t(ckpt["history"]["loss_by_t"], edges)
 
 # %% [markdown]
-# Small $t$ (dark lines) stay high: predicting a faint noise on top of a sharp image is hard. Large $t$ (light
-# lines) drop low early: when $x_t$ is almost all noise, $\epsilon \approx x_t$. The average that
-# Algorithm 1 minimises weighs every range equally, which is the paper's choice of $L_\text{simple}$ over the
-# true bound (notebook 04); with `min_snr_gamma` set (`small`, section 2.7) training gives the smallest $t$
-# less weight (code $t < 130$ on the linear schedule), but the lines here are always the unweighted loss. In
-# `tiny` there are only a few records, and some ranges may not have been drawn at all in a window (gaps in the
-# lines).
+# Small $t$ (dark lines) stay high: a faint noise on a sharp image is hard to name. Large $t$ (light lines) drop
+# early: $\epsilon \approx x_t$. Algorithm 1 weighs every range equally; with `min_snr_gamma` (`small`, section 2.7)
+# the smallest $t$ weigh less in training, but these lines are always the unweighted loss. (`tiny` has few records:
+# gaps in the lines.)
 
 # %% [markdown]
 # ## 5. Samples: EMA weights vs raw weights
 #
-# Notebook 06 derives the samplers; here we just use one. DDIM with `profile.ddim_steps` network calls turns
-# noise into images; we run it twice from the *same* noise, with the EMA weights and with the raw weights of the
-# last step (also in the checkpoint).
+# Notebook 06 derives the samplers; here DDIM with `profile.ddim_steps` network calls runs twice from the *same*
+# noise, with the EMA weights and with the raw weights of the last step (also in the checkpoint).
 
 # %%
 shape = profile.sample_shape(profile.n_samples)  # (n, C, H, W)
@@ -659,31 +583,24 @@ _ = plotting.show_images(samples[:k], nrow=8, ax=axes[0], title="EMA weights")
 _ = plotting.show_images(raw_samples, nrow=8, ax=axes[1], title="raw weights of the last step (same noise)")
 
 # %% [markdown]
-# Same noise, so the two grids show the same garments where both models agree. The raw weights reflect the
-# last few batches; the EMA averages over the last ~$1/(1-d)$ steps. Late in a long run the EMA samples are
-# usually cleaner; in a very short run (`tiny`), the EMA has hardly started averaging and the two look alike.
+# Same noise, so the grids show the same garments where both models agree. Late in a long run the EMA samples are
+# usually cleaner; in a very short run (`tiny`) the EMA has hardly started averaging and the two look alike.
 #
-# **What you should see.** In `tiny`: grey, noise-like blobs, perhaps a brighter patch in the centre, where
-# garments usually are. That is the expected result of 30 steps: the notebook checks that the pipeline runs, not
-# that it has learned. In `small`: garments you can name (trousers and shoes first, then shirts, dresses and
-# bags), blurry, some with odd shapes. In `full`: sharp garments of all ten classes.
+# **What you should see.** In `tiny`: grey, noise-like blobs (30 steps check that the pipeline runs, not that it
+# learned). In `small`: garments you can name (trousers and shoes first), blurry, some with odd shapes. In `full`:
+# sharp garments of all ten classes.
 
 # %% [markdown]
 # ## Summary
 #
 # * Algorithm 1 is one line of math per step: draw $t$ and $\epsilon$, noise $x_0$ in one shot, regress
 #   $\epsilon$ (checked by hand against `training.train_step`).
-# * Around it: AdamW with a linear warm-up, gradient clipping at norm 1, an EMA of the weights (with a warm-up)
-#   that sampling uses, autocast on CUDA (and on a CPU with bfloat16, for `small`), atomic checkpoints that
-#   resume exactly, and a NaN guard.
-# * No profile trains on random flips: Fashion-MNIST's shoes nearly all point one way, and a generative model
-#   learns to draw whatever it is shown, mirrored shoes included. Turning the flips off halved `small`'s FID,
-#   from about 100 to about 50 (section 2.7).
-# * Beyond the paper, for ten minutes on a CPU, `small` trains on batches of 32 with Min-SNR-$\gamma$ weights
-#   and a learning rate that decays linearly to zero over the budget; measured together, they beat the old
-#   recipe by far more than two seeds of it differ (section 2.7). On a CPU with bfloat16 instructions its steps
-#   run in bfloat16, about 40 % more of them in the same minutes. `tiny` and `full` keep the paper's recipe,
-#   flips aside.
+# * Around it: AdamW with a warm-up, gradient clipping, an EMA of the weights that sampling uses, autocast,
+#   atomic checkpoints that resume exactly, and a NaN guard.
+# * No profile trains on random flips: a generative model learns to draw whatever it is shown, mirrored shoes
+#   included, and Fashion-MNIST's shoes point one way.
+# * For ten CPU minutes `small` goes beyond the paper: batch 32, a higher rate decaying to zero, Min-SNR-$\gamma$
+#   weights, and bfloat16 steps where the CPU has them (section 2.7 shows what each is worth).
 # * `ensure_trained(profile)` trains once per profile and reuses `runs/<profile>/checkpoint.pt` afterwards.
 #
 # **`ddpm_lib` now contains** (in addition to notebooks 01-04):
