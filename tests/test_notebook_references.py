@@ -233,3 +233,25 @@ def test_the_definition_check_catches_a_re_export():
         "`forward.extract` is defined in schedules, not in ddpm_lib.forward",
         "`forward.NoiseSchedule` is defined in schedules, not in ddpm_lib.forward"]
     assert not definition_problems("`schedules.extract`, `config.PROFILES`, `unet.UnetConfig`, `plotting.show_images`")
+
+
+MARKDOWN_HEADING = re.compile(r"^# #{1,6} ")  # "# ## 2. Title" in a percent file: a heading, once in markdown
+
+
+def headings_in_code(path: Path) -> list[str]:
+    """Markdown headings that sit in a code cell (no `# %% [markdown]` above them): in Jupyter they are comments, and
+    the section is missing from the table of contents."""
+    return [f"{path.name} line {first + i}: {line!r} is in a code cell"
+            for kind, text, first in cells(path) if kind == "code"
+            for i, line in enumerate(text.splitlines()) if MARKDOWN_HEADING.match(line)]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_no_markdown_heading_lives_in_a_code_cell(path):
+    assert not headings_in_code(path), "\n".join(headings_in_code(path))
+
+
+def test_the_heading_check_catches_a_heading_in_code(tmp_path):
+    bad = tmp_path / "99_bad.py"
+    bad.write_text("# %% [markdown]\n# ## 1. One\n\n# %%\nx = 1\n\n# ### 1.1 Lost\n# a comment\n")
+    assert headings_in_code(bad) == ["99_bad.py line 7: '# ### 1.1 Lost' is in a code cell"]
