@@ -12,26 +12,24 @@
 # %% [markdown]
 # # 04 · The loss: from the variational bound to $L_\text{simple}$ (Algorithm 1)
 #
-# Notebook 03 built a network $\epsilon_\theta(x_t, t)$ that outputs *something* of the right shape. Here we derive
-# what it should output and how to train it: the paper's chain of reasoning from a bound on the log-likelihood to a
-# one-line loss, "predict the noise" (Ho et al. 2020, Sec. 3).
+# Notebook 03 built a network $\epsilon_\theta(x_t, t)$ of the right shape. Here we derive what it should output:
+# the paper's chain from a bound on the log-likelihood to a one-line loss, "predict the noise" (Ho et al. 2020,
+# Sec. 3).
 #
 # **Learning goals.** After this notebook you can
-# 1. derive the variational bound (Ho et al. Eqs. 3-5) as a sum of KL divergences $L_T + \sum_t L_{t-1} + L_0$,
-#    and the KL between two Gaussians;
+# 1. derive the variational bound (Ho et al. Eqs. 3-5) as a sum of KL divergences $L_T + \sum_t L_{t-1} + L_0$;
 # 2. derive the $\epsilon$-parameterisation (Ho et al. Eqs. 10-12) and $L_\text{simple}$ (Ho et al. Eq. 14), and
-#    check Algorithm 1 written by hand against `losses.p_losses`;
-# 3. derive the *optimal* noise predictor for Gaussian data, and explain why even it has a loss far from zero at
-#    small $t$ and close to zero at large $t$;
-# 4. train a U-Net briefly and read its loss per timestep against that yardstick;
-# 5. evaluate the full bound in bits per dimension, term by term, including the discrete decoder $L_0$.
+#    check Algorithm 1 by hand against `losses.p_losses`;
+# 3. derive the optimal noise predictor for Gaussian data, and say why even its loss falls with $t$;
+# 4. read a briefly trained U-Net's loss per timestep against that yardstick;
+# 5. evaluate the whole bound in bits per dimension, including the discrete decoder $L_0$.
 #
 # **Where this fits.** 00 the 2D warm-up → 01 schedules → 02 the forward process → 03 the U-Net → **04 the loss
 # (here)** → 05 training → 06 sampling → 07 evaluation.
 #
 # **Convention** (as in notebook 01): code `t` runs over `0, ..., T-1`, and **code `t = k` is the paper's
-# $t = k+1$**. In the bound, code column `k` of `vlb_terms(...)["terms"]` is the paper's $L_k$: column 0 is the
-# decoder term $L_0$, and the prior term $L_T$ comes separately.
+# $t = k+1$**. Column `k` of `vlb_terms(...)["terms"]` is the paper's $L_k$ (column 0 the decoder $L_0$); the
+# prior term $L_T$ comes separately.
 
 # %% _kg_hide-input=true jupyter={"source_hidden": true}
 # @title Setup (the same in every notebook): get ddpm_lib, pick the device and profile, seed { display-mode: "form" }
@@ -109,9 +107,9 @@ print(f"schedule: {profile.beta_schedule}, T = {T}; x0: {tuple(x0.shape)}")
 # The reverse process $p_\theta(x_{0:T}) = p(x_T) \prod_{t=1}^T p_\theta(x_{t-1} \mid x_t)$ starts from
 # $p(x_T) = \mathcal{N}(0, \mathbf{I})$ and takes Gaussian steps $p_\theta(x_{t-1} \mid x_t) =
 # \mathcal{N}(\mu_\theta(x_t, t), \sigma_t^2 \mathbf{I})$. Its likelihood $p_\theta(x_0) = \int p_\theta(x_{0:T})\,
-# dx_{1:T}$ is an integral over every path $x_{1:T}$: intractable. Multiply and divide by the forward process
-# $q(x_{1:T} \mid x_0) = \prod_{t=1}^T q(x_t \mid x_{t-1})$ (Ho et al. Eq. 2), which turns the integral into an
-# average over forward paths, and move the $-\log$ inside the average:
+# dx_{1:T}$ integrates over every path: intractable. Multiply and divide by the forward process
+# $q(x_{1:T} \mid x_0) = \prod_{t=1}^T q(x_t \mid x_{t-1})$ (Ho et al. Eq. 2), which makes the integral an average
+# over forward paths, and move the $-\log$ inside:
 #
 # $$\begin{aligned}
 # -\log p_\theta(x_0) &= -\log \int q(x_{1:T} \mid x_0)\,\frac{p_\theta(x_{0:T})}{q(x_{1:T} \mid x_0)}\,dx_{1:T}
@@ -122,13 +120,12 @@ print(f"schedule: {profile.beta_schedule}, T = {T}; x0: {tuple(x0.shape)}")
 # \right] \qquad \text{both chains factorise.}
 # \end{aligned}$$
 #
-# Averaged over the data, this is Ho et al. Eq. 3, and the right-hand side is the bound $L$. (The gap is
-# $D_\mathrm{KL}(q(x_{1:T} \mid x_0)\,\|\,p_\theta(x_{1:T} \mid x_0))$: it closes only if the reverse chain is the
-# exact posterior of the forward one.)
+# Averaged over the data, this is Ho et al. Eq. 3; the right-hand side is the bound $L$. (The gap is
+# $D_\mathrm{KL}(q(x_{1:T} \mid x_0)\,\|\,p_\theta(x_{1:T} \mid x_0))$.)
 
 # %% [markdown]
-# **Telescoping into KL terms.** As written, every term of $L$ is a random log-ratio of the whole path: a poor
-# estimator. Rewrite it in four steps.
+# **Telescoping into KL terms.** As written, $L$ is a random log-ratio of whole paths: a noisy estimator. Rewrite
+# it in four steps.
 #
 # 1. Split off $t = 1$:
 #    $L = \mathbb{E}_q\big[-\log p(x_T) - \sum_{t=2}^{T} \log \frac{p_\theta(x_{t-1} \mid x_t)}{q(x_t \mid x_{t-1})}
@@ -143,22 +140,20 @@ print(f"schedule: {profile.beta_schedule}, T = {T}; x0: {tuple(x0.shape)}")
 #    $L = \mathbb{E}_q\big[-\log \frac{p(x_T)}{q(x_T \mid x_0)} - \sum_{t=2}^{T}
 #    \log \frac{p_\theta(x_{t-1} \mid x_t)}{q(x_{t-1} \mid x_t, x_0)} - \log p_\theta(x_0 \mid x_1)\big]$.
 #
-# Each term is now $\log(q/p)$ averaged over its own $q$ (given $x_0$, $x_T \sim q(x_T \mid x_0)$; given $x_0$ and
-# $x_t$, $x_{t-1} \sim q(x_{t-1} \mid x_t, x_0)$), which is the definition of a KL divergence (Ho et al. Eq. 5):
+# Each term is now $\log(q/p)$ averaged over its own $q$: a KL divergence (Ho et al. Eq. 5):
 #
 # $$L = \mathbb{E}_q\Big[\underbrace{D_\mathrm{KL}\big(q(x_T \mid x_0)\,\|\,p(x_T)\big)}_{L_T}
 # + \sum_{t > 1} \underbrace{D_\mathrm{KL}\big(q(x_{t-1} \mid x_t, x_0)\,\|\,p_\theta(x_{t-1} \mid x_t)\big)}_{L_{t-1}}
 # \;\underbrace{-\log p_\theta(x_0 \mid x_1)}_{L_0}\Big].$$
 #
-# * $L_T$ has no parameters: notebook 01 showed it is tiny for every schedule.
+# * $L_T$ has no parameters (notebook 01: it is tiny).
 # * Each $L_{t-1}$ compares the model's step with the posterior of notebook 02, **a Gaussian with a known mean**.
-# * $L_0$ is a decoder that puts probability on the 256 grey levels (Ho et al. Eq. 13; Section 8 below).
+# * $L_0$ is a decoder onto the 256 grey levels (Ho et al. Eq. 13; Section 8 below).
 #
-# **Check: the two forms of $L$ agree.** `losses.vlb_terms` (Section 7) computes Ho et al. Eq. 5: the KL terms in
-# closed form, one $x_t$ per step. Ho et al. Eq. 3 can be estimated directly: draw whole forward paths
-# $x_1, \dots, x_T$ step by step and average $\log q(x_{1:T} \mid x_0) - \log p_\theta(x_{0:T})$. The identity
-# holds for any model and any schedule, so keep it cheap: the cosine schedule with $T = 20$, 512 quantised Gaussian
-# "images" of 4×4 pixels, and as the model the exact denoiser that Section 5 derives (`oracle.GaussianOracle`).
+# **Check: the two forms of $L$ agree.** `losses.vlb_terms` (Section 7) computes Ho et al. Eq. 5 in closed form;
+# Ho et al. Eq. 3 we estimate directly, over whole forward paths drawn step by step. The identity holds for any model
+# and schedule, so keep it cheap: the cosine schedule with $T = 20$, 512 quantised Gaussian 4×4 "images", and as the
+# model the exact denoiser of Section 5 (`oracle.GaussianOracle`).
 
 # %%
 def log_normal(z, mean, log_var):
@@ -192,8 +187,8 @@ print(f"Ho et al. Eq. 5 via vlb_terms: {eq5.mean():.3f} bits/dim (std over image
 assert abs(eq5.mean() - eq3.mean()) < 4 * se
 
 # %% [markdown]
-# The two agree within Monte Carlo error, but the closed-form KL terms scatter less from image to image (the
-# standard deviations printed above): that is why Ho et al. rewrite the bound before using it.
+# They agree within Monte Carlo error, and the closed-form terms scatter less from image to image (the standard
+# deviations above): that is why Ho et al. rewrite the bound.
 
 
 # %% [markdown]
@@ -208,8 +203,8 @@ assert abs(eq5.mean() - eq3.mean()) < 4 * se
 # = \log\frac{\sigma_2}{\sigma_1} + \frac{\sigma_1^2 + (\mu_1-\mu_2)^2}{2\sigma_2^2} - \frac12 ,$$
 #
 # using $\mathbb{E}_{p_1}[(x-\mu_2)^2] = \sigma_1^2 + (\mu_1 - \mu_2)^2$. With equal variances only the means matter:
-# $D_\mathrm{KL} = (\mu_1 - \mu_2)^2 / (2\sigma^2)$. **Check** against `losses.normal_kl` (which takes log-variances)
-# and against a Monte Carlo estimate of $\mathbb{E}_{p_1}[\log p_1 - \log p_2]$:
+# $D_\mathrm{KL} = (\mu_1 - \mu_2)^2 / (2\sigma^2)$. **Check** against `losses.normal_kl` (log-variances) and a Monte
+# Carlo estimate:
 
 # %%
 mu1, var1, mu2, var2 = 0.3, 0.5, -0.2, 0.8
@@ -229,16 +224,8 @@ print(f"KL = {my_kl:.4f} nats (formula), {lib_kl.item():.4f} (losses.normal_kl),
 widgets.show_source(losses.normal_kl)
 
 # %% [markdown]
-# **Exercise 4.1: one KL term of the bound** (try it, then compare). Write `kl_term(mean1, var1, mean2, var2)`:
-# $D_\mathrm{KL}(\mathcal{N}(\mu_1, \sigma_1^2)\,\|\,\mathcal{N}(\mu_2, \sigma_2^2))$ elementwise, in nats, from the
-# formula above, taking *variances* (not log-variances, unlike `normal_kl`). The check feeds it real terms of the
-# bound: the posterior $q(x_{t-1} \mid x_t, x_0)$ against a model's step with $\sigma_t^2 = \beta_t$.
-#
-# Write the function's body, then run the check in the cell after it: it calls your function on several cases against
-# `ddpm_lib` and prints ✓ when every case agrees; otherwise it stops with the likely mistake and the case that failed.
-# In the teacher edition (`notebooks/`) the solution is already in the cell, between two marker comments: cover it,
-# try, then compare. In the student edition (`make student`) it is a stub, and the check says "not implemented yet"
-# until you write it. Nothing after these cells uses your function: the notebook goes on with the library.
+# **Exercise 4.1:** write `kl_term(mean1, var1, mean2, var2)`, the KL above elementwise in nats, taking *variances*
+# (unlike `normal_kl`), then run the check below on real terms of the bound (how exercises work: notebook 00).
 
 # %%
 from ddpm_lib.exercises import ex04
@@ -256,8 +243,8 @@ ex04.check_kl_term(kl_term)
 # %% [markdown]
 # ## 3. Predicting the noise (Ho et al. Eqs. 8-12)
 #
-# The paper fixes the reverse variance $\sigma_t^2$ (to $\beta_t$ or $\tilde\beta_t$), so only the mean is learned,
-# and by Section 2 (Ho et al. Eq. 8):
+# The paper fixes the reverse variance $\sigma_t^2$ (to $\beta_t$ or $\tilde\beta_t$); only the mean is learned, and
+# by Section 2 (Ho et al. Eq. 8):
 #
 # $$L_{t-1} = \mathbb{E}_q\!\left[\frac{1}{2\sigma_t^2}\,\big\|\tilde\mu_t(x_t, x_0) - \mu_\theta(x_t, t)\big\|^2\right]
 # + C .$$
@@ -267,18 +254,16 @@ ex04.check_kl_term(kl_term)
 #
 # $$\tilde\mu_t = \frac{1}{\sqrt{\alpha_t}}\left(x_t - \frac{\beta_t}{\sqrt{1-\bar\alpha_t}}\,\epsilon\right).$$
 #
-# $x_t$ is an input of the model; only $\epsilon$ is unknown. So parameterise the model's mean the same way, with a
-# network that predicts $\epsilon$ (Ho et al. Eq. 11): $\mu_\theta(x_t, t) = \frac{1}{\sqrt{\alpha_t}}\big(x_t -
-# \frac{\beta_t}{\sqrt{1-\bar\alpha_t}}\,\epsilon_\theta(x_t, t)\big)$. The $x_t$ cancel in the difference
-# (Ho et al. Eq. 12):
+# $x_t$ is the model's input; only $\epsilon$ is unknown. So give the model's mean the same form, with a network
+# that predicts $\epsilon$ (Ho et al. Eq. 11): $\mu_\theta(x_t, t) = \frac{1}{\sqrt{\alpha_t}}\big(x_t -
+# \frac{\beta_t}{\sqrt{1-\bar\alpha_t}}\,\epsilon_\theta(x_t, t)\big)$. The $x_t$ cancel (Ho et al. Eq. 12):
 #
 # $$L_{t-1} - C = \mathbb{E}_{x_0, \epsilon}\!\left[\frac{\beta_t^2}{2\sigma_t^2\,\alpha_t\,(1-\bar\alpha_t)}\,
 # \big\|\epsilon - \epsilon_\theta\big(\sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon,\ t\big)\big\|^2
 # \right].$$
 #
-# **Check** both steps at one $t$ with an arbitrary (wrong) noise prediction: Ho et al. Eq. 10 against the
-# library's posterior mean, and the KL of their Eq. 8 against the weighted squared error of their Eq. 12, pixel by
-# pixel.
+# **Check** both at one $t$ with a deliberately wrong noise prediction: Ho et al. Eq. 10 against the library's
+# posterior mean, and the KL of their Eq. 8 against the weighted error of their Eq. 12, pixel by pixel.
 
 # %%
 k = 500  # code t
@@ -301,17 +286,17 @@ print(f"code t = {k}: Ho et al. Eq. 10 and Eq. 12 check out; the weight of ||eps
 
 # %% [markdown]
 # **$L_\text{simple}$ (Ho et al. Eq. 14).** The weight in their Eq. 12 varies a lot with $t$ (plotted below with
-# $\sigma_t^2 = \tilde\beta_t$): large in the first steps, where $\tilde\beta_t$ is tiny, and between 0.005 and
-# 0.01 everywhere else. Ho et al. simply drop it and sample $t$ uniformly:
+# $\sigma_t^2 = \tilde\beta_t$). Ho et al. drop it and sample $t$ uniformly:
 #
 # $$L_\text{simple}(\theta) = \mathbb{E}_{t, x_0, \epsilon}\!\left[\big\|\epsilon -
 # \epsilon_\theta\big(\sqrt{\bar\alpha_t}\,x_0
 # + \sqrt{1-\bar\alpha_t}\,\epsilon,\ t\big)\big\|^2\right].$$
 #
 # Relative to the bound, this *down-weights* the first few steps, whose noise is imperceptible, and lets the network
-# concentrate on the harder denoising of noisier images. The paper found that it gives better samples (Ho et al.
-# Table 2, their ablation: FID 3.17 against 13.22 for the true bound with a fixed variance), at the price of a
-# slightly worse bound (Section 7).
+# concentrate on noisier images. It gives better samples, at the price of a slightly worse bound (Section 7): in
+# Ho et al.'s ablation (their Table 2, CIFAR-10), the $\epsilon$-predicting model scores FID 3.17 trained on
+# $L_\text{simple}$ against 13.51 trained on the true bound with a fixed variance. (Their 13.22 is another row: a
+# baseline that predicts $\tilde\mu_t$ instead of $\epsilon$, on that same bound.)
 
 # %%
 sigma2 = schedule.posterior_variance.double().cpu()
@@ -327,18 +312,18 @@ ax.legend(fontsize=8)
 ax.grid(alpha=0.3, which="both")
 
 # %% [markdown]
-# (Code $t = 0$ is left out: there $\tilde\beta = 0$ and the term is the decoder $L_0$ instead.) The bound's weight
-# falls from about 0.6 at code $t = 1$ to 0.005, then creeps up to $\beta_T / (2\alpha_T) \approx 0.01$: relative to
-# the first steps, $L_\text{simple}$ gives every later step about 100 times more weight.
+# (Code $t = 0$ is left out: there $\tilde\beta = 0$ and the term is the decoder $L_0$.) The bound's weight falls
+# from about 0.6 at code $t = 1$ to 0.005, then creeps up to $\beta_T / (2\alpha_T) \approx 0.01$: relative to the
+# first steps, $L_\text{simple}$ gives every later step about 100 times more weight.
 
 # %% [markdown]
 # ## 4. Algorithm 1, by hand, checked against `p_losses`
 #
-# Algorithm 1 of Ho et al. has six lines: (1) **repeat**; (2) take $x_0 \sim q(x_0)$, a batch of images; (3) draw
-# $t \sim \mathrm{Uniform}\{1, \dots, T\}$ (in code `{0, ..., T-1}`: **all** $T$ steps, including the last); (4) draw
+# Algorithm 1 of Ho et al.: (1) **repeat**; (2) take $x_0 \sim q(x_0)$, a batch of images; (3) draw
+# $t \sim \mathrm{Uniform}\{1, \dots, T\}$ (in code `{0, ..., T-1}`: **all** $T$ steps, the last included); (4) draw
 # $\epsilon \sim \mathcal{N}(0, \mathbf{I})$; (5) take a gradient step on $\|\epsilon - \epsilon_\theta(x_t, t)\|^2$;
-# (6) **until** converged. Notebook 05 runs the loop; here is the loss of lines 2-5, for an untrained U-Net of this
-# profile, with $t$ and $\epsilon$ fixed so that the library sees the same draws:
+# (6) **until** converged. Notebook 05 runs the loop; here is the loss of lines 2-5 for an untrained U-Net, with
+# $t$ and $\epsilon$ fixed so that the library sees the same draws:
 
 # %%
 model = runs.build_model(profile).to(device)  # untrained, as in notebook 03
@@ -357,17 +342,13 @@ print(f"my Algorithm 1 loss {my_loss.item():.4f} matches losses.p_losses (untrai
 widgets.show_source(losses.p_losses)
 
 # %% [markdown]
-# Two details. The squared error is averaged over pixels: the paper's $\|\cdot\|^2$ sums them, so our loss and its
-# gradient are the paper's divided by 784. With Adam that makes almost no difference: Adam divides each gradient by
-# a running estimate of its own size (notebook 05, Section 2), so a constant factor cancels (only its tiny
-# $\varepsilon = 10^{-8}$ in the denominator notices). Gradient clipping at a fixed norm does notice: a threshold of
-# 1 on the mean is a threshold of 784 on the sum. And `reduction="none"` returns one loss per image, which
-# Section 6 uses to split the loss by $t$.
+# Two details. The squared error is averaged over pixels, where the paper's $\|\cdot\|^2$ sums them: our loss is
+# the paper's divided by 784. Adam's steps do not notice (notebook 05, Section 2); gradient clipping does (a
+# threshold of 1 on the mean is 784 on the sum). And `reduction="none"` returns one loss per image (Section 6).
 #
-# **Other distances.** `loss_type` also offers `"l1"`, $|\epsilon - \epsilon_\theta|$, and `"huber"` (PyTorch's
-# smooth L1): quadratic for errors below 1, linear above, so a few large errors pull less. The paper uses L2, which
-# is what the derivation gives; the others are popular variants (the annotated DDPM trains with Huber). Checked by
-# hand on the same draws:
+# **Other distances.** `loss_type` also offers `"l1"` and `"huber"` (PyTorch's smooth L1: quadratic below 1, linear
+# above, so a few large errors pull less). The derivation gives L2, the paper's choice; the annotated DDPM trains
+# with Huber. Checked by hand on the same draws:
 
 # %%
 with torch.no_grad():
@@ -391,10 +372,9 @@ ax.legend()
 ax.grid(alpha=0.3)
 
 # %% [markdown]
-# **Exercise 4.2: $L_\text{simple}$ for a batch** (try it, then compare). Write `l_simple(model, schedule, x0, t,
-# noise)`: lines 2-5 of Algorithm 1 with $t$ and $\epsilon$ given, for a batch of images with one $t$ each; return one
-# number, the squared error averaged over pixels and images (what `losses.p_losses` returns). The check's model is a
-# Gaussian oracle (Section 5), whose answer depends on $x_t$ and $t$.
+# **Exercise 4.2:** write `l_simple(model, schedule, x0, t, noise)`, lines 2-5 of Algorithm 1 with $t$ and
+# $\epsilon$ given, returning what `losses.p_losses` returns, then run the check below (how exercises work:
+# notebook 00).
 
 # %%
 def l_simple(model, schedule, x0, t, noise):
@@ -411,9 +391,10 @@ ex04.check_l_simple(l_simple)
 # %% [markdown]
 # ## 5. The exact oracle: the best possible noise predictor for Gaussian data
 #
-# How low can $L_\text{simple}$ go? For real images nobody knows, but for **Gaussian data** it has a closed form.
-# Let every pixel be $x_0 \sim \mathcal{N}(m, s^2)$, independent of $\epsilon$. With $a = \sqrt{\bar\alpha_t}$ and
-# $b = \sqrt{1-\bar\alpha_t}$, $x_t = a x_0 + b \epsilon$ and $\epsilon$ are jointly Gaussian, with
+# How low can $L_\text{simple}$ go? For real images nobody knows; for **Gaussian data** it has a closed form. Let
+# every pixel be $x_0 \sim \mathcal{N}(m, s^2)$ ($s$: the data's standard deviation), independent of $\epsilon$. With
+# $a = \sqrt{\bar\alpha_t}$ and $b = \sqrt{1-\bar\alpha_t}$, $x_t = a x_0 + b \epsilon$ and $\epsilon$ are jointly
+# Gaussian, with
 # $\mathrm{Var}(x_t) = a^2 s^2 + b^2$ and $\mathrm{Cov}(\epsilon, x_t) = b$. The best prediction under squared error
 # is the conditional mean, which for jointly Gaussian variables is **linear in $x_t$**:
 #
@@ -448,8 +429,8 @@ widgets.show_source(oracle.GaussianOracle)
 widgets.show_source(oracle.oracle_loss_per_t)
 
 # %% [markdown]
-# **Check the minimum.** Run `p_losses` with the oracle as the model, at a grid of $t$, on 4,096 Gaussian "images"
-# of 4×4 pixels, and compare with the formula (within 5 Monte Carlo standard errors):
+# **Check the minimum:** `p_losses` with the oracle as the model, on 4,096 Gaussian 4×4 "images", against the
+# formula (within 5 Monte Carlo standard errors):
 
 # %%
 analytic = oracle.oracle_loss_per_t(schedule, S).cpu()  # (T,)
@@ -477,16 +458,12 @@ ax.grid(alpha=0.3, which="both")
 # %% [markdown]
 # **The perfect model does not reach zero.** At small $t$, $x_t - a m = a(x_0 - m) + b\epsilon$: the data's own
 # spread $a s \approx 0.2$ swamps the noise $b \approx 0.01$-$0.1$, so $x_t$ says almost nothing about $\epsilon$ and
-# the loss is near 1, as for a guess of 0. At large $t$, $x_t \approx \epsilon$ and predicting $\epsilon$ is easy:
-# the loss falls like $a^2 s^2$. So the loss per $t$ of any model, however good, **falls with $t$**, and
-# $L_\text{simple}$ averaged over $t$ never approaches 0. Watch for that shape below: it says nothing about the
-# model being bad at small $t$. (Real data are not Gaussian: structure, such as "the background is exactly -1",
-# lets a network beat a per-pixel Gaussian predictor, most of all at small $t$.)
+# the loss is near 1. At large $t$, $x_t \approx \epsilon$ and the loss falls like $a^2 s^2$. So the loss per $t$ of
+# any model, however good, **falls with $t$**: that shape, below, says nothing about the model being bad at small $t$.
 #
-# A yardstick for Fashion-MNIST itself: give every pixel its own mean and standard deviation, measured on the data.
-# `GaussianOracle` accepts those as `(C, H, W)` tensors. Its predictor is then the best **linear** one that looks at
-# each pixel alone (linear least squares needs only means and variances, and is exact only for Gaussian data), and
-# its loss on the **real** images is exactly the formula above, averaged over pixels:
+# A yardstick for Fashion-MNIST itself: give `GaussianOracle` every pixel's own mean and standard deviation, as
+# `(C, H, W)` tensors. It is then the best **linear** predictor that looks at each pixel alone (linear least squares
+# needs only means and variances), and its loss on the **real** images is the formula above, averaged over pixels:
 
 # %%
 pixel_data = data.load_images("train", n=10_000)
@@ -504,15 +481,13 @@ for k in (10, 300):
 
 # %% [markdown]
 # **Linear is not the best a single pixel allows.** Pixel values are far from Gaussian (notebook 02, Section 5: a
-# spike at $-1$, the background), and for non-Gaussian data $\mathbb{E}[\epsilon \mid x_t]$ is not linear in
-# $x_t$. For the *empirical* distribution of each pixel over the 256 grey levels $v$ (a histogram $p_i(v)$ from the
-# same 10,000 images) it is still exact: given $x_t$, $x_0$ is one of the levels, with posterior weights
-# $w_v \propto p_i(v)\, \mathcal{N}(x_t;\ a v,\ b^2)$, so
+# spike at $-1$, the background), and then $\mathbb{E}[\epsilon \mid x_t]$ is not linear in $x_t$. For each pixel's
+# *empirical* distribution over the 256 grey levels $v$ (a histogram $p_i(v)$ of the same 10,000 images) it is still
+# exact: given $x_t$, $x_0$ is one of the levels, with weights $w_v \propto p_i(v)\, \mathcal{N}(x_t;\ a v,\ b^2)$, so
 #
 # $$\mathbb{E}[x_0 \mid x_t] = \sum_v w_v\, v, \qquad \epsilon^*(x_t) = \frac{x_t - a\,\mathbb{E}[x_0 \mid x_t]}{b}.$$
 #
-# It still looks at one pixel at a time. Both per-pixel oracles on 64 **test** images (not in the histogram), with
-# the same noise:
+# Both per-pixel oracles on 64 **test** images (not in the histogram), with the same noise:
 
 # %%
 counts = torch.zeros(784, 256, dtype=torch.float64)  # (pixel, grey level)
@@ -541,20 +516,21 @@ for k in (0, 10, 50, 150, 300):
     print(f"code t = {k:3d}: per-pixel loss, linear (Gaussian) {linear:.3f}, exact (histogram) {exact:.3f}, "
           f"ratio {exact / linear:.2f}")
     assert exact < linear * 1.02  # the exact per-pixel predictor is never worse (up to Monte Carlo noise)
+    if k <= 10:
+        assert exact < 0.6 * linear  # ... and at the smallest t it about halves the loss (the prose below)
 
 # %% [markdown]
-# At small $t$ the exact per-pixel predictor halves the linear one's loss: from $x_t$ alone it can tell that a
-# pixel is background ($x_0 = -1$ exactly) and then knows $\epsilon$ almost perfectly. By code $t = 300$ the two
-# agree: the noise has blurred the histogram into something Gaussian. Neither is the floor for real images,
-# which nobody knows: a network that looks at the neighbours can beat both.
+# At code $t = 0$ and 10 the exact per-pixel predictor about halves the linear one's loss (the ratios above): from
+# $x_t$ alone it can tell that a pixel is background ($x_0 = -1$ exactly) and then knows $\epsilon$ almost perfectly.
+# By code $t = 300$ the two nearly agree: the noise has blurred the histogram into something Gaussian. Neither is
+# the floor for real images: a network that looks at the neighbours can beat both.
 
 # %% [markdown]
 # ## 6. A real U-Net, trained briefly
 #
 # Now the network of notebook 03. If notebook 05 (or `python -m ddpm_lib train`) has left a checkpoint for this
-# profile under `runs/<profile>/`, we use its EMA weights; otherwise we **train here, for at most 1.5 minutes**
-# (`training.train(..., minutes=1.5)`; the tiny profile of CI stops after its 30 steps, in seconds). That is far from
-# a converged model (notebook 05 trains for real), but plenty to see the loss fall. Nothing is written to `runs/`.
+# profile under `runs/<profile>/`, we use its EMA weights; otherwise we **train here for at most 1.5 minutes**
+# (`tiny` stops after its 30 steps). Far from converged, but enough to see the loss fall. Nothing is written.
 
 # %% tags=["training"]
 TRAIN_MINUTES = 1.5
@@ -576,8 +552,8 @@ if model is None:
 model = model.eval().requires_grad_(False)
 
 # %% [markdown]
-# **The loss by timestep.** Split $\{0, \dots, T-1\}$ into 10 equal buckets, draw $t$ uniformly inside each for 64
-# images, and average the per-image `p_losses`. Beside it, the per-pixel Gaussian yardstick of Section 5.
+# **The loss by timestep**, in 10 equal buckets of $t$ (64 images each), beside the per-pixel Gaussian yardstick of
+# Section 5.
 
 # %%
 n_buckets = 10
@@ -603,19 +579,15 @@ fig, ax = plt.subplots(figsize=(7, 3.4), layout="constrained")
 _ = plotting.draw_loss_curves(ax, curves)
 
 # %% [markdown]
-# Both curves fall with $t$, for the reason of Section 5: late in the chain, $x_t$ is mostly noise and $\epsilon$
-# is easy to read off. The per-pixel Gaussian oracle is the best *linear* predictor that looks at one pixel at a
-# time (the histogram oracle of Section 5 does better at small $t$); a well-trained U-Net beats both at most $t$
-# by using the neighbours of each pixel (notebook 05). A network trained for a minute or two
-# typically beats it at small and middle $t$ already (it has learnt that the background is flat), but stays far
-# above it at large $t$, where the oracle's loss is nearly 0 and the network has not yet learnt to copy $x_t$
-# (the 30 steps of the tiny profile are not enough for either).
+# Both curves fall with $t$, for the reason of Section 5. A well-trained U-Net beats the per-pixel yardstick at most
+# $t$ by using each pixel's neighbours (notebook 05). One trained for a minute or two typically beats it at small and
+# middle $t$ already (the background is flat), but stays far above it at large $t$, where the oracle's loss is nearly
+# 0 and the network has not yet learnt to copy $x_t$ (`tiny`'s 30 steps are not enough for either).
 #
-# **What the network sees and says.** The rows are $x_t$, the true noise $\epsilon$, and $\epsilon_\theta(x_t, t)$
-# (both noises at half contrast). At large $t$ the prediction is nearly the noise itself; at small $t$ it is only a
-# rough, blurry guess: the noise is hidden under the garment. The static figure first (it shows in any viewer), then
-# the same view with a slider (needs a running kernel): the network ran on a grid of 25 timesteps, and the slider
-# snaps to the nearest; the circle marks $t$ on the U-Net's loss curve, the tick labels the loss of each image.
+# **What the network sees and says.** Rows: $x_t$, the true noise $\epsilon$, and $\epsilon_\theta(x_t, t)$ (noises
+# at half contrast). At large $t$ the prediction is nearly the noise itself; at small $t$ a blurry guess: the noise
+# hides under the garment. Then the same view with a slider (a running kernel; it snaps to a grid of 25 timesteps;
+# the circle marks $t$ on the loss curve).
 
 # %%
 snapshot_ts = [0, 50, 150, 300, 500, 750, T - 1]
@@ -632,13 +604,11 @@ widgets.loss_explorer(model, schedule, shown, explorer_ts, curves, t=300, seed=S
 # ## 7. The whole bound, in bits per dimension
 #
 # $L_\text{simple}$ trains the network; the bound $L$ of Section 1 measures it as a likelihood model. `vlb_terms`
-# computes every term for a batch: for each code $t$ it draws $x_t \sim q(x_t \mid x_0)$ and evaluates the KL between
-# the posterior and the model's step (with $\mu_\theta$ from $\epsilon_\theta$ as in Ho et al. Eq. 11 and
-# $\sigma_t^2 = \tilde\beta_t$), plus $L_0$ and $L_T$. That is $T$ network calls, so we use only 4 images, from the
-# **test** set (a likelihood is measured on data the model has not seen). Dividing nats by $\ln 2$ and by the 784
-# pixels gives **bits per dimension**, the unit of Ho et al.'s Table 1. On CIFAR-10 (models trained for days):
-# at most 3.70 bits/dim for the model trained on the true bound $L$ (with a fixed isotropic variance; FID 13.51),
-# and at most 3.75 for the model trained on $L_\text{simple}$, which has by far the better samples (FID 3.17).
+# draws $x_t \sim q(x_t \mid x_0)$ for each code $t$ and evaluates the KL between the posterior and the model's step
+# ($\mu_\theta$ from Ho et al. Eq. 11, $\sigma_t^2 = \tilde\beta_t$), plus $L_0$ and $L_T$: $T$ network calls, so
+# only 4 **test** images. Nats divided by $\ln 2$ and by the 784 pixels give **bits per dimension**, the unit of
+# Ho et al.'s Table 1. On CIFAR-10 they report at most 3.70 bits/dim for the model trained on the true bound (fixed
+# isotropic variance; FID 13.51) and at most 3.75 for the one trained on $L_\text{simple}$ (FID 3.17).
 
 # %%
 widgets.show_source(losses.vlb_terms)
@@ -665,19 +635,16 @@ ax.legend(fontsize=8)
 ax.grid(alpha=0.3, which="both")
 
 # %% [markdown]
-# Per step, the terms are largest in the first few steps and in $L_0$: there the posterior $q(x_{t-1} \mid x_t, x_0)$
-# is very narrow, so any error in $\epsilon_\theta$ is divided by a tiny $\sigma_t^2$ (the large weight of Section 3).
-# The later terms are small, but there are a thousand of them: each is about Ho et al. Eq. 12's weight (0.005-0.01)
-# times the network's $L_\text{simple}$ at that $t$, in nats. For a briefly trained network that error is large at
-# large $t$ (its loss curve above is far above the oracle's there), so those many small terms add up to most of the
-# total.
-# A well-trained model (notebook 05) shrinks them, and what is left is dominated by the first steps: the steps
-# $L_\text{simple}$ cares least about. That is why it gives good samples but only a fair bound.
+# The terms are largest in the first steps and in $L_0$: there any error in $\epsilon_\theta$ is divided by a tiny
+# $\sigma_t^2$ (the large weight of Section 3). The later terms are small (Ho et al. Eq. 12's weight, 0.005-0.01,
+# times the loss at that $t$), but there are a thousand of them; for a briefly trained network, far above the oracle
+# at large $t$, they make most of the total. A well-trained model shrinks them, and what is left is dominated by the
+# first steps: the ones $L_\text{simple}$ cares least about. Hence good samples but only a fair bound.
 #
 # **A check with a known answer.** Quantise Gaussian data $\mathcal{N}(0.1, 0.2^2)$ to the 256 grey levels. No model
-# can beat the **entropy** $H$ of that discrete distribution, in bits per pixel; the bound of the Gaussian oracle
-# should come close to it from above. With the reverse variance $\sigma_t^2 = \beta_t$, which suits spread-out data,
-# it lands within a fraction of a bit; with $\tilde\beta_t$, right for a single data point, it is looser:
+# beats the **entropy** $H$ of that discrete distribution; the exact oracle's bound should come close from above:
+# within a fraction of a bit with $\sigma_t^2 = \beta_t$ (which suits spread-out data), looser with $\tilde\beta_t$
+# (right for a single data point):
 
 # %%
 levels = torch.arange(256, dtype=torch.float64) / 127.5 - 1  # the grey levels in [-1, 1]
@@ -704,28 +671,26 @@ print(f"bound of the exact oracle, sigma^2 = beta-tilde:  {bpd['posterior']:.3f}
 assert H - 0.05 < bpd["beta"] < H + 0.3 and bpd["beta"] < bpd["posterior"]
 
 # %% [markdown]
-# (The 4×4 Gaussian images of Section 5, tiled 2×2 to 8×8, are just a convenient supply of independent pixels here;
-# the bound treats pixels one by one, and tiling only repeats them.) So the bound is a real bound: it stays above
-# what is possible, and an exact denoiser gets close to it. The gap that is left comes from fixing $\sigma_t^2$,
-# which Nichol & Dhariwal (2021) later learn as well.
+# (Tiling Section 5's 4×4 images to 8×8 only repeats independent pixels.) So the bound stays above what is possible,
+# and an exact denoiser gets close to it. The gap left comes from fixing $\sigma_t^2$, which Nichol & Dhariwal (2021)
+# learn as well.
 
 # %% [markdown]
 # ## 8. The decoder $L_0$: from a density to 256 grey levels (Ho et al. Eq. 13)
 #
-# The data are discrete: grey level $k \in \{0, \dots, 255\}$ sits at $x = 2k/255 - 1$, and neighbouring levels are
-# $2/255$ apart. A Gaussian density is not a probability of a discrete value, so the last reverse step integrates
-# $\mathcal{N}(\mu_\theta(x_1, 1), \sigma_1^2)$ over each level's **bin**, per pixel $i$ (Ho et al. Eq. 13):
+# The data are discrete: grey level $k \in \{0, \dots, 255\}$ sits at $x = 2k/255 - 1$. A density is not a
+# probability of a discrete value, so the decoder integrates $\mathcal{N}(\mu_\theta(x_1, 1), \sigma_1^2)$ over each
+# level's **bin**, per pixel $i$ (Ho et al. Eq. 13):
 #
 # $$p_\theta(x_0 \mid x_1) = \prod_{i=1}^{D} \int_{\delta_-(x_0^i)}^{\delta_+(x_0^i)}
 # \mathcal{N}\big(x;\ \mu_\theta^i(x_1, 1),\ \sigma_1^2\big)\,dx, \qquad
 # \delta_+(x) = \begin{cases} \infty & x = 1 \\ x + \frac{1}{255} & x < 1 \end{cases}, \quad
 # \delta_-(x) = \begin{cases} -\infty & x = -1 \\ x - \frac{1}{255} & x > -1 \end{cases}$$
 #
-# Each inner bin is centred on its level with width $2/255$; the two **edge bins** take the tails, $(-\infty,
-# -1 + \frac{1}{255}]$ and $[1 - \frac{1}{255}, \infty)$, so the 256 probabilities sum to exactly 1, and $L_0$ is a
-# true negative log-likelihood of discrete data, comparable with any discrete model's bits/dim. **Check**
-# `losses.discretized_gaussian_log_likelihood` at all 256 levels against a direct difference of normal CDFs, for a
-# mean inside the range and one on the background:
+# Inner bins are centred on their level, $2/255$ wide; the two **edge bins** take the tails, so the 256 probabilities
+# sum to exactly 1 and $L_0$ is a true negative log-likelihood of discrete data. **Check**
+# `losses.discretized_gaussian_log_likelihood` at all 256 levels against differences of normal CDFs, for a mean
+# inside the range and one on the background:
 
 # %%
 levels = torch.arange(256, dtype=torch.float64) * 2 / 255 - 1  # (256,): -1, -1 + 2/255, ..., 1, exactly
@@ -743,15 +708,14 @@ for mu_1, sigma_1 in [(0.3, 0.02), (-1.0, 0.01)]:
           f"most likely level {levels[lib_p.argmax()].item():+.4f}")
 
 # %% [markdown]
-# **Why the last sampling step returns the mean.** Algorithm 2 would draw $x_0 = \mu_\theta(x_1, 1) + \sigma_1 z$;
-# Ho et al. display $\mu_\theta(x_1, 1)$ noiselessly, and `sampling.p_sample` at code $t = 0$ returns the mean for
-# either variance. For $\sigma_1^2 = \tilde\beta_1$ there is nothing to add: $\tilde\beta_1 = 0$ (given $x_0$, the
-# posterior of $x_0$ is a point). For $\sigma_1^2 = \beta_1$, $\sigma_1 = 0.01$ is 1.3 grey levels of noise, and
-# it would only move the pixel to a less likely level: of all bins of equal width, the one closest to the mean
-# holds the most Gaussian mass, so the mean, rounded, **is** the decoder's most likely grey level. (The bound
-# cannot use $\tilde\beta_1 = 0$; like improved-diffusion, the library takes $\log \tilde\beta_2$ for the decoder
-# with either variance.) **Check**, for both choices: the most likely bin is the nearest level to the mean, and
-# `p_sample` at $t = 0$ returns the mean.
+# **Why the last sampling step returns the mean.** Algorithm 2 sets $z = 0$ at $t = 1$ (its line 3; notebook 06):
+# the last step returns $x_0 = \mu_\theta(x_1, 1)$ with no noise, and so does `sampling.p_sample` at code $t = 0$, for
+# either variance. The decoder says why that is right. For $\sigma_1^2 = \tilde\beta_1$ there is nothing to add:
+# $\tilde\beta_1 = 0$. For $\sigma_1^2 = \beta_1$, $\sigma_1 = 0.01$ is 1.3 grey levels of noise, which could only move
+# the pixel to a less likely level: of bins of equal width, the one nearest the mean holds the most Gaussian mass, so
+# the mean, rounded, **is** the decoder's most likely grey level. (The bound cannot use $\tilde\beta_1 = 0$; like
+# improved-diffusion, the library takes $\log \tilde\beta_2$ for the decoder with either variance.) **Check**, for
+# both: the most likely bin is the level nearest the mean, and `p_sample` at $t = 0$ returns the mean.
 
 # %%
 x_1 = forward.q_sample(schedule, x_test[:4], 0)  # the paper's x_1
@@ -773,35 +737,31 @@ print(f"L_0 on {x_test[:4].shape[0]} test images ({profile.name} profile): {term
       f"total {bound['total'].mean():.3f} ({100 * share:.1f} %)")
 
 # %% [markdown]
-# Even a mean that lands exactly on the right level leaves $L_0$ above 1 bit per pixel at this $\sigma_1$: the
-# decoder spreads its mass over the neighbouring levels too. How much of the bound $L_0$ is depends on the model:
-# printed above for this profile's network (in CI, a network trained for 30 steps, so the number says little).
+# Even a mean exactly on the right level leaves $L_0$ above 1 bit per pixel at this $\sigma_1$: the decoder spreads
+# its mass over the neighbouring levels. Its share of the bound depends on the model (printed above; on `tiny` it
+# says little).
 
 # %% [markdown]
 # ## Summary
 #
 # * The bound (Ho et al. Eq. 5), from Jensen's inequality and a telescoping sum, is $L_T + \sum_{t>1} L_{t-1} + L_0$:
-#   KL divergences between Gaussians, each in closed form,
-#   $D_\mathrm{KL} = \log\frac{\sigma_2}{\sigma_1} + \frac{\sigma_1^2 + (\mu_1-\mu_2)^2}{2\sigma_2^2} - \frac12$.
+#   KL divergences between Gaussians, each in closed form.
 # * Predicting the noise (Ho et al. Eq. 11) turns each KL into a weighted $\|\epsilon - \epsilon_\theta\|^2$ (their
-#   Eq. 12); dropping the weight gives $L_\text{simple}$ (their Eq. 14), one line of code: `losses.p_losses`.
-# * For Gaussian data the optimal $\epsilon_\theta$ is linear in $x_t$; its loss $a^2s^2/(a^2s^2 + b^2)$ is near 1
-#   at small $t$ and near 0 at large $t$. A falling loss per $t$ is the nature of the task, not a flaw of the model.
-# * `losses.vlb_terms` evaluates the whole bound in bits/dim with $T$ network calls; the exact oracle's bound sits
-#   just above the entropy of the data. The decoder $L_0$ integrates a Gaussian over 256 bins of width 2/255, the
-#   edge bins taking the tails; sampling returns its mean, the most probable grey level.
-# * The per-pixel Gaussian oracle is the best *linear* per-pixel predictor; the exact per-pixel (histogram)
-#   predictor beats it at small $t$. Neither is the floor for real images, which is unknown.
+#   Eq. 12); dropping the weight gives $L_\text{simple}$ (their Eq. 14): `losses.p_losses`.
+# * For Gaussian data the optimal $\epsilon_\theta$ is linear in $x_t$, with loss $a^2s^2/(a^2s^2 + b^2)$: a loss that
+#   falls with $t$ is the nature of the task. The exact per-pixel (histogram) predictor beats the linear one at small
+#   $t$; neither is the floor for real images, which is unknown.
+# * `losses.vlb_terms` evaluates the bound in bits/dim; the exact oracle's sits just above the data's entropy. The
+#   decoder $L_0$ integrates a Gaussian over 256 bins; sampling returns its mean, the most probable grey level.
 #
 # **`ddpm_lib` now contains** (in addition to `schedules`, `forward` and `unet`):
 # * `losses`: `p_losses` (Algorithm 1; `loss_type` `"l2"`, `"l1"`, `"huber"`), `normal_kl`,
 #   `discretized_gaussian_log_likelihood`, `vlb_terms`, `bits_per_dim`;
 # * `oracle`: `GaussianOracle`, `oracle_loss_per_t`;
-# * `training`: `train` (used here briefly; notebook 05 explains it); `runs`: `load_trained`, `build_training`;
+# * `training`: `train` (notebook 05 explains it); `runs`: `load_trained`, `build_training`;
 # * `plotting`: `draw_loss_curves`, `plot_loss_snapshots`; `widgets`: `loss_explorer`.
 #
-# **Next:** notebook 05 trains the U-Net for real: the loop of Algorithm 1 with AdamW, an EMA of the weights and
-# checkpoints.
+# **Next:** notebook 05 trains the U-Net for real.
 #
 # **Questions to think about.**
 # 1. In Section 5, which $t$ contributes most to the *average* $L_\text{simple}$ of the oracle? If you could
