@@ -12,17 +12,17 @@
 # %% [markdown]
 # # 06 · Sampling: running the chain backwards
 #
-# A trained $\epsilon_\theta$ names the noise in $x_t$. Here we turn that into a generator of garments: start
-# from pure noise $x_T \sim \mathcal{N}(0, \mathbf{I})$ and take $T$ small denoising steps (Algorithm 2 of
-# Ho et al. 2020), then take far fewer, larger steps with DDIM (Song et al. 2021) and DPM-Solver++ (Lu et al. 2022).
+# A trained $\epsilon_\theta$ names the noise in $x_t$. Here it becomes a generator of garments: from pure noise
+# $x_T \sim \mathcal{N}(0, \mathbf{I})$, $T$ small denoising steps (Algorithm 2 of Ho et al. 2020), then far fewer,
+# larger steps with DDIM (Song et al. 2021) and DPM-Solver++ (Lu et al. 2022).
 #
 # **Learning goals.** After this notebook you can
-# 1. derive the model's reverse step $p_\theta(x_{t-1} \mid x_t)$ from notebook 02's posterior, including the
-#    mean in Ho et al.'s Eq. 11, and explain the two choices of $\sigma_t^2$ ($\beta_t$ or $\tilde\beta_t$);
-# 2. write Algorithm 2 as a loop and check it against `sampling.sample`, and say why the last step adds no noise;
-# 3. watch a sample form: $x_t$ and the predicted $x_0$ along the chain (a figure, a GIF and a slider);
-# 4. derive DDIM's update, its $\eta$ and its clipping, and trade sampling steps against quality and time;
-# 5. derive DPM-Solver++(2M), a second-order step for the same deterministic path, and see DDIM as its first order.
+# 1. derive the reverse step $p_\theta(x_{t-1} \mid x_t)$ from notebook 02's posterior (Ho et al. Eq. 11) and its
+#    two variances;
+# 2. write Algorithm 2 as a loop, check it against `sampling.sample`, and say why the last step adds no noise;
+# 3. watch a sample form along the chain (a figure, a GIF and a slider);
+# 4. derive DDIM's update, its $\eta$ and its clipping, and trade steps against quality;
+# 5. derive DPM-Solver++(2M), a second-order step on the same path, with DDIM as its first order.
 #
 # **Where this fits.** 00 the 2D warm-up → 01 schedules → 02 the forward process → 03 the U-Net → 04 the loss →
 # 05 training → **06 sampling (here)** → 07 evaluation. We need a trained model: `runs.ensure_trained` loads
@@ -30,8 +30,7 @@
 # one otherwise.
 #
 # **Convention** (as in every notebook): code `t` runs over `0, ..., T-1`, and **code `t = k` is the paper's
-# $t = k+1$**. Sampling runs code `t = T-1, ..., 0`; the step at code `t = 0` is the paper's $t = 1$, which
-# returns the mean and adds no noise.
+# $t = k+1$**. Sampling runs code `t = T-1, ..., 0`; the step at code `t = 0` (the paper's $t = 1$) adds no noise.
 
 # %% _kg_hide-input=true jupyter={"source_hidden": true}
 # @title Setup (the same in every notebook): get ddpm_lib, pick the device and profile, seed { display-mode: "form" }
@@ -97,12 +96,12 @@ print(f"T = {T}; figures go to {run_dir}")
 #
 # $$p_\theta(x_{t-1} \mid x_t) = \mathcal{N}\!\left(x_{t-1};\ \mu_\theta(x_t, t),\ \sigma_t^2\mathbf{I}\right),$$
 #
-# and the loss of notebook 04 makes each step match the posterior of notebook 02,
+# and the loss of notebook 04 fits each step to the posterior of notebook 02,
 # $q(x_{t-1} \mid x_t, x_0) = \mathcal{N}(\tilde\mu_t(x_t, x_0), \tilde\beta_t\mathbf{I})$ with
 # $\tilde\mu_t = \frac{\sqrt{\bar\alpha_{t-1}}\,\beta_t}{1-\bar\alpha_t}\,x_0
 # + \frac{\sqrt{\alpha_t}\,(1-\bar\alpha_{t-1})}{1-\bar\alpha_t}\,x_t$.
-# At sampling time we do not know $x_0$, but the network gives a guess of it: invert Ho et al. Eq. 4 with the predicted
-# noise, $\hat x_0 = \big(x_t - \sqrt{1-\bar\alpha_t}\,\epsilon_\theta(x_t, t)\big)/\sqrt{\bar\alpha_t}$.
+# Sampling does not know $x_0$, but the network guesses it: invert Ho et al. Eq. 4 with the predicted noise,
+# $\hat x_0 = \big(x_t - \sqrt{1-\bar\alpha_t}\,\epsilon_\theta(x_t, t)\big)/\sqrt{\bar\alpha_t}$.
 
 # %% [markdown]
 # **Ho et al. Eq. 11.** Put $\hat x_0$ into $\tilde\mu_t$ and collect the terms in $x_t$ and in $\epsilon_\theta$. With
@@ -120,8 +119,8 @@ print(f"T = {T}; figures go to {run_dir}")
 # $$\mu_\theta(x_t, t) = \frac{1}{\sqrt{\alpha_t}}\left(x_t - \frac{\beta_t}{\sqrt{1-\bar\alpha_t}}\,
 # \epsilon_\theta(x_t, t)\right) \qquad \text{(Ho et al. Eq. 11)}.$$
 #
-# "Remove the predicted noise, scaled for one step, then undo the step's shrink." The library computes the same
-# mean through $\hat x_0$ (so that it can clip $\hat x_0$: the end of section 2); without clipping the two must agree.
+# "Remove the predicted noise, scaled for one step, then undo the step's shrink." The library computes the mean
+# through $\hat x_0$ (so that it can clip it: end of section 2); without clipping the two must agree.
 
 # %%
 x_real = data.load_images("train", n=2000)  # (2000, 1, 28, 28) in [-1, 1]
@@ -138,17 +137,16 @@ for k in [1, 100, 500, T - 1]:
 print("Ho et al. Eq. 11 matches sampling.p_mean_variance (clip_denoised=False) at code t = 1, 100, 500, T-1")
 
 # %% [markdown]
-# A word on the model in that check: `oracle.GaussianOracle` is the *exact* best noise predictor for data that
-# would be Gaussian, each pixel with Fashion-MNIST's mean and standard deviation (estimated from 2000 images).
-# It costs almost nothing to evaluate, so it is our stand-in wherever a check must run all $T$ steps.
+# The model in that check, `oracle.GaussianOracle`, is the *exact* best noise predictor for data with independent
+# Gaussian pixels of Fashion-MNIST's means and standard deviations: nearly free, so it stands in wherever a check
+# runs all $T$ steps.
 #
 # ### The variance $\sigma_t^2$
 #
-# The paper fixes $\sigma_t^2$ rather than learning it, and tries two values with similar results (Ho et al., Sec. 3.2):
-# $\sigma_t^2 = \beta_t$, optimal when $x_0 \sim \mathcal{N}(0, \mathbf{I})$, and
-# $\sigma_t^2 = \tilde\beta_t = \frac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}\beta_t$, optimal when $x_0$ is a single
-# fixed point: the upper and lower bounds of the reverse variance. Notebook 02 showed they differ only in the
-# first few dozen steps. The library takes `variance="posterior"` ($\tilde\beta_t$, the default) or `"beta"`.
+# The paper fixes $\sigma_t^2$ and tries two values with similar results (Ho et al., Sec. 3.2): $\beta_t$, optimal
+# when $x_0 \sim \mathcal{N}(0, \mathbf{I})$, and $\tilde\beta_t = \frac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}\beta_t$,
+# optimal when $x_0$ is a single point. Notebook 02 showed they differ only in the first few dozen steps. The
+# library takes `variance="posterior"` ($\tilde\beta_t$, the default) or `"beta"`.
 
 # %%
 for k in [0, 1, 10, 100, T - 1]:
@@ -170,8 +168,8 @@ for k in [0, 1, 10, 100, T - 1]:
 # > 5. **end for**
 # > 6. **return** $x_0$
 #
-# Written as a loop in code's 0-indexed $t$, with one generator for all the noise, drawn in the same order as
-# the library (first $x_T$, then one $z$ per step except the last):
+# As a loop in code's $t$, with one generator drawing the noise in the library's order ($x_T$, then one $z$ per step
+# but the last):
 
 # %%
 def my_sample(model, schedule, shape, generator):
@@ -197,15 +195,13 @@ fig = plotting.show_images(lib.clamp(-1, 1), nrow=8,
                            title="Algorithm 2 with the Gaussian oracle: Fashion-MNIST's mean and per-pixel noise")
 
 # %% [markdown]
-# The tolerance is $10^{-4}$, not float32's $10^{-6}$: the two compute the same mean in a different order
-# (Ho et al. Eq. 11 here, through $\hat x_0$ in the library), and 1000 steps accumulate the rounding.
+# The tolerance is $10^{-4}$: the two compute the mean in a different order, and 1000 steps accumulate rounding.
 #
-# The oracle's samples are what the best *Gaussian* model of Fashion-MNIST produces: a ghost of the average
-# garment with independent noise on every pixel. No shapes, no edges: those live in the correlations between
-# pixels that only a network can learn.
+# The oracle's samples are what the best *independent-pixel* Gaussian model of Fashion-MNIST produces: a ghost of
+# the average garment with independent noise on every pixel. No shapes, no edges: those live in the correlations
+# between pixels (a Gaussian with a full covariance would capture some of them; a network learns far more).
 #
-# **No noise at $t = 0$.** The last step returns the mean. Two different generators give the same result at
-# code `t = 0`, and different ones at code `t = 1`:
+# **No noise at $t = 0$.** Two generators give the same last step, and different steps at code `t = 1`:
 
 # %%
 for k in [1, 0]:
@@ -216,10 +212,9 @@ for k in [1, 0]:
 assert torch.equal(a, b)
 
 # %% [markdown]
-# **Reveal.** `p_sample` is one step of Algorithm 2, with the `t == 0` branch explicit; `p_mean_variance`
-# computes the mean through $\hat x_0$, which `model_predictions` gets from one network call, with the optional
-# clip (explained just below). DDIM (section 5) reuses `model_predictions`, so both samplers see the same
-# $(\hat\epsilon, \hat x_0)$.
+# **Reveal.** `p_sample` is one step of Algorithm 2, with the `t == 0` branch explicit; `p_mean_variance` forms the
+# mean from $\hat x_0$, which `model_predictions` gets from one network call (optionally clipped, just below). DDIM
+# (section 5) reuses `model_predictions`.
 
 # %%
 widgets.show_source(sampling.p_sample)
@@ -227,21 +222,13 @@ widgets.show_source(sampling.p_mean_variance)
 widgets.show_source(sampling.model_predictions)
 
 # %% [markdown]
-# **Clipping $\hat x_0$.** Images live in $[-1, 1]$, but at large $t$ the guess $\hat x_0$ can land far outside
-# (notebook 02, section 7: an error in $\epsilon$ is amplified by $\sqrt{1/\bar\alpha_t - 1}$). The library
-# clips $\hat x_0$ to $[-1, 1]$ before forming the mean (`clip_denoised=True`, the default, as in the paper's
-# code). It is not in Algorithm 2, and it only matters for an imperfect model.
+# **Clipping $\hat x_0$.** At large $t$ the guess $\hat x_0$ can land far outside $[-1, 1]$ (notebook 02, section
+# 7: an error in $\epsilon$ is amplified by $\sqrt{1/\bar\alpha_t - 1}$). The library clips it before forming the
+# mean (`clip_denoised=True`, as the paper's code does; not in Algorithm 2).
 
 # %% [markdown]
-# **Exercise 6.1: one step of Algorithm 2** (try it, then compare). Write `ancestral_step(schedule, x_t, t, eps_pred,
-# noise)`: line 4 of Algorithm 2 for one code $t$ (an int), given the network's answer `eps_pred` and the noise $z$,
-# with $\sigma_t^2 = \beta_t$ (the paper's first choice) and no clipping. Line 3 decides what happens at code $t = 0$.
-#
-# Write the function's body, then run the check in the cell after it: it calls your function on several cases against
-# `ddpm_lib` and prints ✓ when every case agrees; otherwise it stops with the likely mistake and the case that failed.
-# In the teacher edition (`notebooks/`) the solution is already in the cell, between two marker comments: cover it,
-# try, then compare. In the student edition (`make student`) it is a stub, and the check says "not implemented yet"
-# until you write it. Nothing after these cells uses your function: the notebook goes on with the library.
+# **Exercise 6.1:** write `ancestral_step(schedule, x_t, t, eps_pred, noise)`, lines 3-4 of Algorithm 2 at code $t$
+# with $\sigma_t^2 = \beta_t$ and no clipping, then run the check below (how exercises work: notebook 00).
 
 # %%
 from ddpm_lib.exercises import ex06
@@ -262,11 +249,9 @@ def ancestral_step(schedule, x_t, t, eps_pred, noise):
 ex06.check_ancestral_step(ancestral_step)
 
 # %% [markdown]
-# **Exercise 6.2: the same step through the clipped $\hat x_0$** (try it, then compare). Write
-# `ancestral_step_clipped(schedule, x_t, t, eps_pred, noise)`: predict $\hat x_0$ from `eps_pred` (Ho et al. Eq. 15),
-# clip it to $[-1, 1]$, and form the mean from the clipped $\hat x_0$ with the posterior's coefficients
-# (`schedule.posterior_mean_coef1`, `coef2`, Eq. 7), then add the noise as in 6.1 ($\sigma_t^2 = \beta_t$). This is
-# what `p_mean_variance` does with `clip_denoised=True`.
+# **Exercise 6.2:** write `ancestral_step_clipped(...)`, the same step with the mean formed from the clipped
+# $\hat x_0$ (Ho et al. Eq. 15, then their Eq. 7 with `schedule.posterior_mean_coef1`, `coef2`), then run the check
+# below (how exercises work: notebook 00).
 
 # %%
 def ancestral_step_clipped(schedule, x_t, t, eps_pred, noise):
@@ -286,8 +271,7 @@ ex06.check_ancestral_step_clipped(ancestral_step_clipped)
 # %% [markdown]
 # ## 3. A trained model
 #
-# `ensure_trained` returns the EMA model of `runs/<profile>/checkpoint.pt` when that run finished its budget,
-# and trains (or resumes) otherwise; in `tiny` that takes seconds.
+# `ensure_trained` returns the EMA model of `runs/<profile>/checkpoint.pt`, or trains (or resumes) one.
 
 # %% tags=["training"]
 model, schedule, state = runs.ensure_trained(profile, run_dir, device=device)
@@ -297,12 +281,10 @@ print("trained in this session" if state is not None else "loaded from the check
 # %% [markdown]
 # ## 4. Watching a sample form
 #
-# `probes.reverse_trajectory` runs Algorithm 2 once through `sampling.progressive`, the one sampling loop: a
-# generator that yields every step as the same dict for every sampler named in `sampling.SAMPLERS` (`sampler="ddim"`
-# takes DDIM instead), on 16 images, and keeps, for every $t$, the current $x_t$ and the network's
-# guess $\hat x_0$ of the first 8. This one run of $T$ network calls gives the figure, the GIF and the slider
-# below, and the DDPM rows of section 7. (16 images: $T$ calls of the `small` network take one to two minutes
-# on a 2-core CPU; more images cost proportionally more.)
+# `probes.reverse_trajectory` runs Algorithm 2 once on 16 images through `sampling.progressive`, the one sampling
+# loop (it yields every step as the same dict for every sampler in `sampling.SAMPLERS`), and keeps each $t$'s $x_t$
+# and $\hat x_0$ of the first 8. This one run of $T$ network calls feeds the figure, the GIF, the slider and the
+# DDPM rows of section 7.
 
 # %%
 n, n_traj = min(16, profile.n_samples), 8
@@ -315,16 +297,12 @@ snapshot_ts = [T - 1, int(0.8 * T), int(0.6 * T), int(0.4 * T), int(0.25 * T), i
 fig = plotting.plot_reverse_snapshots(trajectory, snapshot_ts, n=4)
 
 # %% [markdown]
-# Read each column top (the current $x_t$) and bottom (where the network thinks it is heading). At the very
-# start $\hat x_0$ is clipped noise: any error in $\epsilon_\theta$ is amplified by $\sqrt{1/\bar\alpha_t - 1}$
-# (notebook 02, section 7), over 100 times at $t = T$. A few hundred steps later it is a blurry average garment:
-# from a very noisy $x_t$ the best guess under squared error is a mean over many garments. As $t$ falls, the
-# guess commits to a class, then to a silhouette, while $x_t$ itself still looks like noise; the last hundred
-# steps add the details. The coarse structure is decided early, the fine detail late. (With `tiny`, nothing of
-# this shows: its network has not learned anything yet.)
+# Each column: $x_t$ on top, $\hat x_0$ below. At first $\hat x_0$ is clipped noise (an error in $\epsilon_\theta$
+# is amplified over 100 times at $t = T$); a few hundred steps later a blurry average garment, the best guess under
+# squared error from a very noisy $x_t$. As $t$ falls it commits to a class, then a silhouette, while $x_t$ still
+# looks like noise; the last hundred steps add the details. (With `tiny` nothing of this shows.)
 #
-# The same run as an animation (left: $x_t$, right: $\hat x_0$; it ends on the final samples), saved as
-# `runs/<profile>/denoise.gif`:
+# The same run as an animation (left $x_t$, right $\hat x_0$), saved as `runs/<profile>/denoise.gif`:
 
 # %%
 gif_path = plotting.save_animation(plotting.denoising_frames(trajectory, n_frames=40, nrow=4),
@@ -335,7 +313,6 @@ display(HTML(f'<img src="data:image/gif;base64,{gif}">'))  # an <img>: exported 
 
 # %% [markdown]
 # **Try it yourself.** The slider moves code $t$ from $T-1$ (noise) to 0 (the sample); press play to animate.
-# The figure above is the same view at fixed $t$, for readers without a running kernel.
 
 # %%
 widgets.reverse_explorer(trajectory, t=T // 2, n=4)
@@ -343,17 +320,18 @@ widgets.reverse_explorer(trajectory, t=T // 2, n=4)
 # %% [markdown]
 # ## 5. DDIM, derived
 #
-# Ancestral sampling needs all $T = 1000$ network calls. Song et al. (2021) start from what the loss sees. The loss
-# $L_\text{simple}$ of notebook 04 (Ho et al. Eq. 14) is
-# $\mathbb{E}_{t, x_0, \epsilon}\,\lVert\epsilon - \epsilon_\theta(\sqrt{\bar\alpha_t}\,x_0
-# + \sqrt{1-\bar\alpha_t}\,\epsilon,\ t)\rVert^2$: it draws $x_t$ straight from the marginal $q(x_t \mid x_0)$
-# (Ho et al. Eq. 4) and never looks at a single step $x_{t-1} \to x_t$ of the chain. The network that minimises
-# it is $\mathbb{E}[\epsilon \mid x_t]$ at every $t$, which depends only on the data and those marginals. So any
-# other forward process with the same marginals has the same best $\epsilon_\theta$, and the network we trained
-# serves it unchanged (Song et al. prove it for their family: their Theorem 1).
+# Ancestral sampling needs all $T = 1000$ network calls. Song et al. (2021) start from what the loss sees:
+# $L_\text{simple}$ (Ho et al. Eq. 14) draws $x_t$ straight from the marginal $q(x_t \mid x_0)$ (Ho et al. Eq. 4) and
+# never looks at a single step $x_{t-1} \to x_t$. Its minimiser, $\mathbb{E}[\epsilon \mid x_t]$ at every $t$,
+# depends only on the data and those marginals. So any forward process with the same marginals has the same best
+# $\epsilon_\theta$, and our network serves it unchanged (Song et al. prove it for their family: their Theorem 1).
 #
-# **A family with the same marginals.** For a jump from $t$ to any earlier $s < t$ and any $\sigma_t \ge 0$, take
-# (Song et al. Eq. 7, written there for $s = t-1$)
+# **Notation.** Song et al. write $\alpha_t$ for what Ho et al. (and these notebooks) call $\bar\alpha_t$, the
+# product of the per-step $\alpha$'s. Their equations below are rewritten in our notation.
+#
+# **A family with the same marginals.** For a jump from $t$ to any earlier $s < t$, and any $\sigma_t$ with
+# $0 \le \sigma_t^2 \le 1 - \bar\alpha_s$ (so that the square root below is real), take (Song et al. Eq. 7, written
+# there for $s = t-1$)
 #
 # $$q_\sigma(x_s \mid x_t, x_0) = \mathcal{N}\!\left(\sqrt{\bar\alpha_s}\,x_0 + \sqrt{1-\bar\alpha_s-\sigma_t^2}\;
 # \frac{x_t - \sqrt{\bar\alpha_t}\,x_0}{\sqrt{1-\bar\alpha_t}},\ \sigma_t^2\mathbf{I}\right).$$
@@ -367,12 +345,12 @@ widgets.reverse_explorer(trajectory, t=T // 2, n=4)
 # $$x_s = \sqrt{\bar\alpha_s}\,\hat x_0 + \sqrt{1-\bar\alpha_s-\sigma_t^2}\;\epsilon_\theta(x_t, t)
 # + \sigma_t z, \qquad z \sim \mathcal{N}(0, \mathbf{I}) \qquad \text{(Song et al. Eq. 12)}.$$
 #
-# Read it: predict $x_0$, then re-noise it to level $s$, using the predicted noise for the deterministic part
-# and fresh noise $z$ for the rest.
+# Predict $x_0$, then re-noise it to level $s$: the predicted noise for the deterministic part, fresh noise $z$ for
+# the rest.
 #
-# **Check (Monte Carlo).** One jump with the *true* noise (a "model" that knows $x_0$) must keep
-# $q(x_s \mid x_0)$: for one real image $x_0$, draw 4000 $x_t \sim q(x_t \mid x_0)$, jump with `sampling.ddim_step`
-# and compare each pixel's mean with $\sqrt{\bar\alpha_s}\,x_0$ and the variance with $1-\bar\alpha_s$.
+# **Check (Monte Carlo).** One jump with the *true* noise must keep $q(x_s \mid x_0)$: for one real image, 4000
+# $x_t \sim q(x_t \mid x_0)$ jump with `sampling.ddim_step`; each pixel's mean and variance must be
+# $\sqrt{\bar\alpha_s}\,x_0$ and $1-\bar\alpha_s$.
 
 # %%
 x0 = x_real[:1].to(device)  # one garment, (1, 1, 28, 28)
@@ -392,21 +370,19 @@ for (t, s), eta in [((T - 1, T // 2), 0.0), ((T - 1, T // 2), 1.0), ((T // 2, T 
 print("one DDIM jump with the true noise keeps q(x_s | x_0) (mean and variance within Monte Carlo error)")
 
 # %% [markdown]
-# With $\eta = 0$ the check is an identity (the jump re-noises $x_0$ with the very same $\epsilon$); with
-# $\eta = 1$ part of $\epsilon$ is swapped for fresh noise and the variance still adds up. With the *network's*
-# guesses instead of the truth, nothing guarantees it: section 6 measures what is lost.
+# With $\eta = 0$ the check is an identity (the same $\epsilon$ re-noises $x_0$); with $\eta = 1$ part of $\epsilon$ is
+# swapped for fresh noise and the variance still adds up. With the network's guesses nothing guarantees it
+# (section 6).
 #
 # **$\eta$.** Song et al. pick the noise scale
 # $\sigma_t(\eta) = \eta\sqrt{\frac{1-\bar\alpha_s}{1-\bar\alpha_t}}\sqrt{1-\frac{\bar\alpha_t}{\bar\alpha_s}}$
 # (Song et al. Eq. 16). With $s = t-1$, $\sigma_t(1)^2 = \tilde\beta_t$: **$\eta = 1$ over all $T$ steps is
-# exactly ancestral sampling**. With $\eta = 0$ the sampler adds no noise at all after $x_T$: a deterministic map
-# from noise to image, which lets us take large steps (50, 20, 10) without the noise piling up.
+# exactly ancestral sampling**. With $\eta = 0$ no noise is added after $x_T$: a deterministic map from noise to
+# image, which takes large steps (50, 20, 10) without noise piling up.
 #
-# **Clipping, consistently.** If $\hat x_0$ is clipped to $[-1, 1]$, the $\epsilon$ in the update must be the
-# one that goes with the clipped $\hat x_0$: $\epsilon = (x_t - \sqrt{\bar\alpha_t}\,\hat x_0)/\sqrt{1-\bar\alpha_t}$.
-# Otherwise the two terms of Song et al. Eq. 12 disagree about which image $x_t$ contains.
-#
-# Written as a loop (deterministic, $\eta = 0$, over `sampling.ddim_timesteps`), then checked:
+# **Clipping, consistently.** With $\hat x_0$ clipped, the update's $\epsilon$ must be the one that goes with it,
+# $(x_t - \sqrt{\bar\alpha_t}\,\hat x_0)/\sqrt{1-\bar\alpha_t}$, or the two terms of Song et al. Eq. 12 disagree
+# about which image $x_t$ contains. As a loop ($\eta = 0$, over `sampling.ddim_timesteps`), then checked:
 
 # %%
 def my_ddim(model, schedule, shape, steps, generator):
@@ -433,9 +409,8 @@ print("my DDIM (eta = 0, with clipping) matches sampling.ddim_sample at 50 and 1
 widgets.show_source(sampling.ddim_step)
 
 # %% [markdown]
-# **Exercise 6.3: one DDIM step** (try it, then compare). Write `ddim_step(schedule, x_t, t, s, eps_pred)`: one
-# deterministic jump ($\eta = 0$) of Song et al. Eq. 12 from code $t$ to code $s < t$, or onto the data when `s` is
-# `None`, with the clipped $\hat x_0$ and the noise that goes with it (as in `my_ddim` above).
+# **Exercise 6.3:** write `ddim_step(schedule, x_t, t, s, eps_pred)`, one jump of `my_ddim` above from code $t$ to
+# $s$ (or onto the data when `s` is `None`), then run the check below (how exercises work: notebook 00).
 
 # %%
 def ddim_step(schedule, x_t, t, s, eps_pred):
@@ -452,8 +427,7 @@ def ddim_step(schedule, x_t, t, s, eps_pred):
 ex06.check_ddim_step(ddim_step)
 
 # %% [markdown]
-# **Check: DDIM with $\eta = 1$ over all $T$ steps is ancestral sampling.** Same generator, same order of
-# draws, so the two samples must agree to rounding:
+# **Check: DDIM with $\eta = 1$ over all $T$ steps is ancestral sampling** (same generator, same draws):
 
 # %%
 ddim_eta1 = sampling.ddim_sample(gauss, schedule.to("cpu"), shape, steps=T, eta=1.0,
@@ -466,10 +440,9 @@ print(f"DDIM(eta = 1, {T} steps) = Algorithm 2: max |difference| = {(ddim_eta1 -
 # %% [markdown]
 # ## 6. Which timesteps, and how many
 #
-# **Spacing.** `sampling.ddim_timesteps` visits `steps` timesteps evenly spaced from code 0 to $T-1$, both ends
-# included (a rounded `linspace`). improved-diffusion's `"ddimN"` respacing (its `space_timesteps`) strides
-# instead: `range(0, T, T // N)`, so with $N = 10$ it visits code 0, 100, ..., 900 and starts from code $t = 900$:
-# its first step treats pure noise as if it were $x_{900}$, a level that still holds some signal.
+# **Spacing.** `sampling.ddim_timesteps` visits `steps` timesteps evenly from code 0 to $T-1$, both ends included.
+# improved-diffusion's `"ddimN"` respacing strides instead, `range(0, T, T // N)`: with $N = 10$ it starts from code
+# $t = 900$, treating pure noise as $x_{900}$, a level that still holds some signal.
 
 # %%
 steps = 10
@@ -495,24 +468,21 @@ axes[1].legend(fontsize=8)
 fig.savefig(run_dir / "ddim_timesteps.png", dpi=80)
 
 # %% [markdown]
-# Both spacings are even in $t$, so they spend as many steps at $t > 900$, where $\bar\alpha_t$ is nearly zero
-# and little changes, as at $t < 100$, where the details form. Later work spaces the steps by other rules
-# (quadratic in $t$, or even in noise level); the next cell shows why it matters.
+# Both spacings spend as many steps at $t > 900$, where little changes, as at $t < 100$, where the details form.
+# Later work spaces steps otherwise (quadratic in $t$, or even in noise level); the next cell shows why it matters.
 #
-# **A perfect denoiser still loses variance.** Take data $x_0 \sim \mathcal{N}(0.3, 0.2^2)$, one pixel, and the
-# exact oracle `oracle.GaussianOracle`: $\hat x_0 = \mathbb{E}[x_0 \mid x_t]$ and
-# $\epsilon_\theta = \mathbb{E}[\epsilon \mid x_t]$, no learning error at all. With $a = \sqrt{\bar\alpha}$,
-# $b = \sqrt{1-\bar\alpha}$ and data std $\varsigma = 0.2$, both guesses are linear in $x_t$ and one deterministic
-# jump of Song et al. Eq. 12 ($\eta = 0$) gives
+# **A perfect denoiser still loses variance.** Take one pixel of data $x_0 \sim \mathcal{N}(0.3, 0.2^2)$ and the
+# exact oracle: $\hat x_0 = \mathbb{E}[x_0 \mid x_t]$, $\epsilon_\theta = \mathbb{E}[\epsilon \mid x_t]$, no
+# learning error. With $a = \sqrt{\bar\alpha}$, $b = \sqrt{1-\bar\alpha}$ and data std $\varsigma = 0.2$, both guesses
+# are linear in $x_t$, and one jump of Song et al. Eq. 12 ($\eta = 0$) gives
 #
 # $$x_s - a_s m = \frac{a_s a_t \varsigma^2 + b_s b_t}{v_t}\,(x_t - a_t m), \qquad v_t = a_t^2\varsigma^2 + b_t^2
 # = \operatorname{Var}(x_t).$$
 #
 # Write $(a_t\varsigma, b_t) = \sqrt{v_t}\,(\cos\varphi_t, \sin\varphi_t)$: the factor is
-# $\sqrt{v_s/v_t}\,\cos(\varphi_t - \varphi_s)$, so the spread relative to the right one,
-# $\operatorname{Var}(x_s)/v_s$, is multiplied by $\cos^2(\varphi_t - \varphi_s) < 1$ at every jump. Nothing adds
-# it back when $\eta = 0$; only when the angle steps shrink to zero (many steps) does the product tend to 1.
-# `oracle.ddim_moments` computes the product; below it is checked against 4000 samples of `sampling.ddim_sample`.
+# $\sqrt{v_s/v_t}\,\cos(\varphi_t - \varphi_s)$, so the relative spread $\operatorname{Var}(x_s)/v_s$ is multiplied
+# by $\cos^2(\varphi_t - \varphi_s) < 1$ at every jump. Only as the angle steps shrink (many steps) does the product
+# tend to 1. `oracle.ddim_moments` computes it; checked against 4000 samples of `sampling.ddim_sample`:
 
 # %%
 step_counts = [5, 10, 20, 50, 100, 200, 1000]
@@ -542,19 +512,17 @@ fig.savefig(run_dir / "oracle_std_vs_steps.png", dpi=80)
 
 # %% [markdown]
 # So "DDIM with 50 steps is nearly as good as 1000" is a statement about a trained network on images, not an
-# identity: even the exact denoiser comes out with a visibly narrower distribution at 50 steps, and the schedule
-# decides how much (the cosine schedule's angle $\varphi_t$ moves more evenly in $t$, so its even steps lose less).
-# $\eta = 1$ does not rescue 50 steps (the cell prints it: the spread comes out even narrower), because its
-# $\sigma_t(1)^2$ over a long jump is the posterior variance for a *known* $x_0$, the smallest choice.
+# identity: even the exact denoiser comes out narrower at 50 steps, by how much the schedule decides (the cosine
+# schedule's $\varphi_t$ moves more evenly in $t$). $\eta = 1$ does not rescue 50 steps: the cell prints an even
+# narrower spread, because $\sigma_t(1)^2$ over a long jump is the posterior variance for a *known* $x_0$.
 #
 # ### DPM-Solver++(2M): a second-order step on the same path
 #
-# With $\eta = 0$ DDIM follows a deterministic path from $x_T$ to $x_0$ (the probability-flow ODE), one step of a
-# numerical solver per network call; the spread lost above is that solver's error. Lu et al. (2022) take better
-# steps for the same calls. Write $\alpha_t = \sqrt{\bar\alpha_t}$, $\sigma_t = \sqrt{1-\bar\alpha_t}$ and
-# $\lambda_t = \log(\alpha_t/\sigma_t)$, half the log signal-to-noise ratio (`sampling.half_log_snr`), which grows
-# as $t$ falls. In $\lambda$ the path's linear part integrates exactly and leaves one integral of the predicted
-# $x_0$, from $t$ to an earlier $s$:
+# With $\eta = 0$ DDIM follows a deterministic path (the probability-flow ODE), one solver step per network call;
+# the spread lost above is that solver's error. Lu et al. (2022) take better steps for the same calls. In their
+# notation (here only) $\alpha_t = \sqrt{\bar\alpha_t}$, $\sigma_t = \sqrt{1-\bar\alpha_t}$, and
+# $\lambda_t = \log(\alpha_t/\sigma_t)$, half the log signal-to-noise ratio (`sampling.half_log_snr`), grows as $t$
+# falls. In $\lambda$ the path's linear part integrates exactly, leaving one integral of the predicted $x_0$:
 #
 # $$x_s = \frac{\sigma_s}{\sigma_t}\,x_t
 # + \sigma_s\int_{\lambda_t}^{\lambda_s} e^{\lambda}\,\hat x_0(x_\lambda, \lambda)\,d\lambda .$$
@@ -574,12 +542,10 @@ fig.savefig(run_dir / "oracle_std_vs_steps.png", dpi=80)
 #
 # $$x_s = \frac{\sigma_s}{\sigma_t}\,x_t - \alpha_s\left(e^{-h} - 1\right) D .$$
 #
-# Three steps stay first order: the first (no $\hat x_0'$ yet); the last, onto the data ($\sigma = 0$,
-# $\lambda = \infty$), which lands on $\hat x_0$ as DDIM's does; and the one into code 0, which is nearly the whole
-# jump to the data ($\sigma_0 = \sqrt{\beta_1} = 0.01$), so $h$ is several times $h'$ and the line would be read far
-# beyond the two points that drew it. It visits the same timesteps as DDIM (`sampling.ddim_timesteps`).
-#
-# Written as a loop, then checked against the library (`sampling.progressive("dpm-solver++", ...)`):
+# Three steps stay first order: the first (no $\hat x_0'$ yet); the last, onto the data ($\sigma = 0$), which lands
+# on $\hat x_0$ as DDIM's does; and the one into code 0, nearly the whole jump to the data ($\sigma_0 = 0.01$), where
+# $h$ is several times $h'$ and the line would be read far beyond its two points. It visits DDIM's timesteps. As a
+# loop, checked against `sampling.progressive("dpm-solver++", ...)`:
 
 # %%
 def my_dpm_solver(model, schedule, shape, steps, generator):
@@ -617,9 +583,8 @@ print("my DPM-Solver++(2M) matches the library at 20 and 10 steps; with a consta
 widgets.show_source(sampling.dpmpp_2m_step)
 
 # %% [markdown]
-# `prev` is the loop's dict of the step before: the solver keeps no state of its own, so a stored step resumes
-# exactly (`progressive`'s `x_T`, `t_start` and `prev`). The same exact oracle as above, now with both solvers at
-# the same numbers of network calls:
+# `prev` is the loop's dict of the step before: the solver keeps no state, so a stored step resumes exactly. The
+# exact oracle again, both solvers at the same network calls:
 
 # %%
 fig, ax = plt.subplots(figsize=(6, 3.2), layout="constrained")
@@ -640,30 +605,22 @@ ax.legend(fontsize=8)
 fig.savefig(run_dir / "oracle_std_dpm_solver.png", dpi=80)
 
 # %% [markdown]
-# The second-order step keeps more of the spread at every step count, for the same network calls, and its error
-# falls faster as the steps grow (`tests/test_sampling.py` measures it against the exact solution of the path:
-# doubling the steps divides DDIM's error by 2 and DPM-Solver++'s by about 5 or more). Section 7 runs both on the
-# trained network.
+# The second-order step keeps more of the spread at every step count, and its error falls faster as the steps grow
+# (`tests/test_sampling.py`: doubling the steps divides DDIM's error by 2, DPM-Solver++'s by about 5 or more).
 #
 # ## 7. A sampler truth table
 #
-# One checkpoint (the `model` of section 3), one seed, and one knob turned per row. Each row shows 8 images and
-# three numbers to hold against the real test images: the pixel mean and std, the fraction of saturated pixels
-# ($|x| > 0.99$; Fashion-MNIST's black background sits exactly at $-1$) and the fraction *outside* the data's range
-# ($|x| > 1$). The DDPM reference is the trajectory of section 4 (no new network calls). The other DDPM rows resume
-# Algorithm 2 from one of the trajectory's $x_t$: `sampling.progressive` starts from a given `x_T` at a visited
-# timestep `t_start`, so a stored step picks up where it was:
+# One checkpoint, one seed, one knob turned per row. Each row shows 8 images and numbers to hold against the real
+# test images: pixel mean and std, the fraction of saturated pixels ($|x| > 0.99$; the background sits exactly at
+# $-1$) and the fraction *outside* $[-1, 1]$. The DDPM reference is section 4's trajectory; the other DDPM rows
+# resume Algorithm 2 from one of its $x_t$ (`sampling.progressive` starts from a given `x_T` at `t_start`):
 #
-# * **$\sigma_t^2 = \beta_t$** instead of $\tilde\beta_t$. The two differ most at small $t$ (section 1), so on
-#   a CPU (profiles `tiny`, `small`) the row re-runs only the last 100 steps from the trajectory's $x_{100}$;
-#   with `full` (a GPU) it runs the whole chain from $x_T$.
-# * **Noise at the last step**: the library has no switch for it, on purpose (`p_sample` adds none at `t = 0`,
-#   Algorithm 2's $z = 0$ at $t = 1$). The row takes the trajectory's $x_1$, runs the last step and adds
-#   $\sqrt{\beta_1}\,z$ by hand, the bug of labml's `p_sample`.
+# * **$\sigma_t^2 = \beta_t$** instead of $\tilde\beta_t$. They differ most at small $t$, so on `tiny` and `small`
+#   the row re-runs only the last 100 steps; with `full` the whole chain.
+# * **Noise at the last step**, which the library has no switch for, on purpose: the row runs the last step from the
+#   trajectory's $x_1$ and adds $\sqrt{\beta_1}\,z$ by hand, the bug of labml's `p_sample`.
 #
-# The DDIM rows start from the same $x_T$ (the same seed and the first 8 of the same batch). Steps: 10, 20, 50 and
-# 100 on every profile, and 1000 only with `full`, where $T$ network calls are cheap. The DPM-Solver++ rows start
-# from that $x_T$ too, with 10 and 20 steps.
+# The DDIM rows (10, 20, 50, 100 steps; 1000 with `full`) and DPM-Solver++ rows (10, 20) start from the same $x_T$.
 
 # %%
 n_tab = n_traj  # 8 images per row
@@ -724,10 +681,9 @@ for ax, (label, r) in zip(axes, truth.items()):
 fig.savefig(run_dir / "sampler_truth_table.png", dpi=80)
 
 # %% [markdown]
-# **Check: what every profile must show**, trained or not. With clipping on, the last step of both samplers
-# returns the clipped $\hat x_0$ (DDPM: the posterior mean at code `t = 0` is $\hat x_0$ itself; DDIM: the last jump
-# lands on $\bar\alpha = 1$), so no pixel leaves $[-1, 1]$; re-running the trajectory's last step reproduces its
-# samples; and noise after the last step pushes the clipped pixels (exactly $\pm 1$) out of range.
+# **Check: what every profile must show**, trained or not. With clipping, both samplers' last step returns the
+# clipped $\hat x_0$, so no pixel leaves $[-1, 1]$; re-running the trajectory's last step reproduces its samples; and
+# noise after the last step pushes the pixels sitting at exactly $\pm 1$ out of range.
 
 # %%
 clipped_rows = [label for label in truth if label != "data" and "no clip" not in label and "noise at" not in label]
@@ -739,26 +695,20 @@ print(f"clipped rows stay in [-1, 1]; {at_edge:.1%} of the reference's pixels si
       f"and {truth[f'DDPM {T}, noise at t=0']['outside']:.1%} leave [-1, 1] once noise is added at the last step")
 
 # %% [markdown]
-# How to read the rows (the numbers above are for the profile this notebook ran with):
+# How to read the rows (for the profile this notebook ran with):
 #
-# * **DDPM vs DDIM 50**: the two references; the wall time is proportional to the network calls ($T$ vs 50).
-# * **$\sigma_t^2 = \beta_t$**: slightly more noise per step; after the last, noise-free step, its numbers should
-#   sit close to the reference's (the paper reports similar quality for both).
-# * **Noise at the last step**: the saturated fraction moves into the out-of-range column and the std grows by
-#   about $\sqrt{\beta_1} = 0.01$ of noise: the image is never denoised once more.
-# * **No clip**: $\hat x_0$ may leave $[-1, 1]$: the out-of-range column is the measure; an untrained network
-#   (`tiny`) leaves it far more than a trained one.
-# * **$\eta$ = 0.5, 1**: fresh noise at every jump instead of the predicted noise: compare the std and the
-#   saturated fraction with the $\eta = 0$ row and with the data's.
-# * **Steps**: with a trained model the statistics approach the data's as the steps grow; section 6 showed that
-#   even a perfect denoiser needs many deterministic steps to keep the spread.
-# * **DPM-Solver++ 10, 20**: the same network calls as DDIM 10, 20 from the same $x_T$; hold its std and saturated
-#   fraction against those rows and against DDIM 50. (Notebook 07's FID is the finer measure of the two.)
+# * **DDPM vs DDIM 50**: the references; wall time goes with network calls ($T$ vs 50).
+# * **$\sigma_t^2 = \beta_t$**: slightly more noise per step, numbers close to the reference's (the paper reports
+#   similar quality).
+# * **Noise at the last step**: saturated pixels move to the out-of-range column; the image is never denoised again.
+# * **No clip**: the out-of-range column measures how far $\hat x_0$ strays (far more for an untrained network).
+# * **$\eta$ = 0.5, 1**: fresh noise at every jump: compare std and saturation with the $\eta = 0$ row and the data.
+# * **Steps** and **DPM-Solver++ 10, 20**: with a trained model the statistics approach the data's as the steps grow;
+#   hold DPM-Solver++ against DDIM at the same calls (notebook 07's FID is the finer measure).
 #
 # ## 8. Generated garments
 #
-# The profile's `n_samples` garments with DDIM and its `ddim_steps` steps (a new seed, so new garments), next to
-# as many real test images.
+# The profile's `n_samples` garments with DDIM (a new seed), next to as many real test images.
 
 # %%
 n = profile.n_samples
@@ -773,26 +723,22 @@ _ = plotting.show_images(samples, nrow=8, ax=axes[0], title=f"generated (profile
 _ = plotting.show_images(real, nrow=8, ax=axes[1], title="real (Fashion-MNIST test set)")
 
 # %% [markdown]
-# With `tiny` the generated grid is noise-like blobs (30 training steps); with `small`, garments you can name,
-# blurrier and less varied than the real ones; with `full`, garments close to the real grid.
+# With `tiny`: noise-like blobs; with `small`: garments you can name, blurrier and less varied than the real ones;
+# with `full`: close to the real grid.
 #
 # ## Summary
 #
-# * The reverse step is a Gaussian whose mean is the posterior mean with $x_0$ replaced by the network's guess;
-#   in terms of $\epsilon_\theta$ it is Ho et al. Eq. 11, checked against `sampling.p_mean_variance`.
-# * $\sigma_t^2 \in \{\beta_t, \tilde\beta_t\}$; either way the last step (code `t = 0`) adds no noise.
-# * Algorithm 2 as a loop matches `sampling.sample`; `sampling.progressive` exposes every step, which the
-#   figure, the GIF and the slider read.
-# * Any process with the marginals $q(x_t \mid x_0)$ reuses the network, because the loss sees only those
-#   marginals. DDIM (Song et al. Eq. 12) re-noises the predicted $x_0$ to an earlier level; one jump with the
-#   true noise keeps $q(x_s \mid x_0)$ (Monte Carlo); $\eta = 1$ over all steps is ancestral sampling.
-# * Deterministic DDIM ($\eta = 0$) loses spread at every jump, even with the exact oracle: a factor
-#   $\cos(\varphi_t - \varphi_s)$ per jump (`oracle.ddim_moments`); many steps, or $\eta > 0$, give it back.
-# * DPM-Solver++(2M) integrates the same path in $\lambda = \log(\alpha_t/\sigma_t)$ with a line through the last two
-#   predictions of $x_0$ (first order, it is DDIM's step); with the exact oracle it keeps more of the spread than DDIM
-#   for the same network calls.
-# * The truth table measures each knob (variance, clipping, $\eta$, last-step noise, steps) by pixel mean, std,
-#   saturated and out-of-range fractions against the data.
+# * The reverse step is a Gaussian whose mean is the posterior mean with $x_0$ replaced by the network's guess
+#   (Ho et al. Eq. 11); $\sigma_t^2 \in \{\beta_t, \tilde\beta_t\}$, and the last step adds no noise.
+# * Algorithm 2 as a loop matches `sampling.sample`; `sampling.progressive` exposes every step.
+# * The loss sees only the marginals $q(x_t \mid x_0)$, so any process with them reuses the network. DDIM (Song et al.
+#   Eq. 12) re-noises the predicted $x_0$ to an earlier level; $\eta = 1$ over all steps is ancestral sampling.
+# * Deterministic DDIM loses spread at every jump, even with the exact oracle: a factor $\cos(\varphi_t - \varphi_s)$
+#   per jump (`oracle.ddim_moments`). More steps give it back; $\eta = 1$ at 50 steps does not (its spread is
+#   narrower still).
+# * DPM-Solver++(2M) integrates the same path in $\lambda$ with a line through the last two predictions of $x_0$
+#   (first order, it is DDIM); with the exact oracle it keeps more spread than DDIM at the same calls.
+# * The truth table measures each knob by pixel statistics against the data.
 #
 # **`ddpm_lib` now contains** (in addition to notebooks 01-05):
 # * `sampling`: `model_predictions`, `p_mean_variance`, `p_sample`, `ddim_timesteps`, `ddim_step`,
