@@ -12,21 +12,15 @@
 # %% [markdown]
 # # 07 · Evaluation: how good are our samples, measured honestly
 #
-# Notebook 06 ended with a grid of garments and our eyes as the judge. Here we put numbers on them, and spend as
-# much care on what each number can and cannot say as on computing it: a Fréchet distance (FID) in the features of
-# a small classifier of our own, its floor and its bias, class coverage, nearest training images, the bound in
-# bits/dim, and the trade between sampling steps and quality.
+# Notebook 06 ended with a grid of garments and our eyes as the judge. Here we put numbers on them, with as much
+# care for what each number can say as for computing it.
 #
 # **Learning goals.** After this notebook you can
-# 1. derive the Fréchet distance between two Gaussians, compute it stably in float64, and check it on Gaussians
-#    whose answer is known;
-# 2. say what makes an FID honest: the real-vs-real floor at the same sample count, its bias as the count grows,
-#    and a sanity ladder (real < slightly blurred < heavily blurred < noise) that it must rank correctly;
+# 1. derive the Fréchet distance between two Gaussians, compute it stably, and check it where the answer is known;
+# 2. say what makes an FID honest: the real-vs-real floor, its bias with the sample count, and a sanity ladder;
 # 3. read class coverage, confidence and nearest training images as checks for mode collapse and memorisation;
-# 4. estimate the bound in bits/dim with an error bar, and place it beside Ho et al.'s numbers without pretending
-#    they are comparable;
-# 5. measure quality against sampling steps (DDIM and DPM-Solver++) and wall time, and score any `.npy` of samples
-#    from the command line.
+# 4. estimate the bound in bits/dim with an error bar, and say why a better sampler can have a worse bound;
+# 5. measure quality against sampling steps (DDIM and DPM-Solver++), and score any `.npy` of samples.
 #
 # **Where this fits.** 00 the 2D warm-up → 01 schedules → 02 the forward process → 03 the U-Net → 04 the loss →
 # 05 training → 06 sampling → **07 evaluation (here)**. We need a trained model: `runs.ensure_trained` loads
@@ -34,7 +28,7 @@
 # one otherwise.
 #
 # **Convention** (as in every notebook): code `t` runs over `0, ..., T-1`, and **code `t = k` is the paper's
-# $t = k+1$**. The bound's term at code `t = 0` is the decoder $L_0$; sampling ends at code `t = 0`, with no noise.
+# $t = k+1$**.
 
 # %% _kg_hide-input=true jupyter={"source_hidden": true}
 # @title Setup (the same in every notebook): get ddpm_lib, pick the device and profile, seed { display-mode: "form" }
@@ -87,7 +81,7 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ddpm_lib import classifier, data, evaluation, runs, sampling, widgets
+from ddpm_lib import classifier, data, evaluation, losses, runs, sampling, widgets
 
 T = profile.timesteps
 run_dir = runs.run_dir(profile)  # runs/<profile>/ at the repository root ($DDPM_RUNS_DIR if set)
@@ -105,12 +99,11 @@ notebook_start, notebook_cpu = time.perf_counter(), time.process_time()
 # %% [markdown]
 # ## 1. A classifier to see with
 #
-# FID (Heusel et al. 2017) compares two sets of images through the features of a network trained on real images:
-# it fits a Gaussian to each set's features and measures the distance between the two Gaussians. The standard FID
-# uses an Inception network trained on ImageNet photographs, which knows nothing of 28x28 greyscale garments. We
-# train our own: two convolution blocks and a 128-feature layer before the 10-way head, a few CPU minutes on
-# `small` (`classifier.CLASSIFIER_CONFIGS` sizes it per profile). Its features are what "looks like a sandal" means
-# to it; FID in them is comparable between our runs, **not** with published FIDs.
+# FID (Heusel et al. 2017) fits a Gaussian to each image set's features in a network trained on real images and
+# measures the distance between the two Gaussians. The standard Inception network knows nothing of 28x28 greyscale
+# garments, so we train our own classifier (two convolution blocks, 128 features before the 10-way head;
+# `classifier.CLASSIFIER_CONFIGS` sizes it per profile). FID in its features compares our runs with each other,
+# **not** with published FIDs.
 
 # %%
 widgets.show_source(classifier.Classifier)
@@ -126,8 +119,8 @@ if profile.name == "tiny":
 # %% [markdown]
 # ## 2. The Fréchet distance between two Gaussians
 #
-# For $X \sim \mathcal{N}(\mu_1, \Sigma_1)$ and $Y \sim \mathcal{N}(\mu_2, \Sigma_2)$ in $\mathbb{R}^D$, the
-# squared 2-Wasserstein (Fréchet) distance is the cheapest expected squared distance over all couplings of the two,
+# For $X \sim \mathcal{N}(\mu_1, \Sigma_1)$ and $Y \sim \mathcal{N}(\mu_2, \Sigma_2)$ in $\mathbb{R}^D$, the squared
+# 2-Wasserstein (Fréchet) distance is the cheapest expected squared distance over all couplings,
 # $d^2 = \min \mathbb{E}\|X - Y\|^2$. Expand: $\mathbb{E}\|X-Y\|^2 = \|\mu_1-\mu_2\|^2 + \mathrm{Tr}\,\Sigma_1
 # + \mathrm{Tr}\,\Sigma_2 - 2\,\mathrm{Tr}\,C$, where $C$ is the cross-covariance, so the coupling should make $C$'s
 # trace as large as the joint covariance $\begin{pmatrix}\Sigma_1 & C\\ C^\top & \Sigma_2\end{pmatrix} \succeq 0$
@@ -138,13 +131,11 @@ if profile.name == "tiny":
 # $$d^2 = \|\mu_1 - \mu_2\|^2
 # + \mathrm{Tr}\!\left(\Sigma_1 + \Sigma_2 - 2\,(\Sigma_1^{1/2}\Sigma_2\Sigma_1^{1/2})^{1/2}\right).$$
 #
-# Two closed forms to check it with. In 1-D it is $(\mu_1-\mu_2)^2 + (s_1 - s_2)^2$: the means' gap and the standard
-# deviations' gap. With diagonal (commuting) covariances the coordinates are independent and it is the sum of the
-# 1-D values. For a general pair, $\Sigma_1^{1/2}\Sigma_2\Sigma_1^{1/2}$ is similar to $\Sigma_1\Sigma_2$ (conjugate
-# by $\Sigma_1^{1/2}$), so the trace is also $\sum_i \sqrt{\lambda_i(\Sigma_1\Sigma_2)}$, the form most FID code
-# uses (with scipy's `sqrtm`, a non-symmetric matrix square root). We instead take two symmetric eigendecompositions
-# (`torch.linalg.eigh`) of symmetric positive semi-definite matrices, in float64: no complex parts to drop, and
-# eigenvalues that rounding pushes slightly below 0 are set to 0.
+# Checks: in 1-D it is $(\mu_1-\mu_2)^2 + (s_1 - s_2)^2$; with diagonal covariances, the sum of the 1-D values. For a
+# general pair, $\Sigma_1^{1/2}\Sigma_2\Sigma_1^{1/2}$ is similar to $\Sigma_1\Sigma_2$, so the trace is also
+# $\sum_i \sqrt{\lambda_i(\Sigma_1\Sigma_2)}$, the form most FID code uses (scipy's non-symmetric `sqrtm`). We take
+# two symmetric eigendecompositions (`torch.linalg.eigh`) in float64 instead: no complex parts to drop, and
+# eigenvalues rounded below 0 are set to 0.
 
 # %%
 g = torch.Generator().manual_seed(SEED)
@@ -168,9 +159,8 @@ assert abs(mine.item() - lib) < 1e-8 * lib
 print("1-D, diagonal and non-commuting closed forms agree with evaluation.frechet_distance")
 
 # %% [markdown]
-# The tests (`tests/test_evaluation.py`) add two more independent checks: a brute-force search over every coupling
-# of two 2-D Gaussians, and a Monte Carlo estimate of $\mathbb{E}\|X - AX\|^2$ with the optimal map above.
-# The library's version, and the Gaussian fit it takes (float64, covariance divided by $N - 1$):
+# (`tests/test_evaluation.py` adds a brute-force search over couplings of 2-D Gaussians and a Monte Carlo check of
+# the optimal map.) The library's version, and the Gaussian fit it takes (float64, covariance over $N - 1$):
 
 # %%
 widgets.show_source(evaluation.frechet_distance)
@@ -179,17 +169,14 @@ widgets.show_source(evaluation.gaussian_stats)
 # %% [markdown]
 # ## 3. What makes an FID honest
 #
-# An FID is an *estimate* from finite samples, and it is biased upward: a covariance fitted to $N$ points is noisy,
-# and the noise adds distance even between two sets drawn from the same distribution. So a number means something
-# only beside:
+# An FID from finite samples is biased upward: a covariance fitted to $N$ points is noisy, and the noise adds
+# distance even between two sets from the same distribution. So a number means something only beside:
 #
-# * **the floor**: the FID of *real* images against the same reference, at the same $N$. Here the reference is the
-#   last 5,000 test images and the floor's real set the first $N$ test images (disjoint, and seen by neither the
-#   classifier nor the diffusion model). No generator should be expected to beat it at that $N$.
-# * **the bias curve**: the floor as $N$ grows. Comparing an FID at $N = 250$ with one at $N = 2000$ compares the
-#   sample counts as much as the samplers.
-# * **the sanity ladder**: images that are *known* to get worse (real, slightly blurred, heavily blurred, noise) must
-#   get monotonically worse scores, or the metric (or its classifier) is not measuring what we think.
+# * **the floor**: real images against the same reference, at the same $N$ (reference: the last 5,000 test images;
+#   floor set: the first $N$, seen by neither model). No generator should be expected to beat it.
+# * **the bias curve**: the floor as $N$ grows. FIDs at different $N$ compare the counts as much as the samplers.
+# * **the sanity ladder**: images known to get worse (real, slightly blurred, heavily blurred, noise) must score
+#   monotonically worse, or the metric is not measuring what we think.
 
 # %%
 x_test = data.load_images("test")  # (10000, 1, 28, 28) in [-1, 1]
@@ -200,9 +187,8 @@ for n, value in floor.items():
     print(f"real vs real, N = {n:5d}: FID {value:7.3f}")
 
 # %% [markdown]
-# The blur of the ladder is a convolution with a Gaussian kernel $k(u, v) \propto e^{-(u^2+v^2)/2\sigma^2}$. It
-# factorises, $k(u, v) = k(u)\,k(v)$, so two 1-D convolutions (along the width, then the height) do it; the edges
-# are reflected so the black background stays black. Check one interior pixel against the 2-D sum by hand:
+# The ladder's blur is a Gaussian kernel $k(u, v) \propto e^{-(u^2+v^2)/2\sigma^2} = k(u)\,k(v)$: two 1-D
+# convolutions, edges reflected. One interior pixel against the 2-D sum by hand:
 
 # %%
 sigma_px, r = 1.5, 5
@@ -233,14 +219,11 @@ print("FID ranks the ladder in order: " + " < ".join(f"{k} {v:.2f}" for k, v in 
 # %% [markdown]
 # ## 4. Our samples
 #
-# `ensure_trained` returns the EMA model of `runs/<profile>/checkpoint.pt` when that run finished its budget, and
-# trains one otherwise (10 minutes on `small`). We draw `SIZES["n_fid"]` samples with DDIM at
-# `SIZES["ddim_steps"]` steps (50; 10 on `tiny`; $\eta = 0$, notebook 06) in batches of `SIZES["n_steps"]` and
-# score them: the FID against the reference and the
-# floor at the same $N$; the class histogram of the classifier's predictions, whose entropy is $\log 10 = 2.303$
-# nats when every class is equally common (the test set is balanced: 1,000 per class) and smaller when the model
-# favours some garments (mode collapse); and the mean top-class probability (confidence), which falls for
-# garments the classifier cannot place.
+# `ensure_trained` loads (or trains) this profile's model. We draw `SIZES["n_fid"]` DDIM samples
+# (`SIZES["ddim_steps"]` steps, $\eta = 0$) and score them: the FID with its floor at the same $N$; the entropy of the
+# predicted classes ($\log 10 = 2.303$ nats when all are equally common, as in the test set; smaller when the model
+# favours some garments: mode collapse); and the mean top-class probability (confidence), which falls for garments
+# the classifier cannot place.
 
 # %% tags=["training"]
 model, schedule, state = runs.ensure_trained(profile, run_dir, device=device)
@@ -291,15 +274,13 @@ axes[2].set_axis_off()
 fig.savefig(run_dir / "fid_samples.png", dpi=80)
 
 # %% [markdown]
-# Read the left panel first: the floor falls as $N$ grows, so an FID is only ever reported with its $N$, and a
-# sample set is judged by its gap above the floor at the same $N$. The samples' curve falls too, and flattens
-# where the real gap between the distributions, not the estimation noise, dominates.
+# Left panel: the floor falls as $N$ grows, so an FID is reported with its $N$ and judged by its gap above the floor.
+# The samples' curve flattens where the real gap between the distributions, not estimation noise, dominates.
 #
 # ## 5. Memorisation: the nearest training images
 #
-# A low FID would also come from a model that returns its training images. Look at each of a few samples beside
-# the three training images nearest to it in pixel space (L2 over the 784 pixels), and compare the distances with
-# those of real *test* images to their nearest training images: a test image is new by construction, so a sample
+# A model that returns its training images would also score a low FID. Each sample beside its three nearest training
+# images (L2 over the 784 pixels), and the distances against those of *test* images, new by construction: a sample
 # much closer to the training set than test images are would be a copy.
 
 # %%
@@ -319,15 +300,13 @@ ax.set_title("each sample beside its nearest training images (L2 in pixels)", fo
 fig.savefig(run_dir / "nearest_neighbours.png", dpi=80)
 
 # %% [markdown]
-# Pixel distance is crude: a garment shifted by two pixels is far from itself. Distance in the classifier's
-# features (`nearest_neighbours` takes any (N, ...) tensors) is the other common choice; it finds the same kind of
-# garment rather than the same pixels.
+# Pixel distance is crude (a garment shifted by two pixels is far from itself); distance in the classifier's
+# features (`nearest_neighbours` takes any tensors) finds the same kind of garment instead.
 #
 # ## 6. The bound in bits per dimension
 #
-# Notebook 04 derived the variational bound and `losses.vlb_terms`, which evaluates it term by term with $T$
-# network calls per batch. Here it runs on `SIZES["n_bpd"]` test images; each image's value is one Monte Carlo
-# draw (one $x_t$ per $t$), so the error bar is the standard error over images, std$/\sqrt{n}$.
+# Notebook 04's `losses.vlb_terms` evaluates the bound with $T$ network calls per batch, here on `SIZES["n_bpd"]`
+# test images. Each image's value is one Monte Carlo draw (one $x_t$ per $t$), so the error bar is std$/\sqrt{n}$.
 
 # %%
 widgets.show_source(evaluation.bits_per_dim_estimate)
@@ -340,35 +319,48 @@ print(f"bound on {SIZES['n_bpd']} test images: {bpd['mean']:.3f} ± {bpd['stderr
       f"({time.perf_counter() - start:.0f} s wall, {time.process_time() - cpu:.0f} CPU s)")
 
 # %% [markdown]
-# For context only: Ho et al.'s Table 1 reports, on CIFAR-10 (32x32 colour photographs; far larger models trained
-# for hours on TPUs), at most 3.70 bits/dim for the model trained on the true bound and at most 3.75 for the
-# $L_\text{simple}$ model. A different dataset, a far larger model and far more training: our number is not
-# comparable with theirs, in either direction. Our `tiny` and `small` models are nowhere near the paper's; if
-# `small`'s number comes out close to or below theirs, that says Fashion-MNIST's flat black backgrounds are cheap
-# to encode, not that ten CPU minutes beat hours of TPUs. The one reference on our own data: storing each pixel's
-# 256 levels with no model costs
-# 8 bits/dim. With so few images the error bar is wide; it shrinks as $1/\sqrt{n}$.
+# For context only: on CIFAR-10, Ho et al.'s Table 1 reports at most 3.70 bits/dim for their model trained on the
+# true bound and at most 3.75 for the $L_\text{simple}$ model. Another dataset, far larger models and far more
+# training: our number is not comparable with theirs in either direction (Fashion-MNIST's flat black backgrounds
+# are cheap to encode). The one reference on our data: storing each pixel's 256 levels with no model costs 8 bits/dim.
+# With so few images the error bar is wide; it shrinks as $1/\sqrt{n}$.
 #
-# **A better sampler, a worse bound.** `small` trains with Min-SNR weights (notebook 05, section 2.7), which shrink
-# the weight of the smallest $t$, and there the bound's terms are largest. So, with the recipe's other changes,
-# its samples got better and its bound got worse: measured with this notebook on 2026-11-29 (2-core CPU), the
-# old `small` recipe scored FID 136.7 and 3.35 ± 0.26 bits/dim, the new one FID 112.8 and 4.23 ± 0.24 (and
-# 99.4 and 4.09 ± 0.24 with its steps in bfloat16, which reach 4,556 steps in the ten minutes instead of 3,301).
-# It is the trade Ho et al. made when they chose $L_\text{simple}$ over the bound (their Table 1: FID 3.17
-# against 13.51, but at most 3.75 bits/dim against 3.70), taken one step further. Training without mirrored
-# images (notebook 05, section 2.7) then took the FID to 48.3 and left the bound where it was, 4.08 ± 0.24
-# bits/dim: the flips had cost sample quality, not likelihood.
-#
+# **A better sampler, a worse bound.** The bound weighs each step's error by Ho et al. Eq. 12's weight, by far the
+# largest in the first steps (notebook 04, Section 3). $L_\text{simple}$ flattens that weight, and the Min-SNR
+# weights of `small` (notebook 05, section 2.7) lower the first steps further. A model trained so spends its capacity
+# on the noisier steps, which shape a sample, and less on the nearly clean ones, which dominate the bound: its
+# samples get better and its bound worse. Ho et al. measured that trade on CIFAR-10 (their Table 1): FID 3.17 for
+# $L_\text{simple}$ against 13.51 for the true bound, and at most 3.75 bits/dim against 3.70. The three weightings,
+# each scaled to average 1 over $t$:
+
+# %%
+sched = schedule.to("cpu")
+t_all = torch.arange(1, T)  # code t = 0 is the decoder L_0, which has no weight of this form
+gamma = config.get_profile("small").min_snr_gamma
+weights = {  # the weight of ||eps - eps_theta||^2 at each t
+    "the bound (Ho et al. Eq. 12, sigma^2 = beta-tilde)": (sched.betas.double()**2 / (
+        2 * sched.posterior_variance.double() * sched.alphas.double() * (1 - sched.alphas_cumprod.double())))[1:],
+    "L_simple (Ho et al. Eq. 14)": torch.ones(T - 1, dtype=torch.float64),
+    f"Min-SNR-{gamma:g} (small)": losses.min_snr_weights(sched, t_all, gamma).double(),
+}
+first = T // 100  # the first 1 % of the steps
+fig, ax = plt.subplots(figsize=(7, 3.2), layout="constrained")
+for label, w in weights.items():
+    ax.plot(t_all, w / w.mean(), label=label)
+    print(f"{label:<52} {w[:first].sum() / w.sum():7.2%} of its weight on code t = 1 ... {first}")
+ax.set(xscale="log", yscale="log", xlabel="code t", ylabel="weight / its mean over t",
+       title="where each objective puts its weight")
+ax.legend(fontsize=8)
+fig.savefig(run_dir / "loss_weights.png", dpi=80)
+
+# %% [markdown]
 # ## 7. Sampling steps against quality and time
 #
-# DDIM trades network calls for quality (notebook 06). Here each step count is measured on the same
-# `SIZES["n_steps"]` starting noises, with its FID, the floor at that $N$, and the wall time per image. The row at
-# `SIZES["ddim_steps"]` reuses the first batch of section 4's samples (the same generator, the same first batch: the
-# same images) and section 4's time per image. Wall times are what this machine gave at the time: on a shared CPU
-# they move with the load, so read the trend, not the last digit. DPM-Solver++(2M) (notebook 06, section 6) takes
-# the same network calls on the same noises: its second-order steps should need fewer of them for the same FID.
-# Ancestral DDPM (Algorithm 2, all $T$ steps) costs $T/50 = 20$ times DDIM-50; on the CPU profiles that is tens of
-# minutes for a few hundred images, so it runs only with `full` (a GPU).
+# Each step count runs on the same `SIZES["n_steps"]` starting noises, with its FID, the floor at that $N$, and the
+# wall time per image (on a shared CPU it moves with the load: read the trend). The row at `SIZES["ddim_steps"]`
+# reuses section 4's first batch. DPM-Solver++(2M) (notebook 06, section 6) takes the same calls on the same noises:
+# its second-order steps should need fewer for the same FID. Ancestral DDPM ($T$ steps, 20 times DDIM-50) runs only
+# with `full` (a GPU).
 
 # %%
 n_steps = SIZES["n_steps"]
@@ -420,11 +412,10 @@ fig.savefig(run_dir / "fid_vs_steps.png", dpi=80)
 # %% [markdown]
 # ## 8. From the command line
 #
-# Everything above for one set of samples is `evaluation.score_samples`, which `python -m ddpm_lib evaluate`
-# prints as one JSON line. The samples travel as a `.npy`: shape (N, 1, 28, 28) or (N, 28, 28), uint8 0..255 or
-# float in [0, 1] (what `sample --npy` writes); `evaluation.check_samples` rejects anything else with a message
-# that says what to change. The classifier comes from `runs/<profile>/classifier.pt` (trained if missing, like
-# section 1), or `--classifier PATH`.
+# `evaluation.score_samples`, all of the above for one set of samples, is what `python -m ddpm_lib evaluate` prints
+# as one JSON line. Samples travel as a `.npy`, (N, 1, 28, 28) or (N, 28, 28), uint8 0..255 or float in [0, 1];
+# `evaluation.check_samples` rejects anything else and says what to change. The classifier is
+# `runs/<profile>/classifier.pt` (trained if missing) or `--classifier PATH`.
 #
 # ```
 # python -m ddpm_lib sample --checkpoint runs/small/checkpoint.pt --n 1000 --out samples.npy
@@ -447,18 +438,14 @@ print(f"notebook: {time.perf_counter() - notebook_start:.0f} s wall, {time.proce
 # %% [markdown]
 # ## Summary
 #
-# * The Fréchet distance between Gaussians, $\|\mu_1-\mu_2\|^2 + \mathrm{Tr}(\Sigma_1 + \Sigma_2 -
-#   2(\Sigma_1^{1/2}\Sigma_2\Sigma_1^{1/2})^{1/2})$, computed with two symmetric eigendecompositions in float64 and
-#   checked on 1-D, diagonal and non-commuting Gaussians.
-# * FID in our own classifier's features is comparable between our runs, not with published (Inception) FIDs.
-#   It is biased upward at small $N$: report it with its $N$ and the real-vs-real floor at that $N$; a sanity
-#   ladder of blurred and noise images checks that it ranks what we know is worse as worse.
-# * Class coverage, confidence and nearest training images catch what FID can hide: missing classes, garments
-#   the classifier cannot place, and copies of training images.
-# * The bound in bits/dim comes with a standard error over images; Ho et al.'s CIFAR-10 values are context, not a
-#   target.
-# * Fewer sampling steps are cheaper and worse; the plot puts a number on both, and on what DPM-Solver++'s
-#   second-order steps buy at the same network calls.
+# * The Fréchet distance between Gaussians, computed with two symmetric eigendecompositions in float64, checked on
+#   1-D, diagonal and non-commuting Gaussians.
+# * FID in our own classifier's features compares our runs, not published FIDs. It is biased upward at small $N$:
+#   report it with its $N$ and the floor; a sanity ladder checks that it ranks what is worse as worse.
+# * Class coverage, confidence and nearest training images catch what FID can hide.
+# * The bound in bits/dim comes with a standard error; training weights that favour samples (Min-SNR,
+#   $L_\text{simple}$) make it worse.
+# * Fewer sampling steps are cheaper and worse; the plot puts numbers on both, DPM-Solver++ included.
 #
 # **`ddpm_lib` now contains** (in addition to notebooks 01-06):
 # * `classifier`: `Classifier`, `ClassifierConfig`, `CLASSIFIER_CONFIGS`, `train_classifier`, `ensure_classifier`,
