@@ -224,8 +224,9 @@ print(f"KL = {my_kl:.4f} nats (formula), {lib_kl.item():.4f} (losses.normal_kl),
 widgets.show_source(losses.normal_kl)
 
 # %% [markdown]
-# **Exercise 4.1:** write `kl_term(mean1, var1, mean2, var2)`, the KL above elementwise in nats, taking *variances*
-# (unlike `normal_kl`), then run the check below on real terms of the bound (how exercises work: notebook 00).
+# **Exercise 4.1: one KL term.** Write `kl_term(mean1, var1, mean2, var2)`, the KL above elementwise in nats,
+# taking *variances* (unlike `normal_kl`); the check feeds it real terms of the bound.
+# (How exercises work: notebook 00, *How to use this series*.)
 
 # %%
 from ddpm_lib.exercises import ex04
@@ -372,9 +373,9 @@ ax.legend()
 ax.grid(alpha=0.3)
 
 # %% [markdown]
-# **Exercise 4.2:** write `l_simple(model, schedule, x0, t, noise)`, lines 2-5 of Algorithm 1 with $t$ and
-# $\epsilon$ given, returning what `losses.p_losses` returns, then run the check below (how exercises work:
-# notebook 00).
+# **Exercise 4.2: $L_\text{simple}$ for a batch.** Write `l_simple(model, schedule, x0, t, noise)`, lines 2-5 of
+# Algorithm 1 with $t$ and $\epsilon$ given, returning what `losses.p_losses` returns.
+# (How exercises work: notebook 00, *How to use this series*.)
 
 # %%
 def l_simple(model, schedule, x0, t, noise):
@@ -579,10 +580,10 @@ fig, ax = plt.subplots(figsize=(7, 3.4), layout="constrained")
 _ = plotting.draw_loss_curves(ax, curves)
 
 # %% [markdown]
-# Both curves fall with $t$, for the reason of Section 5. A well-trained U-Net beats the per-pixel yardstick at most
-# $t$ by using each pixel's neighbours (notebook 05). One trained for a minute or two typically beats it at small and
-# middle $t$ already (the background is flat), but stays far above it at large $t$, where the oracle's loss is nearly
-# 0 and the network has not yet learnt to copy $x_t$ (`tiny`'s 30 steps are not enough for either).
+# Both curves fall with $t$ (Section 5). A well-trained U-Net beats the per-pixel yardstick at most $t$ by using each
+# pixel's neighbours (notebook 05). One trained for a minute or two typically beats it at small and middle $t$
+# already (the background is flat), but stays far above it at large $t$, where the oracle's loss is nearly 0 and the
+# network has not yet learnt to copy $x_t$ (`tiny`'s 30 steps are not enough for either).
 #
 # **What the network sees and says.** Rows: $x_t$, the true noise $\epsilon$, and $\epsilon_\theta(x_t, t)$ (noises
 # at half contrast). At large $t$ the prediction is nearly the noise itself; at small $t$ a blurry guess: the noise
@@ -737,9 +738,8 @@ print(f"L_0 on {x_test[:4].shape[0]} test images ({profile.name} profile): {term
       f"total {bound['total'].mean():.3f} ({100 * share:.1f} %)")
 
 # %% [markdown]
-# Even a mean exactly on the right level leaves $L_0$ above 1 bit per pixel at this $\sigma_1$: the decoder spreads
-# its mass over the neighbouring levels. Its share of the bound depends on the model (printed above; on `tiny` it
-# says little).
+# Even a mean exactly on a level leaves $L_0$ above 1 bit per pixel at this $\sigma_1$: the decoder spreads its mass
+# over the neighbouring levels.
 
 # %% [markdown]
 # ## Summary

@@ -161,9 +161,9 @@ print(f"one step of Algorithm 1 by hand matches training.train_step: loss {state
 widgets.show_source(training.train_step)
 
 # %% [markdown]
-# **Exercise 5.1:** write `train_step(model, optimizer, schedule, x0, t, noise, grad_clip)`, one step of Algorithm 1
-# with clipping, returning the loss (mind what `.grad` holds when it starts), then run the check below (how exercises
-# work: notebook 00).
+# **Exercise 5.1: one training step.** Write `train_step(model, optimizer, schedule, x0, t, noise, grad_clip)`, one
+# step of Algorithm 1 with clipping, returning the loss (mind what `.grad` holds when it starts).
+# (How exercises work: notebook 00, *How to use this series*.)
 
 # %%
 from ddpm_lib.exercises import ex05
@@ -276,8 +276,9 @@ _ = ax.set_title("both EMAs are smooth; the one started at step 0 remembers the 
 widgets.show_source(training._ema_with_warmup)
 
 # %% [markdown]
-# **Exercise 5.2:** write `ema_update(ema_params, params, decay)`, the update above **in place** for each pair of
-# tensors, then run the check below (how exercises work: notebook 00).
+# **Exercise 5.2: one EMA update.** Write `ema_update(ema_params, params, decay)`, the update above **in place**
+# for each pair of tensors.
+# (How exercises work: notebook 00, *How to use this series*.)
 
 # %%
 def ema_update(ema_params, params, decay):

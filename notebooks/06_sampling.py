@@ -227,8 +227,9 @@ widgets.show_source(sampling.model_predictions)
 # mean (`clip_denoised=True`, as the paper's code does; not in Algorithm 2).
 
 # %% [markdown]
-# **Exercise 6.1:** write `ancestral_step(schedule, x_t, t, eps_pred, noise)`, lines 3-4 of Algorithm 2 at code $t$
-# with $\sigma_t^2 = \beta_t$ and no clipping, then run the check below (how exercises work: notebook 00).
+# **Exercise 6.1: one step of Algorithm 2.** Write `ancestral_step(schedule, x_t, t, eps_pred, noise)`, lines 3-4
+# of Algorithm 2 at code $t$ with $\sigma_t^2 = \beta_t$ and no clipping.
+# (How exercises work: notebook 00, *How to use this series*.)
 
 # %%
 from ddpm_lib.exercises import ex06
@@ -249,9 +250,9 @@ def ancestral_step(schedule, x_t, t, eps_pred, noise):
 ex06.check_ancestral_step(ancestral_step)
 
 # %% [markdown]
-# **Exercise 6.2:** write `ancestral_step_clipped(...)`, the same step with the mean formed from the clipped
-# $\hat x_0$ (Ho et al. Eq. 15, then their Eq. 7 with `schedule.posterior_mean_coef1`, `coef2`), then run the check
-# below (how exercises work: notebook 00).
+# **Exercise 6.2: the same step through the clipped $\hat x_0$.** Write `ancestral_step_clipped(...)`, with the mean
+# formed from the clipped $\hat x_0$ (Ho et al. Eq. 15, then their Eq. 7 with `schedule.posterior_mean_coef1`, `coef2`).
+# (How exercises work: notebook 00, *How to use this series*.)
 
 # %%
 def ancestral_step_clipped(schedule, x_t, t, eps_pred, noise):
@@ -409,8 +410,9 @@ print("my DDIM (eta = 0, with clipping) matches sampling.ddim_sample at 50 and 1
 widgets.show_source(sampling.ddim_step)
 
 # %% [markdown]
-# **Exercise 6.3:** write `ddim_step(schedule, x_t, t, s, eps_pred)`, one jump of `my_ddim` above from code $t$ to
-# $s$ (or onto the data when `s` is `None`), then run the check below (how exercises work: notebook 00).
+# **Exercise 6.3: one DDIM step.** Write `ddim_step(schedule, x_t, t, s, eps_pred)`, one jump of `my_ddim` above
+# from code $t$ to $s$ (or onto the data when `s` is `None`).
+# (How exercises work: notebook 00, *How to use this series*.)
 
 # %%
 def ddim_step(schedule, x_t, t, s, eps_pred):
