@@ -193,6 +193,7 @@ def test_evaluate_refuses_a_diffusion_checkpoint_as_classifier(run_dir, capsys, 
     assert "not a ddpm_lib classifier" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler", samplers_taking_steps())  # the registry's samplers that take --steps
 def test_sample_takes_every_sampler_with_a_step_count(run_dir, sampler):
     done = cli("sample", "--checkpoint", "tmp/checkpoint.pt", "--n", "2", "--sampler", sampler, "--steps", "3",
