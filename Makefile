@@ -12,11 +12,12 @@ DEBIAN_DATA := /usr/share/datasets/fashion-mnist
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.py))
 PROFILE ?= $(DDPM_PROFILE)
 
-.PHONY: help setup data test lint unit nbval drift run check-profile notebooks student lab bench train sample kaggle clean
+.PHONY: help setup data test lint unit unit-all nbval drift run check-profile notebooks student lab bench train sample kaggle clean
 
 help:
 	@echo "make run      set up, get the data, execute notebooks 00-07 into build/ (figures and checkpoints in runs/)"
-	@echo "make test     set up, get the data, lint, unit tests, notebook drift gate, every notebook under nbval (tiny)"
+	@echo "make test     set up, get the data, lint, notebook drift gate, every test, every notebook under nbval (tiny)"
+	@echo "make unit     the fast tests only (no notebook executed, no model trained): the inner loop"
 	@echo "make kaggle   build dist/kaggle/: the wheel, the notebooks, dataset-metadata.json (KAGGLE_DATASET=you/ddpm-lib)"
 	@echo "make student  write the student edition (exercise solutions replaced by stubs) to dist/student/"
 	@echo "make setup | data | notebooks | student | kaggle | lab | bench | train | sample | clean"
@@ -42,12 +43,17 @@ data: setup
 	$(PY) -m ddpm_lib data
 
 # --- tests ----------------------------------------------------------------------------------------------------
-test: setup data lint drift unit nbval
+# Each notebook runs once (nbval); every test runs once (unit-all: the slow ones too).
+test: setup data lint drift unit-all nbval
 
 lint: setup
 	$(VENV)/bin/ruff check --output-format concise ddpm_lib tests bench notebooks tools
 
+# `make unit` leaves out the tests marked slow (they execute a notebook or train a model); `make test` runs them all.
 unit: setup
+	MPLBACKEND=Agg $(PY) -m pytest tests -q -m "not slow"
+
+unit-all: setup data
 	MPLBACKEND=Agg $(PY) -m pytest tests -q
 
 # The .ipynb files are generated from the .py files and committed without outputs: fail when they drift.
