@@ -62,11 +62,17 @@ drift: setup
 	git diff --exit-code -- notebooks/ || { echo "notebooks/*.ipynb do not match their .py: run 'make notebooks' and commit"; exit 1; }
 	$(VENV)/bin/nbstripout --verify notebooks/*.ipynb || { echo "a notebook carries outputs: run 'make notebooks'"; exit 1; }
 
+# nbval executes the student edition (tools/make_student.py --for-nbval, written to a temporary folder): every
+# solution is a stub, each check cell must print its "not implemented yet" line (its output is compared), and every
+# cell after it must still run. 00 and 07 have no exercise: their student edition is the teacher's. The solutions
+# pass their checks in tests/test_exercises.py. The kernel finds this clone's ddpm_lib through PYTHONPATH.
 # Checkpoints and figures go to a temporary DDPM_RUNS_DIR, removed afterwards: runs/ stays as `make run` left it.
 nbval: setup data
-	runs=$$(mktemp -d); trap 'rm -rf "$$runs"' EXIT; \
-	cd notebooks && DDPM_PROFILE=tiny DDPM_RUNS_DIR="$$runs" MPLBACKEND=Agg ../$(PY) -m pytest -q -p no:cacheprovider \
-		--nbval-lax --nbval-current-env $(NOTEBOOKS:notebooks/%.py=%.ipynb)
+	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(PY) tools/make_student.py --for-nbval --out "$$tmp/notebooks" $(NOTEBOOKS:.py=.ipynb) >/dev/null && \
+	cd "$$tmp/notebooks" && PYTHONPATH="$(CURDIR)" DDPM_PROFILE=tiny DDPM_RUNS_DIR="$$tmp/runs" MPLBACKEND=Agg \
+		"$(CURDIR)/$(PY)" -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
+		$(NOTEBOOKS:notebooks/%.py=%.ipynb)
 
 # --- the main job ------------------------------------------------------------------------------------------------
 # tools/run_notebooks.py executes each notebook in a fresh kernel (nbclient, as `nbconvert --execute`), prints every
