@@ -1,6 +1,7 @@
 """``python -m ddpm_lib data | train | sample`` end to end, on the tiny profile and the real data."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -60,8 +61,12 @@ def test_sample_from_a_missing_checkpoint_says_so(tmp_path):
 def test_data_prints_where_the_data_is(tmp_path):
     done = cli("data", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "train" in done.stdout and "60,000" in done.stdout
-    assert "/" in done.stdout  # a folder (local) or the hub's cache location
+    # "  train  60,000 images  <file>, <file> (IDX) in <folder> (why)": the files it names are in the folder it names
+    for split, count in (("train", "60,000"), ("test", "10,000")):
+        line = re.search(rf"^  {split} +{count} images  (.+) \((?:IDX|CSV)\) in (/\S+)", done.stdout, re.M)
+        assert line, done.stdout
+        names, folder = line.group(1).split(", "), Path(line.group(2))
+        assert all((folder / name).is_file() for name in names), line.group(0)
 
 
 @pytest.mark.parametrize("args, names", [
