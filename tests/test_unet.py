@@ -94,6 +94,7 @@ def test_forward_flops_positive_and_linear_in_batch():
     assert count_parameters(model) > 0
 
 
+@pytest.mark.slow
 def test_overfits_a_fixed_batch():
     """With t and the noise fixed, eps-prediction on 8 images is a plain regression: the loss must collapse."""
     torch.manual_seed(0)
