@@ -12,11 +12,12 @@ DEBIAN_DATA := /usr/share/datasets/fashion-mnist
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.py))
 PROFILE ?= $(DDPM_PROFILE)
 
-.PHONY: help setup data test lint unit nbval drift run check-profile notebooks student lab bench train sample kaggle clean
+.PHONY: help setup data test lint unit unit-all nbval drift run check-profile notebooks student lab bench train sample kaggle clean
 
 help:
 	@echo "make run      set up, get the data, execute notebooks 00-07 into build/ (figures and checkpoints in runs/)"
-	@echo "make test     set up, get the data, lint, unit tests, notebook drift gate, every notebook under nbval (tiny)"
+	@echo "make test     set up, get the data, lint, notebook drift gate, every test, every notebook under nbval (tiny)"
+	@echo "make unit     the fast tests only (no notebook executed, no model trained): the inner loop"
 	@echo "make kaggle   build dist/kaggle/: the wheel, the notebooks, dataset-metadata.json (KAGGLE_DATASET=you/ddpm-lib)"
 	@echo "make student  write the student edition (exercise solutions replaced by stubs) to dist/student/"
 	@echo "make setup | data | notebooks | student | kaggle | lab | bench | train | sample | clean"
@@ -42,12 +43,17 @@ data: setup
 	$(PY) -m ddpm_lib data
 
 # --- tests ----------------------------------------------------------------------------------------------------
-test: setup data lint drift unit nbval
+# Each notebook runs once (nbval); every test runs once (unit-all: the slow ones too).
+test: setup data lint drift unit-all nbval
 
 lint: setup
 	$(VENV)/bin/ruff check --output-format concise ddpm_lib tests bench notebooks tools
 
+# `make unit` leaves out the tests marked slow (they execute a notebook or train a model); `make test` runs them all.
 unit: setup
+	MPLBACKEND=Agg $(PY) -m pytest tests -q -m "not slow"
+
+unit-all: setup data
 	MPLBACKEND=Agg $(PY) -m pytest tests -q
 
 # The .ipynb files are generated from the .py files and committed without outputs: fail when they drift.
@@ -56,11 +62,17 @@ drift: setup
 	git diff --exit-code -- notebooks/ || { echo "notebooks/*.ipynb do not match their .py: run 'make notebooks' and commit"; exit 1; }
 	$(VENV)/bin/nbstripout --verify notebooks/*.ipynb || { echo "a notebook carries outputs: run 'make notebooks'"; exit 1; }
 
+# nbval executes the student edition (tools/make_student.py --for-nbval, written to a temporary folder): every
+# solution is a stub, each check cell must print its "not implemented yet" line (its output is compared), and every
+# cell after it must still run. 00 and 07 have no exercise: their student edition is the teacher's. The solutions
+# pass their checks in tests/test_exercises.py. The kernel finds this clone's ddpm_lib through PYTHONPATH.
 # Checkpoints and figures go to a temporary DDPM_RUNS_DIR, removed afterwards: runs/ stays as `make run` left it.
 nbval: setup data
-	runs=$$(mktemp -d); trap 'rm -rf "$$runs"' EXIT; \
-	cd notebooks && DDPM_PROFILE=tiny DDPM_RUNS_DIR="$$runs" MPLBACKEND=Agg ../$(PY) -m pytest -q -p no:cacheprovider \
-		--nbval-lax --nbval-current-env $(NOTEBOOKS:notebooks/%.py=%.ipynb)
+	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(PY) tools/make_student.py --for-nbval --out "$$tmp/notebooks" $(NOTEBOOKS:.py=.ipynb) >/dev/null && \
+	cd "$$tmp/notebooks" && PYTHONPATH="$(CURDIR)" DDPM_PROFILE=tiny DDPM_RUNS_DIR="$$tmp/runs" MPLBACKEND=Agg \
+		"$(CURDIR)/$(PY)" -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
+		$(NOTEBOOKS:notebooks/%.py=%.ipynb)
 
 # --- the main job ------------------------------------------------------------------------------------------------
 # tools/run_notebooks.py executes each notebook in a fresh kernel (nbclient, as `nbconvert --execute`), prints every

@@ -1,6 +1,7 @@
 """``python -m ddpm_lib data | train | sample`` end to end, on the tiny profile and the real data."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -29,12 +30,14 @@ def run_dir(tmp_path_factory):
     return cwd
 
 
+@pytest.mark.slow
 def test_train_writes_a_checkpoint_and_refuses_to_overwrite_it(run_dir):
     assert (run_dir / "tmp" / "checkpoint.pt").is_file()
     again = cli("train", "--profile", "tiny", "--steps", "3", "--out", "tmp", cwd=run_dir)
     assert again.returncode == 2 and "already exists" in again.stderr and "--resume" in again.stderr
 
 
+@pytest.mark.slow
 def test_sample_writes_png_gif_and_npy(run_dir):
     import matplotlib.image
     from PIL import Image
@@ -62,8 +65,12 @@ def test_sample_from_a_missing_checkpoint_says_so(tmp_path):
 def test_data_prints_where_the_data_is(tmp_path):
     done = cli("data", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "train" in done.stdout and "60,000" in done.stdout
-    assert "/" in done.stdout  # a folder (local) or the hub's cache location
+    # "  train  60,000 images  <file>, <file> (IDX) in <folder> (why)": the files it names are in the folder it names
+    for split, count in (("train", "60,000"), ("test", "10,000")):
+        line = re.search(rf"^  {split} +{count} images  (.+) \((?:IDX|CSV)\) in (/\S+)", done.stdout, re.M)
+        assert line, done.stdout
+        names, folder = line.group(1).split(", "), Path(line.group(2))
+        assert all((folder / name).is_file() for name in names), line.group(0)
 
 
 @pytest.mark.parametrize("args, names", [
@@ -97,6 +104,7 @@ def test_corrupt_checkpoint_message_is_ours(tmp_path):
     assert done.returncode == 1 and "truncated or corrupt" in done.stderr and "weights_only" not in done.stderr
 
 
+@pytest.mark.slow
 def test_ddpm_refuses_steps(run_dir):
     done = cli("sample", "--checkpoint", "tmp/checkpoint.pt", "--sampler", "ddpm", "--steps", "5", cwd=run_dir)
     assert done.returncode == 2 and "--steps is for ddim" in done.stderr
@@ -141,6 +149,7 @@ def test_evaluate_prints_one_json_line_and_real_test_images_score_their_floor(tm
     assert sum(scores["class_histogram"]) == pytest.approx(1, abs=1e-3)
 
 
+@pytest.mark.slow
 def test_sample_to_npy_then_evaluate_is_a_two_command_pipeline(run_dir, untrained_classifier):
     import json
 
@@ -174,6 +183,7 @@ def test_evaluate_names_a_bad_samples_file_in_one_line(tmp_path, untrained_class
     assert "truncated or corrupt" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_evaluate_refuses_a_diffusion_checkpoint_as_classifier(run_dir, capsys, monkeypatch):
     from ddpm_lib.__main__ import main
 

@@ -148,6 +148,7 @@ def assert_same_training(a: dict, b: dict) -> None:
     torch.testing.assert_close(torch.tensor(losses_b), torch.tensor(losses_a), rtol=1e-5, atol=0)
 
 
+@pytest.mark.slow
 def test_two_ranks_at_half_the_batch_train_like_one_process_at_the_whole_batch(runs):
     one, two = load_checkpoint(runs["one"]), load_checkpoint(runs["two"])
     assert one["world_size"] == 1 and two["world_size"] == 2 and two["step"] == STEPS
@@ -155,6 +156,7 @@ def test_two_ranks_at_half_the_batch_train_like_one_process_at_the_whole_batch(r
     assert "(16 per process)" in runs["two_stdout"]
 
 
+@pytest.mark.slow
 def test_a_stopped_two_rank_run_resumes_exactly_with_two_ranks_and_closely_with_one(runs):
     straight = load_checkpoint(runs["two"])
     by_2, by_1 = load_checkpoint(runs["resumed_by_2"]), load_checkpoint(runs["resumed_by_1"])
@@ -170,6 +172,7 @@ def test_a_stopped_two_rank_run_resumes_exactly_with_two_ranks_and_closely_with_
     assert_same_training(load_checkpoint(runs["one"]), by_1)
 
 
+@pytest.mark.slow
 def test_only_rank_0_writes_and_prints_and_only_one_checkpoint_file_exists(runs):
     writes = runs["log"].read_text().splitlines()
     assert writes == [f"0 {runs['stopped'] / CHECKPOINT_NAME}"]  # once, at the end, by rank 0; rank 1 never
@@ -246,6 +249,7 @@ def _clock_rank(rank: int, world: int, port: int, out: str, env: dict) -> None:
     assert cli.main(["train", "--profile", "tiny", "--minutes", "0.08", "--out", out]) == 0
 
 
+@pytest.mark.slow
 def test_a_learning_rate_that_follows_the_clock_is_the_same_on_every_rank(tmp_path):
     """The ranks read their clocks at slightly different moments; lr_decay over a minutes budget must still give
     every rank the same learning rate at every step (max_over_ranks), or DDP's replicas would drift apart."""

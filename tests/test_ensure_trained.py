@@ -21,6 +21,7 @@ def weights(model):
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 
+@pytest.mark.slow
 def test_trains_then_reuses(tmp_path, capsys):
     model, schedule, state = ensure_trained(PROFILE, tmp_path, device="cpu")
     assert state is not None and state.step == PROFILE.max_steps and state.stopped == "steps"
@@ -34,6 +35,7 @@ def test_trains_then_reuses(tmp_path, capsys):
     torch.testing.assert_close(weights(again), weights(model), rtol=0, atol=0)  # the EMA weights, exactly
 
 
+@pytest.mark.slow
 def test_resumes_a_partial_run_exactly(tmp_path, capsys):
     full, _, _ = ensure_trained(PROFILE, tmp_path / "full", device="cpu")
     ensure_trained(PROFILE.replace(max_steps=2), tmp_path / "split", device="cpu")  # "interrupted" at step 2
@@ -43,6 +45,7 @@ def test_resumes_a_partial_run_exactly(tmp_path, capsys):
     torch.testing.assert_close(weights(resumed), weights(full))
 
 
+@pytest.mark.slow
 def test_minutes_budget_counts_as_finished(tmp_path):
     ensure_trained(PROFILE, tmp_path, device="cpu")
     path = tmp_path / CHECKPOINT_NAME
@@ -53,6 +56,7 @@ def test_minutes_budget_counts_as_finished(tmp_path):
     assert state is None
 
 
+@pytest.mark.slow
 def test_another_network_or_a_corrupt_file_is_set_aside(tmp_path, capsys):
     ensure_trained(PROFILE.replace(unet=PROFILE.unet.replace(dim=4)), tmp_path, device="cpu")
     _, _, state = ensure_trained(PROFILE, tmp_path, device="cpu")
@@ -63,6 +67,7 @@ def test_another_network_or_a_corrupt_file_is_set_aside(tmp_path, capsys):
     assert state is not None and state.step == PROFILE.max_steps
 
 
+@pytest.mark.slow
 def test_logging_and_sampling_settings_do_not_retrain(tmp_path, capsys):
     model, _, _ = ensure_trained(PROFILE, tmp_path, device="cpu")
     again, _, state = ensure_trained(PROFILE.replace(log_every=1, checkpoint_every=3, n_samples=9, ddim_steps=7),
@@ -79,6 +84,7 @@ def test_runs_dir(monkeypatch, tmp_path):
     assert (repo / "ddpm_lib" / "runs.py").is_file()  # an editable checkout: <repo>/runs, whatever the cwd
 
 
+@pytest.mark.slow
 def test_a_checkpoint_of_another_data_recipe_is_set_aside_and_named(tmp_path, capsys):
     """Issue 19: a learner's old runs/small, trained with flips, must not be taken for today's small."""
     ensure_trained(PROFILE.replace(hflip=True), tmp_path, device="cpu")

@@ -150,6 +150,7 @@ def trained(one_thread):
     return model, info
 
 
+@pytest.mark.slow
 def test_fid_ranks_the_sanity_ladder_on_real_data(trained):
     model, info = trained
     assert info["test_accuracy"] > 0.5  # 10 classes: chance is 0.1
@@ -160,6 +161,7 @@ def test_fid_ranks_the_sanity_ladder_on_real_data(trained):
     assert fids == sorted(fids) and fids[0] < 0.5 * fids[1], dict(zip(ladder, fids))
 
 
+@pytest.mark.slow
 def test_classifier_file_round_trip_and_a_corrupt_file_is_named(trained, tmp_path):
     model, info = trained
     config = ClassifierConfig(channels=(8, 16), features=32, epochs=2, subset=None, batch_size=64)

@@ -98,7 +98,9 @@ def test_static_twins_and_helpers_draw():
     fig = plotting.plot_loss_curve([4.0, 2.0, 1.0, 0.5], smooth=0.5)
     # the bias-corrected EMA is the mean weighted by 0.5^(i-j): 4, (4 + 2*2)/3, (4 + 2*2 + 4*1)/7, (4 + 4 + 4 + 8*.5)/15
     np.testing.assert_allclose(fig.axes[0].lines[1].get_ydata(), [4.0, 8 / 3, 12 / 7, 16 / 15])
-    assert fig.axes[0].get_ylabel()  # the y axis says what is plotted
+    assert r"$L_\mathrm{simple}$" in fig.axes[0].get_ylabel()  # the y axis says what is plotted: by default L_simple,
+    fig = plotting.plot_loss_curve([4.0, 2.0], ylabel="bits per dim")  # else what the caller says it is
+    assert fig.axes[0].get_ylabel() == "bits per dim"
 
 
 # --- the measured record notebook 05 draws (ddpm_lib/measured/, written by bench/recipe_figure.py) ----------------

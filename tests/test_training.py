@@ -100,6 +100,7 @@ def test_loss_decreases_on_a_fixed_batch(schedule):
     assert [s for s, _ in state.loss_history] == list(range(5, 26, 5))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loader", ["torch", "ddpm"])
 def test_resume_in_a_fresh_process_is_exact(tmp_path, loader):
     straight = run(tmp_path / "straight", 4, loader)

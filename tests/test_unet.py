@@ -94,8 +94,11 @@ def test_forward_flops_positive_and_linear_in_batch():
     assert count_parameters(model) > 0
 
 
+@pytest.mark.slow
+@pytest.mark.usefixtures("one_thread")  # conftest.py: a tiny network on a busy machine (13 s of CPU with 2 threads)
 def test_overfits_a_fixed_batch():
-    """With t and the noise fixed, eps-prediction on 8 images is a plain regression: the loss must collapse."""
+    """With t and the noise fixed, eps-prediction on 8 images is a plain regression: the loss must collapse.
+    Measured: 20x lower after 50 steps, 340x after 100."""
     torch.manual_seed(0)
     model = Unet(8, dim_mults=(1, 2))
     betas = torch.linspace(1e-4, 0.02, 1000, dtype=torch.float64)  # the paper's linear schedule
@@ -106,7 +109,7 @@ def test_overfits_a_fixed_batch():
     x_t = alpha_bar[t].sqrt().view(-1, 1, 1, 1) * x0 + (1 - alpha_bar[t]).sqrt().view(-1, 1, 1, 1) * noise
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
-    for _ in range(300):
+    for _ in range(100):
         loss = torch.nn.functional.mse_loss(model(x_t, t), noise)
         opt.zero_grad()
         loss.backward()

@@ -10,6 +10,9 @@ written as HTML.
 Timeouts, so that a stalled cell is an error naming the notebook and the cell instead of a silent wait:
 a cell tagged ``training`` (``# %% tags=["training"]``: the cells that may train a model) gets the profile's
 training budget plus a margin (``training_timeout``); every other cell gets ``--timeout`` seconds.
+
+The kernel talks to this process over IPC (Unix sockets in a temporary folder), not TCP: since ipykernel 7.3 a
+kernel on TCP without CurveZMQ keys logs "Kernel is running over TCP without encryption" at every start.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -24,6 +28,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+from traitlets.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 CELL_TIMEOUT_S = 900  # any cell that does not train: the slowest (06's 1000 DDPM steps on `small`) takes 1-2 min on
@@ -112,13 +117,23 @@ class NotebookRunError(RuntimeError):
     """A cell raised, timed out or lost its kernel; the message names the notebook and the cell."""
 
 
+def ipc_config(folder: str) -> Config:
+    """The kernel manager's settings for IPC: sockets ``<folder>/kernel-1`` ... instead of TCP ports on localhost.
+    The path must be absolute: jupyter_client's default, a relative ``kernel-ipc``, is resolved by the kernel in the
+    notebook's folder and by this process in its own, so they never meet. Windows has no IPC transport: TCP there."""
+    if os.name == "nt":
+        return Config()
+    return Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(folder, "kernel")}})
+
+
 def run_notebook(path: Path, cell_timeout: int, train_timeout: int, html_dir: Path | None = None):
     """Execute the notebook at `path` (unchanged on disk) and return it executed; with `html_dir`, write
     ``<html_dir>/<name>.html``, also when a cell fails. Raises ``NotebookRunError`` naming the failed cell."""
     nb = nbformat.read(path, as_version=4)
+    sockets = tempfile.TemporaryDirectory(prefix="ddpm-kernel-")  # short: a socket's path has at most ~100 bytes
     client = ProgressClient(nb, path.name, resources={"metadata": {"path": str(path.parent)}},
                             timeout_func=lambda c: train_timeout if "training" in c.metadata.get("tags", ())
-                            else cell_timeout)
+                            else cell_timeout, config=ipc_config(sockets.name))
     stop = threading.Event()
     threading.Thread(target=client.heartbeat, args=(stop,), daemon=True).start()
     try:
@@ -132,6 +147,7 @@ def run_notebook(path: Path, cell_timeout: int, train_timeout: int, html_dir: Pa
         raise NotebookRunError(f"{path.name}: {where} {kind}: {first}\n{str(e)[-3000:]}") from None
     finally:
         stop.set()
+        sockets.cleanup()
         if html_dir is not None:
             from nbconvert import HTMLExporter
 
