@@ -19,7 +19,7 @@ help:
 	@echo "make test     set up, get the data, lint, notebook drift gate, every test, every notebook under nbval (tiny)"
 	@echo "make unit     the fast tests only (no notebook executed, no model trained): the inner loop"
 	@echo "make kaggle   build dist/kaggle/: the wheel, the notebooks, dataset-metadata.json (KAGGLE_DATASET=you/ddpm-lib)"
-	@echo "make student  write the student edition (exercise solutions replaced by stubs) to dist/student/"
+	@echo "make student  rewrite student/, the student edition (exercises first, solutions replaced by stubs)"
 	@echo "make setup | data | notebooks | student | kaggle | lab | bench | train | sample | clean"
 
 # --- set-up: idempotent, and fast when nothing changed (the stamp depends on pyproject.toml) ---------------
@@ -57,10 +57,12 @@ unit-all: setup data
 	MPLBACKEND=Agg $(PY) -m pytest tests -q
 
 # The .ipynb files are generated from the .py files and committed without outputs: fail when they drift.
+# So is the student edition in student/ (generated from them by tools/make_student.py; Colab opens it from GitHub).
 drift: setup
 	$(VENV)/bin/jupytext --quiet --update --to ipynb $(NOTEBOOKS)
-	git diff --exit-code -- notebooks/ || { echo "notebooks/*.ipynb do not match their .py: run 'make notebooks' and commit"; exit 1; }
-	$(VENV)/bin/nbstripout --verify notebooks/*.ipynb || { echo "a notebook carries outputs: run 'make notebooks'"; exit 1; }
+	$(PY) tools/make_student.py --out student $(NOTEBOOKS:.py=.ipynb) >/dev/null
+	git diff --exit-code -- notebooks/ student/ || { echo "notebooks/*.ipynb or student/ do not match notebooks/*.py: run 'make notebooks' and commit"; exit 1; }
+	$(VENV)/bin/nbstripout --verify notebooks/*.ipynb student/*.ipynb || { echo "a notebook carries outputs: run 'make notebooks'"; exit 1; }
 
 # nbval executes the student edition (tools/make_student.py --for-nbval, written to a temporary folder): every
 # solution is a stub, each check cell must print its "not implemented yet" line (its output is compared), and every
@@ -93,11 +95,13 @@ check-profile: setup
 notebooks: setup
 	$(VENV)/bin/jupytext --quiet --update --to ipynb $(NOTEBOOKS)
 	$(VENV)/bin/nbstripout notebooks/*.ipynb
+	$(PY) tools/make_student.py --out student $(NOTEBOOKS:.py=.ipynb) >/dev/null
 
-# The student edition: nbgrader's ClearSolutions turns each solution (between the BEGIN/END SOLUTION markers of an
-# exercise cell) into a stub; docs/teaching.md explains how to use it in class.
+# The student edition, committed in student/: each exercise moves before its answer, and nbgrader's ClearSolutions
+# turns each solution (between the BEGIN/END SOLUTION markers of an exercise cell) into a stub; docs/teaching.md
+# explains how to use it in class.
 student: setup
-	$(PY) tools/make_student.py --out dist/student
+	$(PY) tools/make_student.py --out student $(NOTEBOOKS:.py=.ipynb)
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/
