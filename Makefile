@@ -12,7 +12,7 @@ DEBIAN_DATA := /usr/share/datasets/fashion-mnist
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.py))
 PROFILE ?= $(DDPM_PROFILE)
 
-.PHONY: help setup data test lint unit unit-all nbval drift run check-profile notebooks student lab bench train sample kaggle clean
+.PHONY: help setup data test lint unit unit-all nbval drift run check-profile notebooks student course lab bench train sample kaggle clean
 
 help:
 	@echo "make run      set up, get the data, execute notebooks 00-07 into build/ (figures and checkpoints in runs/)"
@@ -20,7 +20,8 @@ help:
 	@echo "make unit     the fast tests only (no notebook executed, no model trained): the inner loop"
 	@echo "make kaggle   build dist/kaggle/: the wheel, the notebooks, dataset-metadata.json (KAGGLE_DATASET=you/ddpm-lib)"
 	@echo "make student  rewrite student/, the student edition (exercises first, solutions replaced by stubs)"
-	@echo "make setup | data | notebooks | student | kaggle | lab | bench | train | sample | clean"
+	@echo "make course   write dist/course/, an nbgrader course: one autograded assignment per notebook 01-06"
+	@echo "make setup | data | notebooks | student | course | kaggle | lab | bench | train | sample | clean"
 
 # --- set-up: idempotent, and fast when nothing changed (the stamp depends on pyproject.toml) ---------------
 setup: $(VENV)/.installed
@@ -102,6 +103,11 @@ notebooks: setup
 # explains how to use it in class.
 student: setup
 	$(PY) tools/make_student.py --out student $(NOTEBOOKS:.py=.ipynb)
+
+# An nbgrader course folder: nbgrader_config.py and source/NN_name/ for each notebook with exercises; then nbgrader's
+# own commands in dist/course (docs/teaching.md, "Grading with nbgrader").
+course: setup
+	$(PY) tools/make_course.py --out dist/course
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/
