@@ -18,7 +18,7 @@ help:
 	@echo "make run      set up, get the data, execute notebooks 00-07 into build/ (figures and checkpoints in runs/)"
 	@echo "make test     set up, get the data, lint, notebook drift gate, every test, every notebook under nbval (tiny)"
 	@echo "make unit     the fast tests only (no notebook executed, no model trained): the inner loop"
-	@echo "make kaggle   build dist/kaggle/: the wheel, the notebooks, dataset-metadata.json (KAGGLE_DATASET=you/ddpm-lib)"
+	@echo "make kaggle   build dist/kaggle/student/ and dist/kaggle/teacher/: two Kaggle datasets (KAGGLE_DATASET=you/ddpm-lib)"
 	@echo "make student  rewrite student/, the student edition (exercises first, solutions replaced by stubs)"
 	@echo "make course   write dist/course/, an nbgrader course: one autograded assignment per notebook 01-06"
 	@echo "make setup | data | notebooks | student | course | kaggle | lab | bench | train | sample | clean"
@@ -122,8 +122,9 @@ sample: setup
 	$(PY) -m ddpm_lib sample --checkpoint runs/$(or $(PROFILE),small)/checkpoint.pt --n 64 --sampler ddim \
 		--steps 50 --out runs/$(or $(PROFILE),small)/cli_samples.png --gif runs/$(or $(PROFILE),small)/cli_denoise.gif
 
-# --- Kaggle: one dataset a teacher publishes (`kaggle datasets create -p dist/kaggle`) and students attach ---------
-# The ddpm_lib wheel (version from pyproject.toml), einops' wheel, every notebook's .ipynb, dataset-metadata.json.
+# --- Kaggle: two datasets a teacher publishes: dist/kaggle/student (students attach it: the student edition, no
+# solutions) and dist/kaggle/teacher (private: the notebooks with their solutions). Each holds the ddpm_lib wheel
+# (version from pyproject.toml), einops' wheel, its notebooks and its dataset-metadata.json.
 KAGGLE_DATASET ?= annotated-ddpm/ddpm-lib
 kaggle: setup
 	$(PY) tools/kaggle_bundle.py --out dist/kaggle --id $(KAGGLE_DATASET)
