@@ -22,7 +22,7 @@ from helpers import load_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "demo"
-CHECK_TIMEOUT_S = 4  # the course's is 60; here it only has to outlast a check of notebook 01 (well under 1 s)
+CHECK_TIMEOUT_S = 3  # the course's is 60; here it only has to outlast a check of notebook 01 (well under 1 s)
 WRONG = {  # grade_id -> what carol wrote
     "alphas_cumprod": "def alphas_cumprod(betas):\n    return 1 - betas\n",
     "snr": "def snr(alphas_cumprod):\n    while True:  # never returns\n        pass\n",
