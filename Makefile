@@ -12,15 +12,16 @@ DEBIAN_DATA := /usr/share/datasets/fashion-mnist
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.py))
 PROFILE ?= $(DDPM_PROFILE)
 
-.PHONY: help setup data test lint unit unit-all nbval drift run check-profile notebooks student lab bench train sample kaggle clean
+.PHONY: help setup data test lint unit unit-all nbval drift run check-profile notebooks student course lab bench train sample kaggle clean
 
 help:
 	@echo "make run      set up, get the data, execute notebooks 00-07 into build/ (figures and checkpoints in runs/)"
 	@echo "make test     set up, get the data, lint, notebook drift gate, every test, every notebook under nbval (tiny)"
 	@echo "make unit     the fast tests only (no notebook executed, no model trained): the inner loop"
-	@echo "make kaggle   build dist/kaggle/: the wheel, the notebooks, dataset-metadata.json (KAGGLE_DATASET=you/ddpm-lib)"
-	@echo "make student  write the student edition (exercise solutions replaced by stubs) to dist/student/"
-	@echo "make setup | data | notebooks | student | kaggle | lab | bench | train | sample | clean"
+	@echo "make kaggle   build dist/kaggle/student/ and dist/kaggle/teacher/: two Kaggle datasets (KAGGLE_DATASET=you/ddpm-lib)"
+	@echo "make student  rewrite student/, the student edition (exercises first, solutions replaced by stubs)"
+	@echo "make course   write dist/course/, an nbgrader course: one autograded assignment per notebook 01-06"
+	@echo "make setup | data | notebooks | student | course | kaggle | lab | bench | train | sample | clean"
 
 # --- set-up: idempotent, and fast when nothing changed (the stamp depends on pyproject.toml) ---------------
 setup: $(VENV)/.installed
@@ -57,10 +58,12 @@ unit-all: setup data
 	MPLBACKEND=Agg $(PY) -m pytest tests -q
 
 # The .ipynb files are generated from the .py files and committed without outputs: fail when they drift.
+# So is the student edition in student/ (generated from them by tools/make_student.py; Colab opens it from GitHub).
 drift: setup
 	$(VENV)/bin/jupytext --quiet --update --to ipynb $(NOTEBOOKS)
-	git diff --exit-code -- notebooks/ || { echo "notebooks/*.ipynb do not match their .py: run 'make notebooks' and commit"; exit 1; }
-	$(VENV)/bin/nbstripout --verify notebooks/*.ipynb || { echo "a notebook carries outputs: run 'make notebooks'"; exit 1; }
+	$(PY) tools/make_student.py --out student $(NOTEBOOKS:.py=.ipynb) >/dev/null
+	git diff --exit-code -- notebooks/ student/ || { echo "notebooks/*.ipynb or student/ do not match notebooks/*.py: run 'make notebooks' and commit"; exit 1; }
+	$(VENV)/bin/nbstripout --verify notebooks/*.ipynb student/*.ipynb || { echo "a notebook carries outputs: run 'make notebooks'"; exit 1; }
 
 # nbval executes the student edition (tools/make_student.py --for-nbval, written to a temporary folder): every
 # solution is a stub, each check cell must print its "not implemented yet" line (its output is compared), and every
@@ -93,11 +96,18 @@ check-profile: setup
 notebooks: setup
 	$(VENV)/bin/jupytext --quiet --update --to ipynb $(NOTEBOOKS)
 	$(VENV)/bin/nbstripout notebooks/*.ipynb
+	$(PY) tools/make_student.py --out student $(NOTEBOOKS:.py=.ipynb) >/dev/null
 
-# The student edition: nbgrader's ClearSolutions turns each solution (between the BEGIN/END SOLUTION markers of an
-# exercise cell) into a stub; docs/teaching.md explains how to use it in class.
+# The student edition, committed in student/: each exercise moves before its answer, and nbgrader's ClearSolutions
+# turns each solution (between the BEGIN/END SOLUTION markers of an exercise cell) into a stub; docs/teaching.md
+# explains how to use it in class.
 student: setup
-	$(PY) tools/make_student.py --out dist/student
+	$(PY) tools/make_student.py --out student $(NOTEBOOKS:.py=.ipynb)
+
+# An nbgrader course folder: nbgrader_config.py and source/NN_name/ for each notebook with exercises; then nbgrader's
+# own commands in dist/course (docs/teaching.md, "Grading with nbgrader").
+course: setup
+	$(PY) tools/make_course.py --out dist/course
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/
@@ -112,8 +122,9 @@ sample: setup
 	$(PY) -m ddpm_lib sample --checkpoint runs/$(or $(PROFILE),small)/checkpoint.pt --n 64 --sampler ddim \
 		--steps 50 --out runs/$(or $(PROFILE),small)/cli_samples.png --gif runs/$(or $(PROFILE),small)/cli_denoise.gif
 
-# --- Kaggle: one dataset a teacher publishes (`kaggle datasets create -p dist/kaggle`) and students attach ---------
-# The ddpm_lib wheel (version from pyproject.toml), einops' wheel, every notebook's .ipynb, dataset-metadata.json.
+# --- Kaggle: two datasets a teacher publishes: dist/kaggle/student (students attach it: the student edition, no
+# solutions) and dist/kaggle/teacher (private: the notebooks with their solutions). Each holds the ddpm_lib wheel
+# (version from pyproject.toml), einops' wheel, its notebooks and its dataset-metadata.json.
 KAGGLE_DATASET ?= annotated-ddpm/ddpm-lib
 kaggle: setup
 	$(PY) tools/kaggle_bundle.py --out dist/kaggle --id $(KAGGLE_DATASET)

@@ -90,10 +90,12 @@ def test_the_package_address_is_the_same_everywhere(address):
     owner_repo = repo_url.removeprefix("https://github.com/")
     readme = (ROOT / "README.md").read_text()
     assert f'%pip install -q "{address}"' in readme
-    link = r"colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)/blob/main/notebooks/(\w+)\.ipynb"
+    link = r"colab\.research\.google\.com/github/([\w.-]+/[\w.-]+)/blob/main/(notebooks|student)/(\w+)\.ipynb"
     colab = re.findall(link, readme)
-    assert colab and {repo for repo, _ in colab} == {owner_repo}
-    assert {name for _, name in colab} <= {p.stem for p in NOTEBOOKS}
+    assert colab and {repo for repo, _, _ in colab} == {owner_repo}
+    for folder in ("notebooks", "student"):  # a link for every notebook of each edition, to a committed file
+        linked = {name for _, f, name in colab if f == folder}
+        assert linked == {p.stem for p in NOTEBOOKS} and all((ROOT / folder / f"{n}.ipynb").is_file() for n in linked)
     if sys.version_info >= (3, 11):
         import tomllib
 
@@ -116,22 +118,28 @@ def test_the_bundle_ships_what_the_first_cell_installs_offline(cell, bundle):
 
 
 def test_dataset_metadata_is_in_the_kaggle_clis_format(bundle):
-    meta = bundle.metadata_json("teacher/ddpm-lib")
-    assert meta["id"] == "teacher/ddpm-lib" and 6 <= len(meta["title"]) <= 50
-    assert meta["id"].split("/")[1] == "ddpm-lib"  # the name the first cell's message tells students to add
-    assert all(lic["name"] in KAGGLE_LICENSES for lic in meta["licenses"])
-    json.dumps(meta)
+    student, teacher = (bundle.metadata_json("someone/ddpm-lib", edition) for edition in ("student", "teacher"))
+    assert student["id"] == "someone/ddpm-lib"  # the name the first cell's message tells students to add
+    assert teacher["id"] == "someone/ddpm-lib-teacher" and student["title"] != teacher["title"]
+    for meta in (student, teacher):
+        assert 6 <= len(meta["title"]) <= 50
+        assert all(lic["name"] in KAGGLE_LICENSES for lic in meta["licenses"])
+        json.dumps(meta)
     with pytest.raises(ValueError, match="<kaggle user>/<slug>"):
         bundle.metadata_json("ddpm-lib")
     assert bundle.DEFAULT_ID.endswith("/ddpm-lib")
 
 
-def test_the_bundle_carries_the_student_edition_flat(bundle, tmp_path):
-    written = bundle.write_student_edition(tmp_path)
-    assert sorted(p.name for p in written) == sorted(f"student_{p.stem}.ipynb" for p in NOTEBOOKS)
-    assert all(p.parent == tmp_path for p in written)  # `kaggle datasets create` skips subfolders
-    text = (tmp_path / "student_02_forward_process.ipynb").read_text()
-    assert "BEGIN SOLUTION" not in text and "not implemented yet" in text
+def test_the_student_bundle_has_no_solutions_and_the_teachers_has_them(bundle, tmp_path):
+    for edition in bundle.EDITIONS:
+        (tmp_path / edition).mkdir()
+        written = bundle.write_notebooks(tmp_path / edition, edition)
+        assert sorted(p.name for p in written) == sorted(f"{p.stem}.ipynb" for p in NOTEBOOKS)
+        assert all(p.parent == tmp_path / edition for p in written)  # `kaggle datasets create` skips subfolders
+    student = "".join(p.read_text() for p in (tmp_path / "student").glob("*.ipynb"))
+    teacher = "".join(p.read_text() for p in (tmp_path / "teacher").glob("*.ipynb"))
+    assert "SOLUTION" not in student and "HIDDEN TESTS" not in student and "not implemented yet" in student
+    assert teacher.count("### BEGIN SOLUTION") == student.count('raise NotImplementedError(\\"not implemented yet')
 
 
 def test_two_gpus_use_one_and_say_so(monkeypatch, capsys):

@@ -3,11 +3,15 @@
 A check runs the student's function on several cases against ``ddpm_lib`` (code t = 0 and T-1, batches of 1 and
 more, the linear and cosine schedules) and prints "✓ <name>: all N cases pass"; a stub that raises
 ``NotImplementedError`` prints "<name>: not implemented yet ..." and returns False (the student edition runs on);
-a wrong function raises an AssertionError that names the likely mistake and the failing case. ``_check`` holds the
-machinery; ``EXERCISES`` lists every check (tests and docs/teaching.md count them from here).
+a wrong function prints a report (what is wrong in plain words, the likely mistake, the cases that pass and fail)
+and returns False too, so that Run All goes on. ``strict=True`` raises instead (grading: the hidden part of each
+check cell of the nbgrader source, ``tools/make_student.py``), ``hidden=True`` adds cases no notebook shows.
+``_check`` holds the machinery, ``_report`` the wording; ``EXERCISES`` lists every check (tests and
+docs/teaching.md count them from here).
 
     from ddpm_lib.exercises import ex02
-    ex02.check_q_sample(q_sample)
+    ex02.check_q_sample(q_sample)                            # the student's cell
+    ex02.check_q_sample(q_sample, strict=True, hidden=True)  # the grader's
 
 A notebook imports only its own module (``ex01`` needs ``schedules`` alone); ``EXERCISES`` imports all six on first
 use.

@@ -12,11 +12,11 @@ from __future__ import annotations
 import torch
 
 from .. import sampling, schedules
-from ._check import Case, Check, run_check
+from ._check import Case, Check, run_check, variant
 
 
-def _step_cases(pairs) -> list[Case]:
-    g = torch.Generator().manual_seed(6)
+def _step_cases(pairs, seed: int = 6) -> list[Case]:
+    g = torch.Generator().manual_seed(seed)
     cases = []
     for name in ("linear", "cosine"):
         schedule = schedules.make_schedule(name, 1000)
@@ -41,12 +41,19 @@ def _tables(schedule, t):
 # --- 06.1 one ancestral step (Algorithm 2, Ho et al. Eq. 11) ------------------------------------------------
 
 
-def _ancestral(alpha="alphas", sqrt_1m=True, std=True, last_noise=False, variance="beta"):
+def _last(t: int, last_noise: bool, paper_index: bool) -> bool:
+    """Whether a wrong step returns the mean at code t: never (noise at the last step), at t <= 1 (Algorithm 2's
+    `if t > 1` read with code t), or at t == 0 (right)."""
+    return not last_noise and (t <= 1 if paper_index else t == 0)
+
+
+@variant
+def _ancestral(alpha="alphas", sqrt_1m=True, std=True, last_noise=False, variance="beta", paper_index=False):
     def ancestral_step(schedule, x_t, t, eps_pred, noise):
         beta, abar, beta_tilde = _tables(schedule, t)
         alpha_t = getattr(schedule, alpha)[t]
         mean = (x_t - beta / ((1 - abar).sqrt() if sqrt_1m else 1 - abar) * eps_pred) / alpha_t.sqrt()
-        if t == 0 and not last_noise:
+        if _last(t, last_noise, paper_index):
             return mean
         var = beta_tilde if variance == "posterior" else beta
         return mean + (var.sqrt() if std else var) * noise
@@ -61,9 +68,14 @@ def _p_sample(clip):
 
 
 ANCESTRAL = [(0, "noise"), (0, "noise"), (1, "noise"), (500, "noise"), (999, "noise")]
+HIDDEN_ANCESTRAL = [(1, "noise"), (2, "noise"), (0, "noise"), (998, "noise"), (250, "noise")]
 LAST_NOISE = ("noise added at the last step: at code t = 0 (the paper's t = 1) return the mean, with no noise "
               "(Algorithm 2: z = 0)")
 STD = "variance where a std is needed: the noise is scaled by sigma_t = sqrt(beta_t), not by beta_t"
+PAPER_INDEX = ("the paper's index with code t: Algorithm 2's `if t > 1` counts t = 1 .. T, but code t = k is the "
+               "paper's t = k + 1, so in code the noise is added for t > 0 and only code t = 0 returns the mean")
+BETA_TILDE = ("sigma_t^2 = beta-tilde_t: this exercise takes sigma_t^2 = beta_t (schedule.betas, variance='beta'), the "
+              "paper's other choice")
 
 ANCESTRAL_STEP = Check(
     "ancestral_step",
@@ -75,30 +87,35 @@ ANCESTRAL_STEP = Check(
         ("alpha-bar instead of alpha: one step undoes one step's shrink, 1 / sqrt(alpha_t)",
          _ancestral(alpha="alphas_cumprod")),
         ("missing square root: the noise coefficient is beta_t / sqrt(1 - alpha-bar_t)", _ancestral(sqrt_1m=False)),
-        ("sigma_t^2 = beta-tilde_t: this exercise takes sigma_t^2 = beta_t (schedule.betas, variance='beta'), the "
-         "paper's other choice", _ancestral(variance="posterior")),
+        (BETA_TILDE, _ancestral(variance="posterior")),
+        (PAPER_INDEX, _ancestral(paper_index=True)),
     ],
+    hidden=lambda: _step_cases(HIDDEN_ANCESTRAL, seed=7),
 )
 
 
-def check_ancestral_step(fn) -> bool:
+def check_ancestral_step(fn, strict=False, hidden=False) -> bool:
     """fn(schedule, x_t, t, eps_pred, noise) -> x_{t-1}; t an int, sigma_t^2 = beta_t, no clipping."""
-    return run_check(ANCESTRAL_STEP, fn)
+    __tracebackhide__ = True  # IPython and pytest show the student's line, not this one
+    return run_check(ANCESTRAL_STEP, fn, strict, hidden)
 
 
 # --- 06.2 one ancestral step through the clipped x_0 (Ho et al. Eqs. 15 and 7) --------------------------------
 
 
-def _clipped(feed_back=True, std=True, last_noise=False):
+@variant
+def _clipped(feed_back=True, std=True, last_noise=False, variance="beta", paper_index=False):
     def ancestral_step_clipped(schedule, x_t, t, eps_pred, noise):
         if not feed_back:  # the mean of Eq. 11 straight from eps_pred: the clip never reaches it
-            return _ancestral(std=std, last_noise=last_noise)(schedule, x_t, t, eps_pred, noise)
-        beta, abar, _ = _tables(schedule, t)
+            return _ancestral(std=std, last_noise=last_noise, variance=variance, paper_index=paper_index)(
+                schedule, x_t, t, eps_pred, noise)
+        beta, abar, beta_tilde = _tables(schedule, t)
         x0_pred = ((x_t - (1 - abar).sqrt() * eps_pred) / abar.sqrt()).clamp(-1, 1)
         mean = schedule.posterior_mean_coef1[t] * x0_pred + schedule.posterior_mean_coef2[t] * x_t
-        if t == 0 and not last_noise:
+        if _last(t, last_noise, paper_index):
             return mean
-        return mean + (beta.sqrt() if std else beta) * noise
+        var = beta_tilde if variance == "posterior" else beta
+        return mean + (var.sqrt() if std else var) * noise
     return ancestral_step_clipped
 
 
@@ -108,26 +125,36 @@ ANCESTRAL_STEP_CLIPPED = Check(
     reference=_p_sample(clip=True),
     mistakes=[
         ("the clipped x0 not fed back into the mean: after clipping x0_pred, form the mean from it, "
-         "coef1 x0_pred + coef2 x_t (Eq. 7); Eq. 11 with the raw eps_pred ignores the clip", _clipped(False)),
+         "coef1 x0_pred + coef2 x_t (Eq. 7); Eq. 11 with the raw eps_pred ignores the clip", _clipped(feed_back=False)),
         (LAST_NOISE, _clipped(last_noise=True)),
         (STD, _clipped(std=False)),
+        (BETA_TILDE, _clipped(variance="posterior")),
+        (PAPER_INDEX, _clipped(paper_index=True)),
     ],
+    hidden=lambda: _step_cases(HIDDEN_ANCESTRAL, seed=7),
 )
 
 
-def check_ancestral_step_clipped(fn) -> bool:
+def check_ancestral_step_clipped(fn, strict=False, hidden=False) -> bool:
     """fn(schedule, x_t, t, eps_pred, noise) -> x_{t-1} from the clipped x0_pred; t an int, sigma_t^2 = beta_t."""
-    return run_check(ANCESTRAL_STEP_CLIPPED, fn)
+    __tracebackhide__ = True  # IPython and pytest show the student's line, not this one
+    return run_check(ANCESTRAL_STEP_CLIPPED, fn, strict, hidden)
 
 
 # --- 06.3 one DDIM step, eta = 0 (Song et al. Eq. 12) -------------------------------------------------------
 
 
+@variant
 def _ddim(clip=True, feed_back=True, abar_name="alphas_cumprod", sqrt=True, last="one"):
     def ddim_step(schedule, x_t, t, s, eps_pred):
         abars = getattr(schedule, abar_name)
         abar_t = abars[t]
-        abar_s = abars[s] if s is not None else (torch.tensor(1.0) if last == "one" else abars[0])
+        if last == "unhandled":  # abars[None] is the whole table, shape (1, T)
+            abar_s = abars[s]
+        elif last == "if s":  # `if s:` is False for s = 0 too
+            abar_s = abars[s] if s else torch.tensor(1.0)
+        else:
+            abar_s = abars[s] if s is not None else (torch.tensor(1.0) if last == "one" else abars[0])
         x0_pred = (x_t - (1 - abar_t).sqrt() * eps_pred) / abar_t.sqrt()
         eps = eps_pred
         if clip:
@@ -155,10 +182,17 @@ DDIM_STEP = Check(
         ("missing square roots: sqrt(alpha-bar_s) x0_pred + sqrt(1 - alpha-bar_s) eps", _ddim(sqrt=False)),
         ("the last jump (s = None) lands on the data, where alpha-bar = 1: return x0_pred; you used alpha-bar at "
          "code 0, one step of noise too many", _ddim(last="code0")),
+        ("s = None is not handled: it means the last jump, onto the data, where alpha-bar = 1 (return x0_pred); "
+         "schedule.alphas_cumprod[None] is the whole table, shape (1, T), hence the size mismatch",
+         _ddim(last="unhandled")),
+        ("`if s:` is False for s = 0 as well as for None: code s = 0 is a real timestep, one step of noise "
+         "(alpha-bar_0 < 1); test `if s is None:`", _ddim(last="if s")),
     ],
+    hidden=lambda: _step_cases([(998, 700), (300, 0), (2, 1), (999, None), (5, None)], seed=7),
 )
 
 
-def check_ddim_step(fn) -> bool:
+def check_ddim_step(fn, strict=False, hidden=False) -> bool:
     """fn(schedule, x_t, t, s, eps_pred) -> x_s; t an int, s an int < t or None (onto the data); eta = 0, clip."""
-    return run_check(DDIM_STEP, fn)
+    __tracebackhide__ = True  # IPython and pytest show the student's line, not this one
+    return run_check(DDIM_STEP, fn, strict, hidden)
