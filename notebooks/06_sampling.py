@@ -410,8 +410,8 @@ print("my DDIM (eta = 0, with clipping) matches sampling.ddim_sample at 50 and 1
 widgets.show_source(sampling.ddim_step)
 
 # %% [markdown]
-# **Exercise 6.3: one DDIM step.** Write `ddim_step(schedule, x_t, t, s, eps_pred)`, one jump of Song et al. Eq. 12 as derived above
-# from code $t$ to $s$ (or onto the data when `s` is `None`).
+# **Exercise 6.3: one DDIM step.** Write `ddim_step(schedule, x_t, t, s, eps_pred)`, one jump of Song et al. Eq. 12
+# as derived above, from code $t$ to $s$ (or onto the data when `s` is `None`).
 # (How exercises work: notebook 00, *How to use this series*.)
 
 # %%
