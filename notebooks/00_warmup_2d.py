@@ -370,7 +370,7 @@ fig = plotting2d.plot_samples({k: v for k, v in learned_samples.items() if k.sta
 #
 # **Questions to think about.**
 # 1. Where in the plane, and at which $t$, does the MLP's field differ most from the exact one (Section 8)? Why there?
-# 2. In Section 6, DDIM with 50 steps and the *exact* denoiser leaves a few points between the components, where DDPM
-#    leaves none. The denoiser is perfect, so what is wrong? What do you expect with 1000 DDIM steps (notebook 06
+# 2. In Section 6's plot you may see a few points of DDIM (50 steps, the *exact* denoiser) between the components.
+#    If you do: the denoiser is perfect, so what is wrong? What do you expect with 1000 DDIM steps (notebook 06
 #    answers it for a single Gaussian)?
 # 3. Scale the ring by 10 (radius 7): which check stops you, and what would go wrong at $t = T-1$ if it did not?

@@ -247,7 +247,8 @@ widgets.show_source(schedules.cosine_beta_schedule)
 # %% [markdown]
 # ## 5. Two more: quadratic and sigmoid
 #
-# Both run from $\beta_1 = 10^{-4}$ to about $\beta_T = 0.02$, like the linear one, along another path:
+# Both run to about $\beta_T = 0.02$, like the linear one, along another path; quadratic starts at
+# $\beta_1 = 10^{-4}$, sigmoid at about $1.5 \times 10^{-4}$ (its $\sigma(-6) \approx 0.0025$ is not 0):
 #
 # * **Quadratic:** $\sqrt{\beta_t}$ grows linearly, $\beta_t = \left(\sqrt{\beta_1} + \frac{t-1}{T-1}
 #   (\sqrt{\beta_T} - \sqrt{\beta_1})\right)^2$: it stays small for longer.
@@ -290,7 +291,8 @@ for name, sched in all_schedules.items():
 #   to 0.999; the other three end at 0.02.
 # * **$\bar\alpha_t$:** linear has lost about 60% of the signal variance by code $t = 300$ and 97% by $t = 600$;
 #   cosine still keeps a third at $t = 600$.
-# * **SNR:** cosine's log-SNR falls at a nearly constant rate: as many steps at every noise level.
+# * **SNR:** over the middle of the chain, cosine's log-SNR falls at a nearly constant rate: as many steps at every
+#   noise level there; at both ends it falls steeply.
 
 # %% [markdown]
 # **Exercise 1.3: the signal-to-noise ratio.** Write `snr(alphas_cumprod)`, $\bar\alpha_t / (1 - \bar\alpha_t)$ for
@@ -392,7 +394,8 @@ widgets.schedule_explorer(all_schedules, x0, t=250)
 # ## 9. Why the tables are computed in float64
 #
 # Near $t = 0$, $\bar\alpha_t$ is within $10^{-4}$ of 1, and many formulas need $1 - \bar\alpha_t$. float32 numbers
-# near 1 are $6 \times 10^{-8}$ apart, so there $1 - \bar\alpha_t$ loses about three of float32's seven digits:
+# near 1 are $6 \times 10^{-8}$ apart, so there $1 - \bar\alpha_t$ loses about four of float32's seven digits
+# (about three are left):
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 3.4), layout="constrained")

@@ -273,10 +273,11 @@ fig = plotting.plot_forward_strip(schedule, x0[:6], snapshot_ts)
 fig = plotting.plot_forward_snapshots(schedule, x0, [0, 50, 150, 300, 600, T - 1])
 
 # %% [markdown]
-# At code $t = 300$ the histogram is already close to $\mathcal{N}(0, 1)$, yet every garment is recognisable: the
-# histogram sees each pixel alone, while the garment lives in the *correlations* between neighbouring pixels, which
-# survive longer. The network of notebook 03 sees the whole image, and exploits them. Below, the same view with a
-# slider over code $t$.
+# At code $t = 300$ the histogram is already bell-shaped, though not yet $\mathcal{N}(0, 1)$: it is still shifted left
+# by $\sqrt{\bar\alpha_t}$ times the data's mean (the dark background) and a little narrower. Yet every garment is
+# recognisable: the histogram sees each pixel alone, while the garment lives in the *correlations* between
+# neighbouring pixels, which survive longer. The network of notebook 03 sees the whole image, and exploits them.
+# Below, the same view with a slider over code $t$.
 
 # %%
 widgets.forward_explorer(schedule, x0[:6], t=150)

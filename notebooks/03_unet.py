@@ -107,8 +107,8 @@ print(f"profile {profile.name}: {profile.unet}, "
 #   for swish, and a scale and a shift after the second GroupNorm (FiLM; Dhariwal & Nichol 2021).
 # * **Blocks.** Ho et al.: GroupNorm (32 groups), swish, 3×3 conv, dropout 0.1; two per resolution. Ours: GroupNorm
 #   (8 groups), SiLU (= swish), no dropout; `blocks_per_level` = 1.
-# * **Attention.** Ho et al.: one head, after each block at 16×16, and in the middle. Ours: 4 heads, in the middle
-#   only, plus linear attention at the middle levels if `linear_attn` is on (`full`).
+# * **Attention.** Ho et al.: one head, after each block at 16×16, and at the bottleneck. Ours: 4 heads, at the
+#   bottleneck only, plus linear attention at the intermediate level (14×14) if `linear_attn` is on (`full`).
 # * **Down.** Ho et al.: a 3×3 conv of stride 2. Ours: space to depth, then a 1×1 conv. Up is the same in both.
 #
 # Both zero-initialise each block's last convolution. The module docstring draws the whole network:
@@ -294,10 +294,10 @@ for ax in axes:
 #
 # $QK^\top$ says how much each position listens to each other; $\sqrt d$ keeps the logits' scale independent of $d$.
 # `unet.Attention` adds a GroupNorm before, a 1×1 convolution after, and a residual connection. Every profile has one,
-# in the middle (7×7 in `small` and `full`, 14×14 in `tiny`); here at the size of `small`'s middle:
+# at the bottleneck (7×7 in `small` and `full`, 14×14 in `tiny`); here at the size of `small`'s bottleneck:
 
 # %%
-attn = unet.Attention(64)  # 64 channels, 4 heads of d = 32: the bottleneck of the small profile
+attn = unet.Attention(64)  # 64 channels in and out, 4 heads of d = 32 inside (width 128): small's bottleneck
 x = torch.randn(2, 64, 7, 7)
 heads, d = attn.heads, attn.to_qkv.out_channels // (3 * attn.heads)
 
@@ -321,8 +321,8 @@ widgets.show_source(unet.Attention)
 # **Linear attention** (Shen et al. 2018) takes the softmax over the channels of each query and over the positions of
 # each key instead; then $(QK^\top)V = Q(K^\top V)$, with $K^\top V$ a $d \times d$ summary of the image: about $4Nd^2$
 # FLOPs per head, **linear in $N$**, but weaker (one summary instead of a choice per pixel). `ddpm_lib` uses it at the
-# middle levels (14×14) only when `UnetConfig.linear_attn` is on, in the `full` profile; `small`, the default on a CPU,
-# turns it off to train faster (`bench/README.md`), and `tiny` has no middle level.
+# intermediate level (14×14) only when `UnetConfig.linear_attn` is on, in the `full` profile; `small`, the default on
+# a CPU, turns it off to train faster (`bench/README.md`), and `tiny`'s 14×14 level is its bottleneck.
 
 # %%
 lin = unet.LinearAttention(64)
@@ -392,8 +392,9 @@ print("the same network on 32x32:", tuple(too_deep(torch.zeros(1, 1, 32, 32), to
 # %% [markdown]
 # ## 6. The whole network, and the shape of every step
 #
-# **Reveal** `Unet.forward`: the time embedding, the way down (each ResnetBlock's output saved as a skip), the middle
-# (ResnetBlock, Attention, ResnetBlock), and the way up (each block first concatenates a skip).
+# **Reveal** `Unet.forward`: the time embedding, the way down (each ResnetBlock's output saved as a skip), the
+# bottleneck (ResnetBlock, Attention, ResnetBlock; the "middle" below), and the way up (each block first
+# concatenates a skip).
 
 # %%
 widgets.show_source(unet.Unet.forward)
@@ -449,8 +450,8 @@ for part, module in parts.items():
     print(f"  {part:20s} {unet.count_parameters(module):10,d}")
 
 # %% [markdown]
-# A training step costs about three forward passes per image: for `full` (the table's GFLOPs times 3 times a batch of
-# 128), a fraction of a second on a GPU, seconds on a laptop CPU. Hence the profiles.
+# A training step costs about three forward passes per image: for `full` (the table's MFLOPs/image times 3 times a batch
+# of 128), a fraction of a second on a GPU, seconds on a laptop CPU. Hence the profiles.
 
 # %% [markdown]
 # ## 8. One forward pass on real garments
@@ -484,7 +485,7 @@ fig = plotting.plot_loss_snapshots(x_t[:, 0], noise[0], eps_pred[:, 0], ts)
 #   while looking at the image at 28×28, 14×14 and 7×7 (28 → 14 → 7 and stop: 7 is odd).
 # * $t$ enters as the Transformer's sinusoidal embedding and an MLP; Ho et al. add it in every residual block,
 #   `ddpm_lib` scales and shifts the features with it (FiLM).
-# * Full attention costs $O(N^2)$ and sits in the middle of every profile; linear attention costs $O(N)$ and is used
+# * Full attention costs $O(N^2)$ and sits at the bottleneck of every profile; linear attention costs $O(N)$ and is used
 #   at 14×14 in `full` only.
 #
 # **Next:** notebook 04 derives the loss that turns this network into a denoiser.

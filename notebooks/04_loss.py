@@ -140,7 +140,8 @@ print(f"schedule: {profile.beta_schedule}, T = {T}; x0: {tuple(x0.shape)}")
 #    $L = \mathbb{E}_q\big[-\log \frac{p(x_T)}{q(x_T \mid x_0)} - \sum_{t=2}^{T}
 #    \log \frac{p_\theta(x_{t-1} \mid x_t)}{q(x_{t-1} \mid x_t, x_0)} - \log p_\theta(x_0 \mid x_1)\big]$.
 #
-# Each term is now $\log(q/p)$ averaged over its own $q$: a KL divergence (Ho et al. Eq. 5):
+# Each term but the last is now $\log(q/p)$ averaged over its own $q$: a KL divergence; the last, $L_0$, is the
+# decoder's negative log-likelihood (Ho et al. Eq. 5):
 #
 # $$L = \mathbb{E}_q\Big[\underbrace{D_\mathrm{KL}\big(q(x_T \mid x_0)\,\|\,p(x_T)\big)}_{L_T}
 # + \sum_{t > 1} \underbrace{D_\mathrm{KL}\big(q(x_{t-1} \mid x_t, x_0)\,\|\,p_\theta(x_{t-1} \mid x_t)\big)}_{L_{t-1}}
@@ -345,11 +346,11 @@ widgets.show_source(losses.p_losses)
 # %% [markdown]
 # Two details. The squared error is averaged over pixels, where the paper's $\|\cdot\|^2$ sums them: our loss is
 # the paper's divided by 784. Adam's steps do not notice (notebook 05, Section 2); gradient clipping does (a
-# threshold of 1 on the mean is 784 on the sum). And `reduction="none"` returns one loss per image (Section 6).
+# threshold of 1 on the mean is 784 on the sum). And `reduction="none"` returns one loss per image (Section 5).
 #
 # **Other distances.** `loss_type` also offers `"l1"` and `"huber"` (PyTorch's smooth L1: quadratic below 1, linear
-# above, so a few large errors pull less). The derivation gives L2, the paper's choice; the annotated DDPM trains
-# with Huber. Checked by hand on the same draws:
+# above, so a few large errors pull less). The derivation gives L2, the paper's choice; Hugging Face's "The Annotated
+# Diffusion Model" (Rogge & Rasul, 2022; not this course) trains with Huber. Checked by hand on the same draws:
 
 # %%
 with torch.no_grad():
@@ -459,8 +460,9 @@ ax.grid(alpha=0.3, which="both")
 # %% [markdown]
 # **The perfect model does not reach zero.** At small $t$, $x_t - a m = a(x_0 - m) + b\epsilon$: the data's own
 # spread $a s \approx 0.2$ swamps the noise $b \approx 0.01$-$0.1$, so $x_t$ says almost nothing about $\epsilon$ and
-# the loss is near 1. At large $t$, $x_t \approx \epsilon$ and the loss falls like $a^2 s^2$. So the loss per $t$ of
-# any model, however good, **falls with $t$**: that shape, below, says nothing about the model being bad at small $t$.
+# the loss is near 1. At large $t$, $x_t \approx \epsilon$ and the loss falls like $a^2 s^2$. So for Gaussian data
+# the loss per $t$ of any model, however good, **falls with $t$**: that shape, below, says nothing about the model
+# being bad at small $t$.
 #
 # A yardstick for Fashion-MNIST itself: give `GaussianOracle` every pixel's own mean and standard deviation, as
 # `(C, H, W)` tensors. It is then the best **linear** predictor that looks at each pixel alone (linear least squares
@@ -673,8 +675,9 @@ assert H - 0.05 < bpd["beta"] < H + 0.3 and bpd["beta"] < bpd["posterior"]
 
 # %% [markdown]
 # (Tiling Section 5's 4×4 images to 8×8 only repeats independent pixels.) So the bound stays above what is possible,
-# and an exact denoiser gets close to it. The gap left comes from fixing $\sigma_t^2$, which Nichol & Dhariwal (2021)
-# learn as well.
+# and an exact denoiser gets close to it. The gap left comes mainly from fixing $\sigma_t^2$, which Nichol & Dhariwal
+# (2021) learn as well; some also comes from the oracle being exact for the continuous Gaussian, not for the
+# quantised data it is scored on (at the first steps the noise is about one grey level wide).
 
 # %% [markdown]
 # ## 8. The decoder $L_0$: from a density to 256 grey levels (Ho et al. Eq. 13)
@@ -715,7 +718,9 @@ for mu_1, sigma_1 in [(0.3, 0.02), (-1.0, 0.01)]:
 # $\tilde\beta_1 = 0$. For $\sigma_1^2 = \beta_1$, $\sigma_1 = 0.01$ is 1.3 grey levels of noise, which could only move
 # the pixel to a less likely level: of bins of equal width, the one nearest the mean holds the most Gaussian mass, so
 # the mean, rounded, **is** the decoder's most likely grey level. (The bound cannot use $\tilde\beta_1 = 0$; like
-# improved-diffusion, the library takes $\log \tilde\beta_2$ for the decoder with either variance.) **Check**, for
+# improved-diffusion, the library's decoder takes $\sigma_1^2 = \tilde\beta_2$ with either variance: the
+# log-variance `p_mean_variance` returns at code $t = 0$. So the cell prints the same $\sigma_1$ twice, about 0.0074
+# on the linear schedule, not 0.01.) **Check**, for
 # both: the most likely bin is the level nearest the mean, and `p_sample` at $t = 0$ returns the mean.
 
 # %%
@@ -745,7 +750,8 @@ print(f"L_0 on {x_test[:4].shape[0]} test images ({profile.name} profile): {term
 # ## Summary
 #
 # * The bound (Ho et al. Eq. 5), from Jensen's inequality and a telescoping sum, is $L_T + \sum_{t>1} L_{t-1} + L_0$:
-#   KL divergences between Gaussians, each in closed form.
+#   all but $L_0$ are KL divergences between Gaussians, each in closed form; $L_0$ is the decoder's negative
+#   log-likelihood.
 # * Predicting the noise (Ho et al. Eq. 11) turns each KL into a weighted $\|\epsilon - \epsilon_\theta\|^2$ (their
 #   Eq. 12); dropping the weight gives $L_\text{simple}$ (their Eq. 14): `losses.p_losses`.
 # * For Gaussian data the optimal $\epsilon_\theta$ is linear in $x_t$, with loss $a^2s^2/(a^2s^2 + b^2)$: a loss that

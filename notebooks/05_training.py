@@ -150,8 +150,9 @@ print(f"one step of Algorithm 1 by hand matches training.train_step: loss {state
       f"the same gradients for all {sum(p.numel() for p in mine.parameters()):,} weights")
 
 # %% [markdown]
-# Why weights only to within two learning rates? Adam's first step moves *every* weight by about $\pm$lr, even one
-# whose gradient is pure rounding noise (a bias just before a GroupNorm has a true gradient of zero), so two correct
+# Why weights only to within two learning rates? Adam's first step moves most weights by about $\pm$lr (a weight
+# whose gradient is exactly zero stays put), even one whose gradient is pure rounding noise (a GroupNorm ignores the
+# part of the bias before it that is common to a group, so that part has a true gradient of zero), so two correct
 # implementations that sum in another order can step it in opposite directions. The gradients agree to rounding.
 #
 # **Reveal.** `train_step` is Algorithm 1 with the numbered lines as comments; it returns each image's loss and $t$,
@@ -303,7 +304,8 @@ ex05.check_ema_update(ema_update)
 # Recent x86 CPUs multiply bfloat16 in hardware too (AVX512-BF16, AMX). There the network runs much faster in
 # bfloat16, but the rest of a training step (the EMA update, clipping, the next batch) costs the same in both
 # precisions, so the steps gained per minute are fewer than the network's speed-up suggests: the cell prints the steps
-# `small` reached in ten minutes either way (the measurement of section 2.7). Without those instructions bfloat16
+# `small` reached in ten minutes either way on one reference CPU, not yours (the measurement of
+# section 2.7). Without those instructions bfloat16
 # is emulated and slower than float32, so `small` keeps float32 there, as `tiny` and `full` always do on a CPU. The
 # profile asks (`cpu_bf16`), `autocast_dtype` decides for this device, and `_new_state` sets up all of section 2:
 
@@ -315,7 +317,7 @@ print(f"on this machine ({device.type}, profile {profile.name}): the forward pas
       f"{str(amp or torch.float32).removeprefix('torch.')}"
       f"{' with a GradScaler' if amp == torch.float16 else ''}; CPU with bf16 instructions: "
       f"{hardware.cpu_has_native_bf16()}")
-record = probes.load_measured("recipe_small")  # small's recipe, measured once (section 2.7)
+record = probes.load_measured("recipe_small")  # small's recipe, measured on one reference CPU (section 2.7)
 rows = {row["name"]: row for row in record["rows"]}
 fp32, bf16 = rows["recipe"]["steps"], rows["recipe_bf16"]["steps"]  # one recipe, ten minutes by the clock each
 print(f"small in ten minutes on a CPU with bf16: {fp32:,} steps in float32, {bf16:,} in bfloat16 "
@@ -395,7 +397,7 @@ except FloatingPointError as e:
 #
 # The paper trains for 800,000 steps on TPUs; `small` gets ten minutes on a laptop's CPU, a few thousand steps. Four
 # changes make those minutes count. The first is about the data and holds for every profile; the other three are
-# `small`'s alone (`tiny` only checks the pipeline; `full` keeps the paper's recipe).
+# `small`'s alone (`tiny` only checks the pipeline; `full` takes none of them).
 #
 # 1. **No mirrored images** (`hflip=False`). Ho et al.'s code trains CIFAR10 with random horizontal flips: a
 #    mirrored car is still a car, and CIFAR10 has cars facing both ways. A *classifier* learns a label, so an
@@ -423,11 +425,11 @@ for c in (5, 7, 9):
 # %% [markdown]
 #    Most classes are close to their own mirror image, so which half is heavier turns on details; in the footwear the
 #    heel and the shaft put the ink on the right in nearly every image. A model trained with flips draws its shoes
-#    pointing either way (the "before" samples below).
+#    pointing either way (the baseline's samples below).
 #
-# 2. **A smaller batch and a higher learning rate that decays to zero** (`batch_size` 32 instead of 64, `lr`
-#    $2\cdot10^{-3}$ instead of $10^{-3}$, `lr_decay="linear"`). A step on 32 images costs half as much, so the same
-#    minutes give twice the steps; this early in training a 32-image gradient already points the right way. A
+# 2. **A smaller batch and a higher learning rate that decays to zero** (`batch_size` 32 rather than the baseline's
+#    64, `lr` $2\cdot10^{-3}$ rather than $10^{-3}$, `lr_decay="linear"`). A step on 32 images costs half as much, so
+#    the same minutes give twice the steps; this early in training a 32-image gradient already points the right way. A
 #    constant rate ends the run with the weights still jumping around; a rate that reaches zero exactly when the budget
 #    ends lets the last steps settle, and permits a larger rate before that (Li, Yumer & Ramanan 2020, "Budgeted
 #    Training": the linear decay to zero is the best simple schedule under a fixed budget). With `minutes`, the decay
@@ -438,7 +440,10 @@ for c in (5, 7, 9):
 #    4 stay high), while those steps change a sample very little. Seen as an error on the predicted image,
 #    $\hat x_0 - x_0 = -(\hat\epsilon - \epsilon)/\sqrt{\mathrm{SNR}(t)}$ (notebook 02's `predict_x0_from_eps`), so
 #    $\lVert \hat\epsilon - \epsilon \rVert^2 = \mathrm{SNR}(t)\,\lVert \hat x_0 - x_0 \rVert^2$: $L_\text{simple}$
-#    weighs step $t$ by $\mathrm{SNR}(t)$, and the nearly clean steps dominate. Min-SNR caps that weight at $\gamma$:
+#    weighs step $t$ by $\mathrm{SNR}(t)$, and the nearly clean steps dominate. (Notebook 04 says $L_\text{simple}$
+#    down-weights small $t$: relative to the bound, whose weight on $\lVert \hat\epsilon - \epsilon \rVert^2$ is
+#    larger still there. Both hold: as an error on $x_0$, both weigh the nearly clean steps most.) Min-SNR
+#    caps that weight at $\gamma$:
 #
 #    $$w(t) = \frac{\min(\mathrm{SNR}(t), \gamma)}{\mathrm{SNR}(t)}, \qquad
 #    \text{loss} = \operatorname{mean}_i\, w(t_i)\, \lVert \epsilon_i - \epsilon_\theta(x_{t_i}, t_i) \rVert^2,
@@ -459,12 +464,13 @@ axes[0].plot(t_all, losses.min_snr_weights(schedule, t_all, gamma), label=f"min-
 axes[0].axhline(1.0, color="k", lw=0.8, ls="--", label="L_simple (the paper)")
 t_cross = int((schedule.snr > gamma).sum())  # SNR falls with t: the first t where it is at most gamma
 axes[0].axvline(t_cross, color="0.6", lw=0.8)
-axes[0].set(xscale="symlog", xlim=(0, T - 1), xlabel="code t (linear to 1, then log)", ylabel="loss weight w(t)",
+axes[0].set_xscale("symlog", linthresh=1)
+axes[0].set(xlim=(0, T - 1), xlabel="code t (linear to 1, then log)", ylabel="loss weight w(t)",
             title=f"w = 1 from code t = {t_cross} on (SNR <= {gamma:g})")
 axes[0].legend(fontsize=8)
 progress = np.linspace(0, 1, 201)
 steps_est = rows[record["after"]]["steps"]  # what small reached in its measured 10 minutes; the decay follows the clock
-for p, label in [(small.replace(lr_decay="constant", lr=1e-3), "constant 1e-3 (before)"), (small, "small now")]:
+for p, label in [(small.replace(lr_decay="constant", lr=1e-3), "baseline: constant 1e-3"), (small, "small's recipe")]:
     axes[1].plot(progress * 10, [p.lr * training.lr_factor(p, int(q * steps_est), q) for q in progress],
                  label=f"{label}: {p.lr:g}, {p.lr_decay}")
 axes[1].set(xlabel="minutes of the 10-minute budget", ylabel="learning rate", title="the learning rate of small")
@@ -473,27 +479,28 @@ _ = axes[1].legend(fontsize=8)
 # %% [markdown]
 # **Did it help?** Only a measurement can say, and it does not fit in a notebook: each candidate is ten minutes of
 # training plus 1,000 samples scored with notebook 07's FID (in a Fashion-MNIST classifier's features; lower is
-# better; the floor is what 1,000 real images score). The package ships that measurement (`probes.load_measured`).
-# The figure shows the old and the new recipe's samples from the same noise, and the runs that carry the argument,
+# better; the floor is what 1,000 real images score). The package ships that measurement, made on one reference
+# CPU, not yours (`probes.load_measured`).
+# The figure shows the baseline's and the recipe's samples from the same noise, and the runs that carry the argument,
 # each trained for ten minutes' worth of steps. (How it was measured, and every variant tried:
 # [bench/README.md](../bench/README.md).)
 
 # %%
 story = {  # the runs that carry the argument: record name -> what it is
-    "baseline": "the paper's recipe: batch 64, lr 1e-3, L_simple, flips",
+    "baseline": "baseline: batch 64, lr 1e-3, L_simple, flips",
     "baseline_seed1": "the same, another training seed",
     "recipe": "+ batch 32, lr 2e-3 -> 0, Min-SNR-5",
     "recipe_bf16": "+ bfloat16 steps",
-    "recipe_noflip": "+ no flips: small now",
-    "recipe_noflip_seed1": "small now, another training seed",
-    "recipe_noflip_fp32": "small now in float32 (a CPU without bf16)",
+    "recipe_noflip": "+ no flips: small's recipe",
+    "recipe_noflip_seed1": "small's recipe, another training seed",
+    "recipe_noflip_fp32": "small's recipe in float32 (a CPU without bf16)",
 }
 fig = plotting.plot_recipe_comparison(record, rows=story)
 
 # %% [markdown]
-# Read the bars from the top. Two seeds of the old recipe set the noise: a few points say little. The three training
+# Read the bars from the top. Two seeds of the baseline set the noise: a few points say little. The three training
 # changes together gain well beyond that spread; bfloat16's extra steps gain more; and the flips cost more than
-# everything else together: without them the FID halved, and the shoes point the way the data's do. The cosine
+# everything else together: without them the FID is about half, and the shoes point the way the data's do. The cosine
 # schedule (notebook 01) also scored better whenever it was tried, but `small` keeps the linear schedule that
 # notebooks 00-04 teach. The price of Min-SNR is a worse bound in bits/dim: notebook 07, section 6, says why.
 
@@ -510,7 +517,7 @@ fig = plotting.plot_recipe_comparison(record, rows=story)
 # |---|---|---|---|
 # | `tiny` | CI, seconds | 30 steps, a tiny U-Net, 512 images | noise-like blobs: the pipeline runs |
 # | `small` | a laptop's CPU | about 10 minutes | recognisable garments, blurry, some malformed |
-# | `full` | a GPU | 20,000 steps of the annotated-DDPM U-Net | sharp garments of every class |
+# | `full` | a GPU | 20,000 steps of the U-Net of Hugging Face's "The Annotated Diffusion Model" | sharp garments |
 #
 # The live figure updates every 30 seconds or so: the loss so far, and 16 samples of the EMA model from the same
 # starting noise, so you see the *same* garments take shape.

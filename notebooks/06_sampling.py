@@ -443,8 +443,9 @@ print(f"DDIM(eta = 1, {T} steps) = Algorithm 2: max |difference| = {(ddim_eta1 -
 # ## 6. Which timesteps, and how many
 #
 # **Spacing.** `sampling.ddim_timesteps` visits `steps` timesteps evenly from code 0 to $T-1$, both ends included.
-# improved-diffusion's `"ddimN"` respacing strides instead, `range(0, T, T // N)`: with $N = 10$ it starts from code
-# $t = 900$, treating pure noise as $x_{900}$, a level that still holds some signal.
+# improved-diffusion's `"ddimN"` respacing strides instead, `range(0, T, k)` with the stride $k$ that gives $N$ steps;
+# for $N = 10$ that is `range(0, T, T // N)`, which starts from code $t = 900$, treating pure noise as $x_{900}$, a
+# level that still holds some signal.
 
 # %%
 steps = 10
@@ -471,12 +472,13 @@ fig.savefig(run_dir / "ddim_timesteps.png", dpi=80)
 
 # %% [markdown]
 # Both spacings spend as many steps at $t > 900$, where little changes, as at $t < 100$, where the details form.
-# Later work spaces steps otherwise (quadratic in $t$, or even in noise level); the next cell shows why it matters.
+# Other spacings exist: Song et al. themselves used steps quadratic in $t$ for CIFAR-10 (DDIM, App. D.2), and later
+# work spaces them evenly in noise level; the next cell shows why it matters.
 #
-# **A perfect denoiser still loses variance.** Take one pixel of data $x_0 \sim \mathcal{N}(0.3, 0.2^2)$ and the
-# exact oracle: $\hat x_0 = \mathbb{E}[x_0 \mid x_t]$, $\epsilon_\theta = \mathbb{E}[\epsilon \mid x_t]$, no
-# learning error. With $a = \sqrt{\bar\alpha}$, $b = \sqrt{1-\bar\alpha}$ and data std $\varsigma = 0.2$, both guesses
-# are linear in $x_t$, and one jump of Song et al. Eq. 12 ($\eta = 0$) gives
+# **A perfect denoiser still loses variance.** Take one pixel of data $x_0 \sim \mathcal{N}(m, \varsigma^2)$, with mean
+# $m = 0.3$ and std $\varsigma = 0.2$, and the exact oracle: $\hat x_0 = \mathbb{E}[x_0 \mid x_t]$,
+# $\epsilon_\theta = \mathbb{E}[\epsilon \mid x_t]$, no learning error. With $a = \sqrt{\bar\alpha}$ and
+# $b = \sqrt{1-\bar\alpha}$, both guesses are linear in $x_t$, and one jump of Song et al. Eq. 12 ($\eta = 0$) gives
 #
 # $$x_s - a_s m = \frac{a_s a_t \varsigma^2 + b_s b_t}{v_t}\,(x_t - a_t m), \qquad v_t = a_t^2\varsigma^2 + b_t^2
 # = \operatorname{Var}(x_t).$$
@@ -608,7 +610,8 @@ fig.savefig(run_dir / "oracle_std_dpm_solver.png", dpi=80)
 
 # %% [markdown]
 # The second-order step keeps more of the spread at every step count, and its error falls faster as the steps grow
-# (`tests/test_sampling.py`: doubling the steps divides DDIM's error by 2, DPM-Solver++'s by about 5 or more).
+# (DDIM is a first-order method: doubling the steps should about halve its error; DPM-Solver++(2M) is second order:
+# once the steps are fine, doubling them should divide its error by about 4).
 #
 # ## 7. A sampler truth table
 #

@@ -102,7 +102,8 @@ notebook_start, notebook_cpu = time.perf_counter(), time.process_time()
 # FID (Heusel et al. 2017) fits a Gaussian to each image set's features in a network trained on real images and
 # measures the distance between the two Gaussians. The standard Inception network knows nothing of 28x28 greyscale
 # garments, so we train our own classifier (two convolution blocks, 128 features before the 10-way head;
-# `classifier.CLASSIFIER_CONFIGS` sizes it per profile). FID in its features compares our runs with each other,
+# `classifier.CLASSIFIER_CONFIGS` sizes it per profile), with random horizontal flips: a mirrored garment keeps its
+# label. FID in its features compares our runs with each other,
 # **not** with published FIDs.
 
 # %%
