@@ -322,7 +322,7 @@ widgets.show_source(unet.Attention)
 # each key instead; then $(QK^\top)V = Q(K^\top V)$, with $K^\top V$ a $d \times d$ summary of the image: about $4Nd^2$
 # FLOPs per head, **linear in $N$**, but weaker (one summary instead of a choice per pixel). `ddpm_lib` uses it at the
 # intermediate level (14×14) only when `UnetConfig.linear_attn` is on, in the `full` profile; `small`, the default on
-# a CPU, turns it off to train faster (`bench/README.md`), and `tiny`'s 14×14 level is its bottleneck.
+# a CPU, turns it off to train faster, and `tiny`'s 14×14 level is its bottleneck.
 
 # %%
 lin = unet.LinearAttention(64)
