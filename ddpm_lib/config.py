@@ -56,6 +56,9 @@ class Profile:
     grad_clip: float = 1.0  # clip the global gradient norm
     min_snr_gamma: float | None = None  # None: L_simple (the paper); gamma: Min-SNR weights min(SNR, gamma)/SNR
     cpu_bf16: bool = False  # on a CPU with native bf16 (cpu_has_native_bf16), train under bf16 autocast
+    # --- classes (notebook 08; used when unet.num_classes > 0) ---
+    class_dropout: float = 0.1  # the probability that a training label becomes "no class" (Ho & Salimans: 0.1-0.2)
+    finetune_from: str | None = None  # start from this profile's trained weights (runs.ensure_trained trains it)
     ema_decay: float = 0.999  # EMA of the weights, used for sampling
     ema_warmup: int = 200  # EMA tracks the raw weights exactly for the first steps
     checkpoint_every: int = _not_in_weights(1000)  # steps between checkpoints
@@ -105,6 +108,22 @@ PROFILES: dict[str, Profile] = {
     ),
 }
 PROFILE_CHOICES = (*PROFILES, "auto")
+
+# Notebook 08's class-conditional models are fine-tuned from the profile's unconditional one: this much more.
+FINETUNE_BUDGETS = {"tiny": {"max_steps": 30}, "small": {"minutes": 4.0}, "full": {"max_steps": 5_000}}
+NUM_CLASSES = 10  # Fashion-MNIST
+
+
+def class_conditional(profile: Profile) -> Profile:
+    """The class-conditional twin of a registered profile (notebook 08), named ``<name>-classes``: the same network
+    with a class embedding (``unet.num_classes = 10``), trained with class dropout, starting from `profile`'s
+    trained weights (``finetune_from``) for the budget in ``FINETUNE_BUDGETS``."""
+    if PROFILES.get(profile.name) != profile:
+        raise ValueError(f"class_conditional takes a registered profile ({', '.join(PROFILES)}), unchanged: its "
+                         f"weights are the starting point; got {profile.name!r}" +
+                         (" (changed)" if profile.name in PROFILES else ""))
+    return profile.replace(name=f"{profile.name}-classes", unet=profile.unet.replace(num_classes=NUM_CLASSES),
+                           finetune_from=profile.name, **FINETUNE_BUDGETS[profile.name])
 
 
 def profile_from_dict(d: dict) -> Profile:

@@ -106,15 +106,24 @@ class GaussianMixture:
 
 
 class MixtureOracle(torch.nn.Module):
-    """``model(x_t, t) -> E[eps | x_t]`` for data x_0 ~ `mixture`: the exact denoiser, in float64."""
+    """``model(x_t, t) -> E[eps | x_t]`` for data x_0 ~ `mixture`: the exact denoiser, in float64.
 
-    def __init__(self, schedule: NoiseSchedule, mixture: GaussianMixture):
+    With `classes` (K,) long, the class of each component (notebook 08), it is also the exact class-conditional
+    denoiser: ``model(x_t, t, y) -> E[eps | x_t, c = y]``, where y = ``num_classes`` ("no class") gives the
+    unconditional one. The data of class c is the mixture of c's components (``class_mixture``), so conditioning
+    only restricts Bayes' rule over the components to those of class c."""
+
+    def __init__(self, schedule: NoiseSchedule, mixture: GaussianMixture, classes: torch.Tensor | None = None):
         super().__init__()
         self.register_buffer("alphas_cumprod", schedule.alphas_cumprod.double())  # float64: an exact yardstick
         self.mixture = mixture
+        self.classes = None if classes is None else check_classes(mixture, classes)
+        self.num_classes = 0 if classes is None else int(self.classes.max()) + 1
 
-    def posterior(self, x_t: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def posterior(self, x_t: torch.Tensor, t: torch.Tensor,
+                  y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(r, eps_k): r (B, K) = p(k | x_t), eps_k (B, K, D) = E[eps | x_t, k] = b C_k^{-1} (x_t - a mu_k).
+        With labels y (B,): r = p(k | x_t, c = y), zero outside class y (y = num_classes: no condition).
 
         C_k depends on t only: it is inverted once per distinct t in the batch (one host sync: an oracle for
         tests and figures, not a network), then gathered for each point."""
@@ -126,13 +135,40 @@ class MixtureOracle(torch.nn.Module):
         abar = extract(self.alphas_cumprod, t, (len(t), 1, 1))  # (B, 1, 1)
         diff = x_t.double()[:, None, :] - abar.sqrt() * mix.means  # (B, K, D): x_t - a mu_k
         eps_k = (1 - abar).sqrt() * torch.einsum("bkij,bkj->bki", C_inv, diff)  # (B, K, D)
-        r = mix._log_prob(diff, C_inv, log_det).softmax(dim=1)  # (B, K): Bayes' rule over the components
-        return r, eps_k
+        log_joint = mix._log_prob(diff, C_inv, log_det)  # (B, K): log w_k N(x_t; a mu_k, C_k)
+        if y is not None:
+            if self.classes is None:
+                raise ValueError("this oracle has no classes: build MixtureOracle(schedule, mixture, classes)")
+            other = (self.classes[None, :] != y[:, None]) & (y[:, None] != self.num_classes)  # (B, K)
+            log_joint = log_joint.masked_fill(other, -math.inf)  # only class y's components
+        return log_joint.softmax(dim=1), eps_k  # Bayes' rule over the (allowed) components
 
-    def forward(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """x_t: (B, D); t: (B,) LongTensor on the oracle's device. Returns E[eps | x_t], (B, D) in x_t's dtype."""
-        r, eps_k = self.posterior(x_t, t)
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """x_t: (B, D); t: (B,) LongTensor on the oracle's device; y: (B,) labels (classes only; None or
+        num_classes: unconditional). Returns E[eps | x_t] or E[eps | x_t, c = y], (B, D) in x_t's dtype."""
+        r, eps_k = self.posterior(x_t, t, y)
         return (r[..., None] * eps_k).sum(dim=1).to(x_t.dtype)  # sum_k r_k E[eps | x_t, k]
+
+
+def check_classes(mixture: GaussianMixture, classes) -> torch.Tensor:
+    """`classes` as a (K,) LongTensor, each component's class in 0..C-1 with every class used, or a ValueError."""
+    classes = torch.as_tensor(classes)
+    K = len(mixture.weights)
+    if classes.shape != (K,) or classes.dtype != torch.long:
+        raise ValueError(f"classes must be a LongTensor (K,) = ({K},), one class per component; got "
+                         f"{classes.dtype} of shape {tuple(classes.shape)}")
+    if classes.min() < 0 or set(classes.tolist()) != set(range(int(classes.max()) + 1)):
+        raise ValueError(f"classes must use every class 0..C-1 at least once; got {classes.tolist()}")
+    return classes
+
+
+def class_mixture(mixture: GaussianMixture, classes, c: int) -> GaussianMixture:
+    """p(x | c): the mixture of class c's components, their weights renormalised (w_k / P(c))."""
+    keep = check_classes(mixture, classes) == c
+    if not keep.any():
+        raise ValueError(f"no component has class {c}")
+    w = mixture.weights[keep]
+    return GaussianMixture(w / w.sum(), mixture.means[keep], mixture.covs[keep])
 
 
 def exact_reverse(mixture: GaussianMixture, abar_s: float, abar_t: float, x_t: torch.Tensor) -> GaussianMixture:

@@ -23,7 +23,7 @@ import torch
 
 from . import distributed
 from .checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, saved_profile
-from .config import Profile
+from .config import Profile, get_profile
 from .data import load_fashion_mnist, make_dataloader
 from .hardware import pick_device
 from .schedules import NoiseSchedule, make_schedule
@@ -126,6 +126,19 @@ def _finished(ckpt: dict, profile: Profile) -> bool:
     return ckpt["step"] >= profile.max_steps or ckpt["seconds"] >= budget - max(5.0, 0.02 * budget)
 
 
+def _start_from(model: Unet, profile: Profile, out_dir, device) -> None:
+    """Load the EMA weights of ``profile.finetune_from`` (trained first if need be, in its own run folder beside
+    this one) into `model`; only the class embedding is new, and it starts at zero (unet.Unet)."""
+    base = get_profile(profile.finetune_from)
+    base_dir = None if out_dir is None else Path(out_dir).parent / base.name
+    base_model, _, _ = ensure_trained(base, out_dir=base_dir, device=device)
+    missing, unexpected = model.load_state_dict(base_model.state_dict(), strict=False)
+    if unexpected or any(not k.startswith("class_emb.") for k in missing):
+        raise CheckpointError(f"cannot start {profile.name} from {base.name}: the networks differ "
+                              f"(missing {missing}, unexpected {unexpected})")
+    print(f"starting from {base.name}'s trained weights; the class embedding starts at zero")
+
+
 def ensure_trained(profile: Profile, out_dir=None, device=None, callback=None):
     """(ema_model, schedule, state or None): reuse ``out_dir/checkpoint.pt`` if it finished `profile`'s budget,
     else train (resuming a partial run of the same model), so that each notebook runs alone.
@@ -155,6 +168,8 @@ def ensure_trained(profile: Profile, out_dir=None, device=None, callback=None):
         else:
             seconds_done = ckpt["seconds"]
     model, schedule, loader = build_training(profile, device)
+    if profile.finetune_from and not seconds_done:  # a resumed run reads its own weights from its checkpoint
+        _start_from(model, profile, out_dir, device)
     minutes = profile.minutes - seconds_done / 60 if profile.minutes else None
     state = train(model, schedule, loader, profile, out_dir=path.parent, minutes=minutes, resume=True,
                   callback=callback, device=device)

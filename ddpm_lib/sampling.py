@@ -1,5 +1,5 @@
 """The reverse process p_theta: ancestral sampling (Algorithm 2), DDIM and DPM-Solver++(2M), step by step and as
-one loop. Taught in notebook 06_sampling.
+one loop. Taught in notebook 06_sampling; classifier-free guidance (``ClassGuided``) in 08_guidance.
 
 Timesteps are 0-indexed in code: ``t`` in ``{0, ..., T-1}``, code ``t = k`` is the paper's ``t = k + 1``.
 Sampling walks t = T-1, ..., 0; the step at ``t == 0`` returns the mean and adds no noise (an explicit branch).
@@ -12,6 +12,7 @@ and ``sample``. ``SAMPLERS`` is the one registry (name -> step, visited timestep
 count); ``progressive(name, ...)`` is the one loop and yields the per-step dict ``{t, x_t, x0_pred, sample}``,
 so figures, GIFs, widgets, probes and the command line take every sampler by name. ``sample``, ``ddim_sample``
 and the two ``*_loop_progressive`` are thin wrappers over it. Adding a sampler: a step function and an entry.
+Guidance is a model: ``ClassGuided(model, y, w)`` is a ``model(x_t, t)`` that every sampler takes.
 
 Checks happen at the door: a step called with an int t (as the loop does) checks it in Python, with no
 CPU-GPU sync; a (B,) tensor t is checked once per call. The samplers are stateless: a multistep sampler reads
@@ -212,6 +213,57 @@ def dpmpp_2m_step(model, schedule: NoiseSchedule, x_t: torch.Tensor, t: int, s: 
     alpha_s, sigma_s = schedule.sqrt_alphas_cumprod[s], schedule.sqrt_one_minus_alphas_cumprod[s]
     x_s = sigma_s / schedule.sqrt_one_minus_alphas_cumprod[t] * x_t - alpha_s * torch.expm1(-h) * D  # 4
     return {"eps_pred": eps_pred, "x0_pred": x0_pred, "sample": x_s}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Classifier-free guidance: Ho & Salimans (2022), "Classifier-Free Diffusion Guidance". Taught in notebook 08.
+# ---------------------------------------------------------------------------------------------------------
+
+
+def guided_eps(eps_cond: torch.Tensor, eps_uncond: torch.Tensor, w: float) -> torch.Tensor:
+    """The guided prediction (1 + w) eps(x_t, c) - w eps(x_t) (Ho & Salimans 2022, Eq. 6), written as
+    eps(x_t, c) + w (eps(x_t, c) - eps(x_t)): w = 0 is the conditional prediction, w > 0 moves further along the
+    difference. Since eps = -sqrt(1 - alpha-bar_t) * score, the difference is -sqrt(1 - alpha-bar_t) times
+    grad log p_t(c | x_t): the step climbs an implicit classifier's log-probability of c, w times harder."""
+    return eps_cond + w * (eps_cond - eps_uncond)
+
+
+class ClassGuided(torch.nn.Module):
+    """``model(x_t, t)`` for every sampler of ``SAMPLERS``: a class-conditional network's guided prediction.
+
+    `model` answers ``model(x_t, t, y)`` and has ``num_classes`` C > 0; the label C is "no class" (the
+    unconditional prediction, learnt by dropping labels in training). `y` is a class (int) for the whole batch or
+    a (B,) LongTensor, one per sample; `w` >= 0 is the guidance scale. With w = 0 one network call per step (the
+    conditional prediction); with w > 0 one call on a double batch, [x_t with y; x_t with no class], then
+    ``guided_eps``. The guidance travels in the model, so no sampler needs a guided copy."""
+
+    def __init__(self, model, y: int | torch.Tensor, w: float = 0.0):
+        super().__init__()
+        classes = getattr(model, "num_classes", 0)
+        if not classes:
+            raise ValueError("this model was not trained with classes (num_classes = 0), so it cannot be guided "
+                             "towards one: use the class-conditional model of notebook 08 "
+                             "(runs.ensure_trained(config.class_conditional(profile)))")
+        if not (isinstance(w, (int, float)) and w >= 0):
+            raise ValueError(f"the guidance scale w must be a number >= 0 (0: no guidance); got {w!r}")
+        y_values = torch.as_tensor(y)
+        if y_values.dtype != torch.long or y_values.ndim > 1:
+            raise ValueError(f"y must be a class index (int) or a (B,) LongTensor of them; got {y!r}")
+        if len(y_values.reshape(-1)) and not (0 <= int(y_values.min()) and int(y_values.max()) < classes):
+            raise ValueError(f"class labels must lie in 0..{classes - 1}; got {y_values.tolist()}")
+        self.model, self.y, self.w, self.null_class = model, y, float(w), classes
+
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        y = torch.as_tensor(self.y, device=x_t.device)
+        if y.ndim and len(y) != len(x_t):
+            raise ValueError(f"ClassGuided has {len(y)} labels but the batch has {len(x_t)} samples: give one label "
+                             "per sample, or an int for all")
+        y = y.expand(len(x_t))  # (B,)
+        if self.w == 0:
+            return self.model(x_t, t, y)
+        both = self.model(torch.cat([x_t, x_t]), torch.cat([t, t]), torch.cat([y, torch.full_like(y, self.null_class)]))
+        eps_cond, eps_uncond = both.chunk(2)
+        return guided_eps(eps_cond, eps_uncond, self.w)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ Choices, each one line to change:
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -153,7 +154,16 @@ def _empty_window() -> dict:
             "t_counts": torch.zeros(T_BUCKETS, dtype=torch.float64)}
 
 
-def train_step(state: TrainState, x0: torch.Tensor, generator: torch.Generator | None = None):
+def drop_labels(y: torch.Tensor, p: float, null_class: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Class dropout (Ho & Salimans 2022, Algorithm 1): each label becomes the "no class" token `null_class` with
+    probability p, independently, so one network learns eps(x_t, c) and eps(x_t) (notebook 08). y: (B,) long;
+    returns a new tensor, y is left as it was."""
+    drop = torch.rand(y.shape, generator=generator, device=y.device) < p  # (B,) True with probability p
+    return torch.where(drop, torch.full_like(y, null_class), y)
+
+
+def train_step(state: TrainState, x0: torch.Tensor, generator: torch.Generator | None = None,
+               y: torch.Tensor | None = None):
     """Algorithm 1 (Ho et al. 2020), one gradient step. Returns the per-image losses (B,) and their t (B,).
 
     1. x_0 ~ q(x_0)                   the batch x0: (B, C, H, W) float32 in [-1, 1]
@@ -162,6 +172,8 @@ def train_step(state: TrainState, x0: torch.Tensor, generator: torch.Generator |
     4. gradient step on || eps - eps_theta(sqrt(alpha-bar_t) x_0 + sqrt(1 - alpha-bar_t) eps, t) ||^2   (Eq. 14)
        (p_losses builds x_t and the loss; then backward, clip the gradient norm, AdamW, LR warm-up)
     5. update the EMA of the weights
+    With labels y (B,) (a class-conditional profile, notebook 08), after step 3 each label is dropped to "no class"
+    with probability profile.class_dropout (``drop_labels``), and the network reads the labels beside x_t and t.
     With N torchrun processes x0 is this rank's B rows of a global batch of N B: t and eps are drawn for all N B
     and the rank keeps its rows, and DDP averages the gradients in backward (distributed.py). N = 1 otherwise.
     """
@@ -171,6 +183,11 @@ def train_step(state: TrainState, x0: torch.Tensor, generator: torch.Generator |
     mine, global_batch = distributed.rows(x0.shape[0]), x0.shape[0] * distributed.world_size()
     t = torch.randint(0, state.schedule.num_timesteps, (global_batch,), generator=generator, device=device)[mine]  # 2
     noise = torch.randn((global_batch, *x0.shape[1:]), generator=generator, device=device, dtype=x0.dtype)[mine]  # 3
+    if y is not None:  # drawn for the global batch like t and eps, so N processes drop the same labels as one
+        everyone = torch.zeros(global_batch, dtype=torch.long, device=device)
+        everyone[mine] = y
+        y = drop_labels(everyone, profile.class_dropout, profile.unet.num_classes, generator)[mine]
+        net = functools.partial(net, y=y)  # p_losses calls net(x_t, t)
     with torch.autocast(device.type, dtype=state.amp_dtype, enabled=state.amp_dtype is not None):
         losses = p_losses(net, state.schedule, x0, t, noise=noise, reduction="none")  # 4: (B,)
     if profile.min_snr_gamma is None:
@@ -215,13 +232,14 @@ class _DataCursor:
         self.generator = getattr(sampler, "generator", None) or getattr(loader, "generator", None)
         self.epoch_start = None  # the generator's state when this epoch's iterator was made
 
-    def next_batch(self) -> torch.Tensor:
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(x, y): the next images and their labels (None when the loader yields images only)."""
         while True:
             if self._it is None:
                 self._start_epoch()
             batch = next(self._it, None)
             if batch is not None:
-                return batch[0] if isinstance(batch, (tuple, list)) else batch  # (x, y) -> x
+                return tuple(batch[:2]) if isinstance(batch, (tuple, list)) else (batch, None)
             if self.consumed == 0:
                 raise ValueError("the loader yields no batches (fewer images than batch_size with drop_last?)")
             self.epoch, self.consumed, self._it, self.epoch_start = self.epoch + 1, 0, None, None
@@ -343,13 +361,24 @@ class _Clock:
 
 def _step(state: TrainState, cursor: _DataCursor, generator: torch.Generator, clock: _Clock) -> None:
     """One step of ``train``: the next batch, this step's seeded t and eps, Algorithm 1, the loss records."""
-    x0 = _check_shard(cursor.next_batch(), state.profile).to(clock.device, non_blocking=True)
+    x0, y = cursor.next_batch()
+    x0 = _check_shard(x0, state.profile).to(clock.device, non_blocking=True)
+    y = _check_labels(y, state) if state.profile.unet.num_classes else None
     generator.manual_seed(stream_seed(state.profile.seed, "noise", state.step))  # t, eps: functions of (seed, step)
     state.clock["progress"] = clock.progress()
-    losses, t = train_step(state, x0, generator)
+    losses, t = train_step(state, x0, generator, y=None if y is None else y.to(clock.device, non_blocking=True))
     cursor.consumed += 1  # only now: a step cut short by Ctrl-C re-reads its batch on resume
     state.seconds = clock.seconds()
     _record(state, distributed.gather(losses), distributed.gather(t))  # the whole global batch
+
+
+def _check_labels(y: torch.Tensor | None, state: TrainState) -> torch.Tensor:
+    """A class-conditional profile needs a loader of (images, labels) with labels in 0..num_classes-1."""
+    C = state.profile.unet.num_classes
+    if y is None or y.dtype != torch.long or y.min() < 0 or y.max() >= C:
+        raise ValueError(f"the {state.profile.name} profile trains with classes: its loader must yield (images, "
+                         f"labels) with labels in 0..{C - 1} (data.make_dataloader does)")
+    return y
 
 
 def _check_shard(x0: torch.Tensor, profile: Profile) -> torch.Tensor:

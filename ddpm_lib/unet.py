@@ -163,6 +163,7 @@ class UnetConfig:
     blocks_per_level: int = 1  # ResnetBlocks per level, down and up (2 costs ~1.6x the FLOPs)
     linear_attn: bool = True  # LinearAttention at the middle levels (off in small: -20 % CPU throughput)
     groups: int = 8  # GroupNorm groups in the ResnetBlocks
+    num_classes: int = 0  # 0: unconditional (notebooks 03-07); 10: a class embedding for notebook 08
 
     def replace(self, **changes) -> UnetConfig:
         """A copy with some fields changed, e.g. ``profile.unet.replace(dim=16)``."""
@@ -180,17 +181,24 @@ class Unet(nn.Module):
         linear_attn: add LinearAttention after the blocks of every level except the first (full
             resolution, where it is the most expensive) and the last (the bottleneck has full Attention).
         groups: GroupNorm groups in the ResnetBlocks.
+        num_classes: 0 for an unconditional network. With C > 0 the class enters like the time (notebook 08): an
+            embedding of y in {0, ..., C-1}, or of the "no class" token y = C (``null_class``), is added to the
+            time embedding. It starts at zero, so a new class-conditional network predicts what the same network
+            without classes predicts, and fine-tuning from an unconditional checkpoint starts where it ended.
     """
 
     def __init__(self, dim: int, channels: int = 1, dim_mults: tuple[int, ...] = (1, 2, 4),
-                 blocks_per_level: int = 1, linear_attn: bool = True, groups: int = 8):
+                 blocks_per_level: int = 1, linear_attn: bool = True, groups: int = 8, num_classes: int = 0):
         super().__init__()
-        self.channels, self.dim_mults = channels, tuple(dim_mults)
+        self.channels, self.dim_mults, self.num_classes = channels, tuple(dim_mults), num_classes
         widths = [dim * m for m in dim_mults]  # channels per level
         time_dim = 4 * dim
         self.time_mlp = nn.Sequential(
             SinusoidalPositionEmbeddings(dim), nn.Linear(dim, time_dim), nn.GELU(), nn.Linear(time_dim, time_dim)
         )
+        if num_classes:  # C classes and the "no class" token C, each a vector added to the time embedding
+            self.class_emb = nn.Embedding(num_classes + 1, time_dim)
+            nn.init.zeros_(self.class_emb.weight)
         self.init_conv = nn.Conv2d(channels, widths[0], 3, padding=1)
 
         def level_attn(i: int) -> nn.Module:
@@ -218,8 +226,13 @@ class Unet(nn.Module):
             nn.GroupNorm(min(groups, widths[0]), widths[0]), nn.SiLU(), nn.Conv2d(widths[0], channels, 3, padding=1)
         )
 
-    def check_inputs(self, x: torch.Tensor, t: torch.Tensor) -> None:
-        """Raise ValueError, naming the fix, when x or t cannot go through this network."""
+    @property
+    def null_class(self) -> int:
+        """The label of the "no class" token: ``num_classes`` (the classes are 0, ..., num_classes - 1)."""
+        return self.num_classes
+
+    def check_inputs(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> None:
+        """Raise ValueError, naming the fix, when x, t or the labels y cannot go through this network."""
         if x.ndim != 4:
             raise ValueError(f"x must be 4-D (B, C, H, W); got shape {tuple(x.shape)}. "
                              "For a single image use x[None]; for a batch of greyscale (B, H, W) use x[:, None].")
@@ -234,11 +247,25 @@ class Unet(nn.Module):
         if t.shape != (x.shape[0],):
             raise ValueError(f"t must have shape (B,) = ({x.shape[0]},), one timestep per image; got "
                              f"{tuple(t.shape)}. For one shared step use torch.full((B,), t, dtype=torch.long).")
+        if y is None:
+            return
+        if not self.num_classes:
+            raise ValueError("this Unet was built without classes (num_classes=0), so it takes no labels y: drop y, "
+                             "or build a class-conditional network (UnetConfig(num_classes=10); notebook 08)")
+        if y.shape != (x.shape[0],) or y.dtype != torch.long:
+            raise ValueError(f"y must be a LongTensor of shape (B,) = ({x.shape[0]},), one label per image; got "
+                             f"{y.dtype} of shape {tuple(y.shape)}")
+        # Their values (0..num_classes) are checked where labels come in (sampling.ClassGuided, training), once:
+        # reading y back here would cost a CPU-GPU sync at every sampling step.
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """x: (B, C, H, W) float x_t; t: (B,) long, 0-indexed in {0, ..., T-1}. Returns eps_pred, like x."""
-        self.check_inputs(x, t)
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (B, C, H, W) float x_t; t: (B,) long, 0-indexed in {0, ..., T-1}; y: (B,) long class labels, only for a
+        network with classes (``null_class`` or None: the unconditional prediction). Returns eps_pred, like x."""
+        self.check_inputs(x, t, y)
         t_emb = self.time_mlp(t)  # (B, 4 dim)
+        if self.num_classes:  # the class enters like the time
+            y = torch.full_like(t, self.null_class) if y is None else y
+            t_emb = t_emb + self.class_emb(y)  # (B, 4 dim)
         h = self.init_conv(x)  # (B, dim*m0, H, W)
         skips = []
         for level in self.downs:
