@@ -5,6 +5,7 @@ the bound in bits/dim with an error bar. Taught in notebook 07; ``python -m ddpm
     frechet_distance(mu1, sigma1, mu2, sigma2)            ||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1^1/2 S2 S1^1/2)^1/2)
     reference = real_reference(classifier)                features of held-out real test images, and a floor pool
     scores = score_samples(classifier, x, reference)     FID, its real-vs-real floor at the same n, coverage, ...
+    score_by_class(classifier, x, y, class_reference(classifier))   class-conditional samples (notebook 08)
 
 The .npy format that ``evaluate`` reads (``python -m ddpm_lib sample --npy`` writes it): shape (N, 1, 28, 28) or
 (N, 28, 28); dtype uint8 (0..255) or float (float32/float64) in [0, 1]. ``check_samples`` turns it into
@@ -149,6 +150,48 @@ def score_samples(classifier, x: torch.Tensor, reference: dict) -> dict:
             "coverage_entropy": coverage["entropy"], "max_entropy": coverage["max_entropy"],
             "class_histogram": [round(h, 4) for h in coverage["histogram"]], "confidence": coverage["confidence"],
             "pixel_mean": x.mean().item(), "pixel_std": x.std().item()}
+
+
+def class_reference(classifier) -> dict:
+    """Features and labels of all 10,000 real test images (1,000 per class), for ``score_by_class``."""
+    x, y = load_images("test", labels=True)
+    logits, features = predict(classifier, x)
+    return {"features": features, "labels": y}
+
+
+def score_by_class(classifier, x: torch.Tensor, y: torch.Tensor, reference: dict) -> dict:
+    """What class-conditional samples x (N, 1, 28, 28) in [-1, 1], drawn for the classes y (N,), give (notebook 08):
+
+    accuracy    the share our classifier assigns to the requested class (fidelity to the label)
+    fid         FID of all samples against the real test images (the class mix matches when y does)
+    fid_class   FID of each class's samples against that class's real test images, averaged over the classes
+    diversity   the spread of each class's samples in the classifier's features, trace(covariance), over the
+                real class's spread, averaged over the classes: 1 is as varied as the real images, 0 one image
+    *_floor     the same numbers for n real test images of each class in place of its n samples (held out of the
+                reference): what a perfect generator would score at this n, biases included
+
+    Each class's first n real images are the floor's, the rest its reference. Per-class numbers need a few dozen
+    samples per class; below that they are mostly noise."""
+    logits, features = predict(classifier, x)
+    y = y.cpu()
+    ref_f, ref_y = reference["features"], reference["labels"]
+    held_out, rest, per_class = [], [], {"fid_class": [], "fid_class_floor": [], "diversity": [],
+                                         "diversity_floor": []}
+    for c in sorted(set(y.tolist())):
+        mine, real = features[y == c], ref_f[ref_y == c]
+        n = len(mine)
+        floor, ref = real[:n], real[n:]
+        spread = torch.cov(ref.T.double()).trace()
+        per_class["fid_class"].append(fid_from_features(mine, ref))
+        per_class["fid_class_floor"].append(fid_from_features(floor, ref))
+        per_class["diversity"].append(float(torch.cov(mine.T.double()).trace() / spread))
+        per_class["diversity_floor"].append(float(torch.cov(floor.T.double()).trace() / spread))
+        held_out.append(floor)
+        rest.append(ref)
+    rest = torch.cat(rest)
+    return {"n": len(x), "accuracy": (logits.argmax(1) == y).float().mean().item(),
+            "fid": fid_from_features(features, rest), "fid_floor": fid_from_features(torch.cat(held_out), rest),
+            **{k: float(np.mean(v)) for k, v in per_class.items()}}
 
 
 def check_samples(array) -> torch.Tensor:

@@ -10,6 +10,7 @@
     schedule_curves(schedule), pixel_histogram(x), ema_bias_corrected(losses)   what a curve or bar shows (00-05)
     per_image_loss(eps_pred, noise)            L_simple of each image, from predictions already made      (04)
     nearest_index(ts, t), nearest_step(trajectory, t)   the precomputed t a slider's t snaps to     (04-06)
+    guided_samples(model, schedule, ws, y)     the same noise sampled for labels y at every guidance scale w  (08)
     load_measured(name)                        a record measured once by bench/ (too slow for a notebook)   (05)
 
 Timesteps are 0-indexed: code t = k is the paper's t = k + 1. Images are (B, C, H, W) in [-1, 1].
@@ -25,7 +26,7 @@ import torch
 
 from .data import to_model_range
 from .forward import q_sample
-from .sampling import progressive, sampler_steps
+from .sampling import ClassGuided, last_sample, progressive, sampler_steps
 from .schedules import NoiseSchedule
 
 
@@ -81,6 +82,27 @@ def reverse_trajectory(model, schedule: NoiseSchedule, shape, sampler: str = "dd
     kept.sort(key=lambda k: k[0])  # increasing t
     return {"ts": [t for t, _, _ in kept], "x_t": torch.stack([x for _, x, _ in kept]),
             "x0_pred": torch.stack([x0 for _, _, x0 in kept]), "sample": sample.float().cpu()}
+
+
+def guided_samples(model, schedule: NoiseSchedule, ws, y: torch.Tensor, image_shape=(1, 28, 28),
+                   sampler: str = "dpm-solver++", steps: int | None = 10, seed: int = 0, batch_size: int = 500,
+                   progress: bool = True) -> dict:
+    """{w: samples (N, C, H, W)} for labels y (N,) and each guidance scale w in `ws`: ``ClassGuided(model, y, w)``
+    through `sampler`, every w from the same x_T (seeded, on the CPU), so that images differ by w alone. In batches
+    of `batch_size` labels (a guided call evaluates twice as many images). image_shape: (C, H, W)."""
+    shape = (len(y), *image_shape)
+    x_T = torch.randn(shape, generator=torch.Generator().manual_seed(seed)).to(schedule.device)
+    y = y.to(schedule.device)
+    out = {}
+    for w in ws:
+        parts = []
+        for i in range(0, len(y), batch_size):
+            guided = ClassGuided(model, y[i:i + batch_size], w)
+            x = x_T[i:i + batch_size]
+            parts.append(last_sample(progressive(sampler, guided, schedule, x.shape, steps=steps, x_T=x,
+                                                 progress=progress)))
+        out[w] = torch.cat(parts).cpu()
+    return out
 
 
 def plane_grid(lim: float = 1.5, n: int = 21) -> torch.Tensor:

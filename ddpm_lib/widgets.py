@@ -308,3 +308,58 @@ def reverse_explorer(trajectory: dict, t: int | None = None, n: int = 4) -> Time
                           + ("" if k == t else f"  (the visited step nearest to {t})"))
 
     return TimeExplorer(fig, update, T, value=t, artists=dict(images=ims), data=dict(x_t=x_t, x0_pred=x0_pred))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Notebook 08: the guidance scale
+# ---------------------------------------------------------------------------------------------------------
+
+
+class GuidanceExplorer(TimeExplorer):
+    """A slider over the guidance scale w (the precomputed values) and a class picker; ``update(c, w)`` swaps the
+    images. The figure reaches the browser as PNG bytes, like ``TimeExplorer``'s (whose rendering it reuses)."""
+
+    def __init__(self, fig: Figure, update: Callable[[int, float], None], ws, class_names, c: int = 0,
+                 artists: dict | None = None, data: dict | None = None):
+        self.fig, self.update, self.artists, self.data = fig, update, artists or {}, data or {}
+        self.slider = widgets.SelectionSlider(options=[(f"{w:g}", w) for w in ws], value=ws[0],
+                                              description="w (guidance)", continuous_update=False,
+                                              layout=widgets.Layout(width="60%"))
+        self.picker = widgets.Dropdown(options=[(name, i) for i, name in enumerate(class_names)], value=c,
+                                       description="class")
+        for control in (self.slider, self.picker):
+            control.observe(lambda change: self._on_change(), names="value")
+        self.image = widgets.Image(format="png")
+        self._shown = False
+        update(c, ws[0])
+
+    def _on_change(self, *_) -> None:
+        self.update(self.picker.value, self.slider.value)
+        if self._shown:
+            self.render()
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        self._shown = True
+        self.render()
+        display(widgets.VBox([widgets.HBox([self.picker, self.slider]), self.image]))
+
+
+def guidance_explorer(samples: dict, y: torch.Tensor, class_names, c: int = 0, n: int = 8) -> GuidanceExplorer:
+    """A slider over w and a class picker over ``probes.guided_samples``'s images (the same noise at every w):
+    the first `n` samples drawn for the chosen class at the chosen w. ``update(c, w)`` only swaps the image data.
+    Its static twin is ``plotting.plot_guidance_grid``."""
+    ws, y = list(samples), torch.as_tensor(y)
+    index = {k: torch.nonzero(y == k)[:n, 0] for k in dict.fromkeys(y.tolist())}
+    fig = Figure(figsize=(max(6.0, 1.1 * n), 2.2), layout="constrained")
+    ax = fig.subplots()
+    im = ax.imshow(plotting.image_grid(samples[ws[0]][index[c]], nrow=n), cmap="gray", vmin=0, vmax=1)
+    ax.set_axis_off()
+    title = ax.set_title("")
+
+    def update(c: int, w: float) -> None:
+        im.set_data(plotting.image_grid(samples[w][index[c]], nrow=n))
+        title.set_text(f"{class_names[c]}, guidance scale w = {w:g}  (the same starting noise at every w)")
+
+    return GuidanceExplorer(fig, update, ws, class_names, c=c, artists=dict(image=im), data=dict(samples=samples))
