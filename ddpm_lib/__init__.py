@@ -7,11 +7,12 @@ map). The number is the notebook that teaches it.
     schedules   01   beta schedules, the NoiseSchedule tables, check_timesteps and extract
     forward     02   q(x_t | x_0), one step q(x_t | x_{t-1}), the posterior q(x_{t-1} | x_t, x_0)
     losses      04   L_simple (Algorithm 1) and the variational bound in bits/dim
-    sampling    06   model_predictions, the samplers' steps (Algorithm 2, DDIM, DPM-Solver++) in one registry, one loop
+    sampling  06, 08 model_predictions, the samplers' steps (Algorithm 2, DDIM, DPM-Solver++) in one registry, one loop;
+                     classifier-free guidance as a model wrapper
     oracle   04, 06  the exact denoiser for Gaussian data, a yardstick for the loss and the samplers
     mixture     00   2D data (a ring of Gaussians, two moons); a Gaussian mixture's exact denoiser and reverse step
   the network
-    unet        03   UnetConfig and the noise predictor eps_theta(x_t, t)
+    unet      03, 08 UnetConfig and the noise predictor eps_theta(x_t, t), or eps_theta(x_t, t, class)
     mlp         00   a small noise predictor for points (B, D) and its training loop (Algorithm 1)
   configuration and data
     config   all     profiles (tiny / small / full, each with a UnetConfig), training's random streams, notebook_setup
@@ -22,7 +23,7 @@ map). The number is the notebook that teaches it.
     checkpoint  05   the checkpoint format (written and read here alone), atomic writes, safe reads
     training    05   the training loop: AdamW, warm-up, EMA, exact resume
     distributed      data-parallel training under torchrun (DistributedDataParallel), the glue in one place
-    runs     03-07   a profile -> schedule, model and loader (one constructor each); the cache of trained runs
+    runs     03-08   a profile -> schedule, model and loader (one constructor each); the cache of trained runs
   looking at it
     probes   00-06   the computations behind figures and sliders (x_t at many t, eps predictions, trajectories,
                      histograms), and the records measured once for a figure (ddpm_lib/measured/)
@@ -32,7 +33,8 @@ map). The number is the notebook that teaches it.
     widgets2d   00   the t sliders for points in the plane
   measuring samples
     classifier  07   a small Fashion-MNIST CNN, trained once per profile and cached; its features for FID
-    evaluation  07   the Fréchet distance, FID's floor and sanity ladder, class coverage, nearest neighbours
+    evaluation 07, 08 the Fréchet distance, FID's floor and sanity ladder, class coverage, nearest neighbours;
+                     class-conditional samples scored by class
   teaching
     exercises 01-06  the exercises' checks: a student's function against the library, naming the likely mistake
   the command line
