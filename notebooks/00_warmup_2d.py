@@ -25,8 +25,8 @@
 # 4. sample with the exact denoiser, train a small MLP with the image model's loss, and measure it against the floor.
 #
 # **Where this fits.** **00 the 2D warm-up (here)** → 01 schedules → 02 the forward process → 03 the U-Net → 04 the
-# loss → 05 training → 06 sampling → 07 evaluation. The functions used here are the image notebooks' own, fed `(B, 2)`
-# points instead of images.
+# loss → 05 training → 06 sampling → 07 evaluation → 08 guidance. The functions used here are the image notebooks'
+# own, fed `(B, 2)` points instead of images.
 #
 # **How to use this series.** Run each notebook top to bottom; each runs on its own. A formula is derived, written
 # naively in a cell, checked against `ddpm_lib`, revealed (`widgets.show_source` shows the library's code), then used.

@@ -24,7 +24,7 @@
 # 4. say why the cosine schedule destroys information more gradually, and why the tables are computed in float64.
 #
 # **Where this fits.** 00 the 2D warm-up → **01 schedules (here)** → 02 the forward process → 03 the U-Net → 04 the
-# loss → 05 training → 06 sampling → 07 evaluation.
+# loss → 05 training → 06 sampling → 07 evaluation → 08 guidance.
 
 # %% _kg_hide-input=true jupyter={"source_hidden": true}
 # @title Setup (the same in every notebook): get ddpm_lib, pick the device and profile, seed { display-mode: "form" }

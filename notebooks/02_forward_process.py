@@ -23,7 +23,7 @@
 # 4. derive the posterior (Ho et al. Eqs. 6-7) by completing the square, and recover $x_0$ from $x_t$ and the noise.
 #
 # **Where this fits.** 00 the 2D warm-up → 01 schedules → **02 the forward process (here)** → 03 the U-Net → 04 the
-# loss → 05 training → 06 sampling → 07 evaluation.
+# loss → 05 training → 06 sampling → 07 evaluation → 08 guidance.
 #
 # **Convention** (notebook 01): code `t = k` is the paper's $t = k+1$, so `q_sample(x0, t=0)` returns the paper's $x_1$.
 

@@ -23,7 +23,7 @@
 # 5. trace the shapes through the network (28 → 14 → 7, and why it stops) and count its parameters and FLOPs.
 #
 # **Where this fits.** 00 the 2D warm-up → 01 schedules → 02 the forward process → **03 the U-Net (here)** → 04 the
-# loss → 05 training → 06 sampling → 07 evaluation.
+# loss → 05 training → 06 sampling → 07 evaluation → 08 guidance.
 #
 # **Convention** (notebook 01): code `t = k` is the paper's $t = k+1$; the network takes code `t` as a `LongTensor` of
 # shape `(B,)`.

@@ -25,7 +25,7 @@
 # 5. evaluate the whole bound in bits per dimension, including the discrete decoder $L_0$.
 #
 # **Where this fits.** 00 the 2D warm-up → 01 schedules → 02 the forward process → 03 the U-Net → **04 the loss
-# (here)** → 05 training → 06 sampling → 07 evaluation.
+# (here)** → 05 training → 06 sampling → 07 evaluation → 08 guidance.
 #
 # **Convention** (as in notebook 01): code `t` runs over `0, ..., T-1`, and **code `t = k` is the paper's
 # $t = k+1$**. Column `k` of `vlb_terms(...)["terms"]` is the paper's $L_k$ (column 0 the decoder $L_0$); the

@@ -25,8 +25,9 @@
 # 4. train a model with the current profile and read its loss curve, its loss per range of $t$, and its samples.
 #
 # **Where this fits.** 00 the 2D warm-up → 01 schedules → 02 the forward process → 03 the U-Net → 04 the loss →
-# **05 training (here)** → 06 sampling → 07 evaluation. The checkpoint trained here is cached under `runs/<profile>/`;
-# notebook 06 reuses it if it is there, and trains its own otherwise (it never needs this notebook to have run).
+# **05 training (here)** → 06 sampling → 07 evaluation → 08 guidance. The checkpoint trained here is cached under
+# `runs/<profile>/`; notebook 06 reuses it if it is there, and trains its own otherwise (it never needs this notebook
+# to have run).
 #
 # **Convention** (as in every notebook): code `t` runs over `0, ..., T-1`, and **code `t = k` is the paper's
 # $t = k+1$**: `torch.randint(0, T)` draws the same $T$ values as Algorithm 1's $t \sim \mathrm{Uniform}(\{1, \dots,

@@ -25,9 +25,9 @@
 # 5. derive DPM-Solver++(2M), a second-order step on the same path, with DDIM as its first order.
 #
 # **Where this fits.** 00 the 2D warm-up → 01 schedules → 02 the forward process → 03 the U-Net → 04 the loss →
-# 05 training → **06 sampling (here)** → 07 evaluation. We need a trained model: `runs.ensure_trained` loads
-# `runs/<profile>/` if notebook 05 (or `python -m ddpm_lib train`) already trained one for this profile, and trains
-# one otherwise.
+# 05 training → **06 sampling (here)** → 07 evaluation → 08 guidance. We need a trained model: `runs.ensure_trained`
+# loads `runs/<profile>/` if notebook 05 (or `python -m ddpm_lib train`) already trained one for this profile, and
+# trains one otherwise.
 #
 # **Convention** (as in every notebook): code `t` runs over `0, ..., T-1`, and **code `t = k` is the paper's
 # $t = k+1$**. Sampling runs code `t = T-1, ..., 0`; the step at code `t = 0` (the paper's $t = 1$) adds no noise.

@@ -23,9 +23,9 @@
 # 5. measure quality against sampling steps (DDIM and DPM-Solver++), and score any `.npy` of samples.
 #
 # **Where this fits.** 00 the 2D warm-up → 01 schedules → 02 the forward process → 03 the U-Net → 04 the loss →
-# 05 training → 06 sampling → **07 evaluation (here)**. We need a trained model: `runs.ensure_trained` loads
-# `runs/<profile>/` if notebook 05 (or `python -m ddpm_lib train`) already trained one for this profile, and trains
-# one otherwise.
+# 05 training → 06 sampling → **07 evaluation (here)** → 08 guidance. We need a trained model: `runs.ensure_trained`
+# loads `runs/<profile>/` if notebook 05 (or `python -m ddpm_lib train`) already trained one for this profile, and
+# trains one otherwise.
 #
 # **Convention** (as in every notebook): code `t` runs over `0, ..., T-1`, and **code `t = k` is the paper's
 # $t = k+1$**.
