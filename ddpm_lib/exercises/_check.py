@@ -6,7 +6,10 @@ library, through the same ``run`` as the student's function) and the known mista
 with the student's signature, paired with the hint it deserves. When the student's outputs differ from the
 library's, the hints are those whose wrong implementation reproduces the student's outputs on every case (the same
 numbers, or the same exception with the same message); when none does, two mistakes made by the same factory
-(``variant``) are tried together. A hint never fires without its evidence: no match, no hint.
+(``variant``) are tried together. A hint never fires without its evidence: no match, no hint. A random function
+(``drop_labels``) cannot be compared draw by draw: its check's ``run`` tests properties that every right answer has
+and raises ``Observed`` for the first one broken, and a wrong implementation reproduces a student's output when it
+breaks the same property the same way (its ``finding``).
 
 Each call gets its own deep copy of the case's inputs, so a function that writes into them (a schedule's table,
 ``x0``) cannot break the next call, and the check says that it did. A function that raises
@@ -28,10 +31,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ._report import NOT_IMPLEMENTED, CheckFailed, WrongOutput, problem, report, same_error, student_traceback
+from ._report import NOT_IMPLEMENTED, CheckFailed, Observed, WrongOutput, problem, report, same_error, student_traceback
 
-__all__ = ["NOT_IMPLEMENTED", "NO_MATCH", "BROADCAST", "HALF_RESHAPE", "Case", "Check", "CheckFailed", "WrongOutput",
-           "call", "variant", "diagnose", "diagnose_two", "run_check"]
+__all__ = ["NOT_IMPLEMENTED", "NO_MATCH", "BROADCAST", "HALF_RESHAPE", "Case", "Check", "CheckFailed", "Observed",
+           "WrongOutput", "call", "variant", "diagnose", "diagnose_two", "run_check"]
 
 NO_MATCH = "no known mistake reproduces these numbers: compare your code with the formula above, term by term"
 BROADCAST = ("wrong broadcasting over (B, C, H, W): a table gathered at t has shape (B,) and must become "

@@ -22,6 +22,17 @@ class WrongOutput(Exception):
     """Raised by a check's run function when the student's output cannot be compared; the message says why."""
 
 
+class Observed(WrongOutput):
+    """Raised by the run function of a check on a random function (ex08's ``drop_labels``), whose draws cannot be
+    compared with the library's: the output breaks a property that every right answer has. `finding` names what
+    was seen without the draws' numbers (e.g. "share 1 - p"), so that a wrong implementation with other draws
+    reproduces it; the message says it in plain words, with the student's numbers."""
+
+    def __init__(self, finding: str, message: str):
+        super().__init__(message)
+        self.finding = finding
+
+
 class CheckFailed(AssertionError):
     """A failed check in strict mode (grading). IPython shows it through ``_render_traceback_``: the student's lines
     and the report, without the check's own frames (pytest hides those through their ``__tracebackhide__``)."""
@@ -102,9 +113,12 @@ _SIZES = re.compile(r"size of tensor a \((\d+)\) must match the size of tensor b
 
 
 def same_error(a, b) -> bool:
-    """Both exceptions, of the same type, saying the same (a size mismatch: the same sizes in either order)."""
+    """Both exceptions, of the same type, saying the same (a size mismatch: the same sizes in either order; an
+    observed property: the same finding)."""
     if not (isinstance(a, BaseException) and isinstance(b, BaseException)) or type(a) is not type(b):
         return False
+    if isinstance(a, Observed):
+        return a.finding == b.finding
     if isinstance(a, WrongOutput):
         return False  # no wrong implementation writes into its inputs: never a known mistake
     sizes = [_SIZES.search(str(e)) for e in (a, b)]
