@@ -10,6 +10,9 @@
   right hint, or the error itself where no hint's preconditions hold; wrong answers of the wrong type, dtype or
   shape, or cut from their graph, fail in plain words; a function that writes into its inputs cannot break the
   check for the next call.
+* A random function (08's drop_labels) is checked by its properties: right answers with other draws than the
+  library's pass, each mistake breaks a property in its own way and gets its hint, and a broken property that no
+  hint explains is said in plain words.
 """
 
 import importlib
@@ -21,8 +24,16 @@ import numpy as np
 import pytest
 import torch
 
-from ddpm_lib.exercises import EXERCISES, ex01, ex02, ex03, ex04, ex05, ex06
-from ddpm_lib.exercises._check import BROADCAST, HALF_RESHAPE, NO_MATCH, NOT_IMPLEMENTED, CheckFailed, run_check
+from ddpm_lib.exercises import EXERCISES, ex01, ex02, ex03, ex04, ex05, ex06, ex08
+from ddpm_lib.exercises._check import (
+    BROADCAST,
+    HALF_RESHAPE,
+    NO_MATCH,
+    NOT_IMPLEMENTED,
+    CheckFailed,
+    Observed,
+    run_check,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # small tensors: one thread is faster on a busy machine
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,7 +87,7 @@ SOLUTIONS = _notebook_solutions()
 
 
 def test_every_check_is_asked_for_once_in_its_notebook():
-    assert len(SOLUTIONS) >= 15
+    assert len(SOLUTIONS) >= 17
     asked = {(nb, f"check_{fn}") for nb, _, _, _, fn in SOLUTIONS}
     assert len(asked) == len(SOLUTIONS)
     expected = {(nb, check.name) for nb, checks in EXERCISES.items() for check in checks}
@@ -255,6 +266,129 @@ def test_clipped_step_with_beta_tilde_and_kl_with_log_variances():
 
     assert _hint_of(ex06.ANCESTRAL_STEP_CLIPPED, clipped_beta_tilde)[0].startswith("sigma_t^2 = beta-tilde_t")
     assert _hint_of(ex04.KL_TERM, kl_from_normal_kl)[0].startswith("log-variances where variances are given")
+
+
+# --- 08: the guided prediction, and class dropout (a random function, checked by its properties) ----------------
+
+
+def test_student_style_guidance_mistakes():
+    def diffusers_style(eps_cond, eps_uncond, w):  # guidance_scale = w: w = 0 is unconditional
+        return torch.lerp(eps_uncond, eps_cond, w)
+
+    def swapped(eps_cond, eps_uncond, w):
+        return (1 + w) * eps_uncond - w * eps_cond
+
+    def only_the_push(eps_cond, eps_uncond, w):
+        return w * eps_cond - w * eps_uncond
+
+    def plus(eps_cond, eps_uncond, w):
+        return eps_cond + w * eps_cond + w * eps_uncond
+
+    def difference_reversed(eps_cond, eps_uncond, w):  # the swap in the other convention: both at once
+        return eps_cond + w * (eps_uncond - eps_cond)
+
+    assert _hint_of(ex08.GUIDED_EPS, diffusers_style)[0].startswith("the other convention")
+    assert _hint_of(ex08.GUIDED_EPS, swapped)[0].startswith("eps_cond and eps_uncond swapped")
+    assert _hint_of(ex08.GUIDED_EPS, only_the_push)[0].startswith("the 1 + is missing")
+    assert _hint_of(ex08.GUIDED_EPS, plus)[0].startswith("a plus where the minus belongs")
+    message = _strict(ex08.GUIDED_EPS, difference_reversed)
+    assert "Two mistakes at once" in message and len(_hints(message)) == 2
+
+
+@pytest.mark.parametrize("right", [
+    lambda eps_cond, eps_uncond, w: eps_uncond + (1 + w) * (eps_cond - eps_uncond),
+    lambda eps_cond, eps_uncond, w: torch.lerp(eps_uncond, eps_cond, 1 + w),
+], ids=["scale 1 + w", "lerp"])
+def test_other_right_guided_predictions_pass(right):
+    assert run_check(ex08.GUIDED_EPS, right, strict=True, hidden=True) is True
+
+
+def _loop(y, p, null_class, generator=None):
+    out = y.clone()
+    for i in range(len(y)):
+        if torch.rand((), generator=generator) < p:
+            out[i] = null_class
+    return out
+
+
+@pytest.mark.parametrize("right", [
+    lambda y, p, null_class, generator=None: torch.where(
+        torch.rand(len(y), generator=generator, device=y.device) < p, null_class, y),
+    lambda y, p, null_class, generator=None: y.masked_fill(
+        torch.bernoulli(torch.full(y.shape, p), generator=generator).bool(), null_class),
+    lambda y, p, null_class, generator=None: y.clone().masked_fill_(
+        torch.rand(y.shape, generator=generator) <= p, null_class),
+    _loop,
+], ids=["where", "bernoulli", "masked_fill_ on a clone", "python loop"])
+def test_other_right_class_dropouts_pass(right):
+    """Other draws than the library's, the same properties: a random function is not compared draw by draw."""
+    assert run_check(ex08.DROP_LABELS, right, strict=True, hidden=True) is True
+
+
+def test_student_style_class_dropout_mistakes():
+    def keeps_with_p(y, p, null_class, generator=None):
+        return torch.where(torch.bernoulli(torch.full(y.shape, 1 - p), generator=generator).bool(), null_class, y)
+
+    def one_coin(y, p, null_class, generator=None):
+        return torch.where(torch.rand(1, generator=generator) < p, null_class, y)
+
+    def in_place(y, p, null_class, generator=None):
+        return y.masked_fill_(torch.rand(y.shape, generator=generator) < p, null_class)
+
+    def zero_token(y, p, null_class, generator=None):
+        return y.masked_fill(torch.rand(y.shape, generator=generator) < p, 0)
+
+    def hard_coded(y, p, null_class, generator=None):
+        return torch.where(torch.rand(y.shape, generator=generator) < p, 10, y)
+
+    def float_mask(y, p, null_class, generator=None):
+        keep = (torch.rand(y.shape, generator=generator) >= p).float()
+        return keep * y + (1 - keep) * null_class
+
+    def global_rng(y, p, null_class, generator=None):
+        return torch.where(torch.rand(y.shape) < p, null_class, y)
+
+    def removed(y, p, null_class, generator=None):
+        return y[torch.rand(y.shape, generator=generator) >= p]
+
+    assert _hint_of(ex08.DROP_LABELS, keeps_with_p)[0].startswith("dropping with probability 1 - p")
+    assert _hint_of(ex08.DROP_LABELS, one_coin)[0].startswith("one draw for the whole batch")
+    assert _hint_of(ex08.DROP_LABELS, in_place)[0].startswith("writing into y")
+    assert "0 is a real class" in _hint_of(ex08.DROP_LABELS, zero_token)[0]
+    assert _hint_of(ex08.DROP_LABELS, hard_coded)[0].startswith("the null token hard-coded as 10")
+    assert _hint_of(ex08.DROP_LABELS, float_mask)[0].startswith("a float tensor")
+    rng = torch.get_rng_state()
+    assert _hint_of(ex08.DROP_LABELS, global_rng)[0].startswith("the generator is ignored")
+    assert torch.equal(torch.get_rng_state(), rng)  # its draws from torch's global generator are undone
+    assert _hint_of(ex08.DROP_LABELS, removed)[0].startswith("the dropped labels removed")
+
+
+def test_class_dropout_mistakes_without_a_hint_are_said_plainly(capsys):
+    """No hint's finding fits: the broken property in plain words (the student's numbers), and no guess."""
+    def half_rate(y, p, null_class, generator=None):
+        return torch.where(torch.rand(y.shape, generator=generator) < p / 2, null_class, y)
+
+    def first_ones(y, p, null_class, generator=None):
+        out = y.clone()
+        out[:round(p * len(y))] = null_class
+        return out
+
+    def own_seed(y, p, null_class, generator=None):
+        return torch.where(torch.rand(y.shape, generator=torch.Generator().manual_seed(0)) < p, null_class, y)
+
+    def token_11(y, p, null_class, generator=None):
+        return torch.where(torch.rand(y.shape, generator=generator) < p, null_class + 1, y)
+
+    for wrong, words in [(half_rate, "labels at p = 1, where every label becomes the null token"),
+                         (first_ones, "your dropped labels cluster by position"),
+                         (own_seed, "dropped the same labels with a generator seeded otherwise"),
+                         (token_11, "labels into 11: a label stays as it is or becomes the null token")]:
+        report = _report_of(ex08.DROP_LABELS, wrong, capsys)
+        assert words in report and "Likely mistake" not in report and NO_MATCH not in report, report
+    case = ex08.DROP_LABELS.cases[2]  # p = 0.1 over 2000 labels: the share, and the binomial tolerance around p
+    with pytest.raises(Observed, match=r"you dropped \d+ of 2000 labels \(\d\.\d%\) at p = 0.1; expected 10% ± 3.4% "
+                       r"\(5 binomial standard deviations\)"):
+        ex08._observe(half_rate, case)
 
 
 # --- plain words: None, types, dtypes, shapes, gradients, where the numbers differ ---------------------------
