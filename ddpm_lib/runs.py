@@ -7,6 +7,7 @@ Used by notebooks 03-07, the command line and the benchmarks, so that each noteb
     model, schedule, profile = load_model_for_sampling(path)   a checkpoint's EMA model, schedule and profile
     model, schedule, profile = load_trained(profile)      the EMA weights in runs/<profile>/, if of this model
     model, schedule, state = ensure_trained(profile)      those, or train (or finish training) them first
+    start_from_base(model, profile, out_dir)              a finetune_from profile's first weights: its base's
 
 Where runs live: ``$DDPM_RUNS_DIR``, else ``<repo>/runs`` in a clone, else ``./runs``.
 """
@@ -126,9 +127,11 @@ def _finished(ckpt: dict, profile: Profile) -> bool:
     return ckpt["step"] >= profile.max_steps or ckpt["seconds"] >= budget - max(5.0, 0.02 * budget)
 
 
-def _start_from(model: Unet, profile: Profile, out_dir, device) -> None:
-    """Load the EMA weights of ``profile.finetune_from`` (trained first if need be, in its own run folder beside
-    this one) into `model`; only the class embedding is new, and it starts at zero (unet.Unet)."""
+def start_from_base(model: Unet, profile: Profile, out_dir=None, device=None) -> None:
+    """Load the EMA weights of ``profile.finetune_from`` into `model`: ``ensure_trained`` of that profile, trained
+    first if need be, in its own run folder beside `out_dir` (without one: its ``run_dir``). Only the class
+    embedding is new, and it starts at zero (unet.Unet). ``ensure_trained`` and ``python -m ddpm_lib train
+    --classes`` begin a fine-tuning run with it."""
     base = get_profile(profile.finetune_from)
     base_dir = None if out_dir is None else Path(out_dir).parent / base.name
     base_model, _, _ = ensure_trained(base, out_dir=base_dir, device=device)
@@ -169,7 +172,7 @@ def ensure_trained(profile: Profile, out_dir=None, device=None, callback=None):
             seconds_done = ckpt["seconds"]
     model, schedule, loader = build_training(profile, device)
     if profile.finetune_from and not seconds_done:  # a resumed run reads its own weights from its checkpoint
-        _start_from(model, profile, out_dir, device)
+        start_from_base(model, profile, out_dir, device)
     minutes = profile.minutes - seconds_done / 60 if profile.minutes else None
     state = train(model, schedule, loader, profile, out_dir=path.parent, minutes=minutes, resume=True,
                   callback=callback, device=device)

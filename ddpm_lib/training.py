@@ -395,8 +395,9 @@ def _check_shard(x0: torch.Tensor, profile: Profile) -> torch.Tensor:
 def _how_to_continue(path: Path | None, profile: Profile) -> str:
     if path is None:
         return "nothing saved (no out_dir)"
+    name = f"{profile.finetune_from} --classes" if profile.finetune_from else profile.name  # the CLI's words
     return (f"saved {path}. Continue with train(..., resume=True) or "
-            f"python -m ddpm_lib train --profile {profile.name} --out {path.parent} --resume")
+            f"python -m ddpm_lib train --profile {name} --out {path.parent} --resume")
 
 
 def _resume_if_asked(state: TrainState, cursor: _DataCursor, path: Path | None, resume: bool) -> None:
