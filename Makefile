@@ -15,12 +15,12 @@ PROFILE ?= $(DDPM_PROFILE)
 .PHONY: help setup data test lint unit unit-all nbval drift run check-profile notebooks student course lab bench train sample kaggle clean
 
 help:
-	@echo "make run      set up, get the data, execute notebooks 00-07 into build/ (figures and checkpoints in runs/)"
+	@echo "make run      set up, get the data, execute notebooks 00-08 into build/ (figures and checkpoints in runs/)"
 	@echo "make test     set up, get the data, lint, notebook drift gate, every test, every notebook under nbval (tiny)"
 	@echo "make unit     the fast tests only (no notebook executed, no model trained): the inner loop"
 	@echo "make kaggle   build dist/kaggle/student/ and dist/kaggle/teacher/: two Kaggle datasets (KAGGLE_DATASET=you/ddpm-lib)"
 	@echo "make student  rewrite student/, the student edition (exercises first, solutions replaced by stubs)"
-	@echo "make course   write dist/course/, an nbgrader course: one autograded assignment per notebook 01-06"
+	@echo "make course   write dist/course/, an nbgrader course: one autograded assignment per notebook with exercises"
 	@echo "make setup | data | notebooks | student | course | kaggle | lab | bench | train | sample | clean"
 
 # --- set-up: idempotent, and fast when nothing changed (the stamp depends on pyproject.toml) ---------------

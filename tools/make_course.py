@@ -1,4 +1,4 @@
-"""Write an nbgrader course folder (``make course``): the exercises of notebooks 01-06 as autograded assignments.
+"""Write an nbgrader course folder (``make course``): the exercises of notebooks 01-06 and 08 as autograded assignments.
 
     python tools/make_course.py [--out dist/course] [notebooks/01_schedules.ipynb ...]
 
