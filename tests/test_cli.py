@@ -82,6 +82,10 @@ def test_data_prints_where_the_data_is(tmp_path):
     (["sample", "--checkpoint", "nowhere.pt", "--n", "0"], "--n"),
     (["sample", "--checkpoint", "nowhere.pt", "--scale", "0"], "--scale"),
     (["sample", "--checkpoint", "nowhere.pt", "--sampler", "euler"], "ddpm"),
+    (["sample", "--checkpoint", "nowhere.pt", "--class", "boot"], "9 Ankle boot"),  # names the ten classes
+    (["sample", "--checkpoint", "nowhere.pt", "--class", "10"], "index 0-9"),
+    (["sample", "--checkpoint", "nowhere.pt", "--guidance", "2"], "--guidance needs a class"),
+    (["sample", "--checkpoint", "nowhere.pt", "--class", "7", "--guidance", "-1"], "--guidance"),
 ])
 def test_bad_arguments_fail_first_in_one_line(tmp_path, args, names):
     done = cli(*args, cwd=tmp_path)
@@ -201,3 +205,119 @@ def test_sample_takes_every_sampler_with_a_step_count(run_dir, sampler):
     assert done.returncode == 0, done.stderr[-3000:]
     x = np.load(run_dir / f"{sampler}.npy")
     assert x.shape == (2, 1, 28, 28) and x.min() >= 0 and x.max() <= 1
+
+
+# ---------------------------------------------------------------------------------------------------------
+# classes (notebook 08): train --classes fine-tunes the profile's class-conditional twin; sample --class --guidance
+
+
+@pytest.fixture(scope="module")
+def classes_run(tmp_path_factory):
+    """`train --profile tiny --classes --steps 3` in a fresh folder, in this process: it trains runs/tiny first (the
+    base, missing), then fine-tunes runs/tiny-classes from it. The base's budget is cut from tiny's 30 steps to 3
+    (the path is under test, not the budget). Returns (folder, stdout)."""
+    import contextlib
+    import io
+
+    from ddpm_lib import config
+    from ddpm_lib.__main__ import main
+
+    cwd = tmp_path_factory.mktemp("classes")
+    out = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(out):
+        mp.setitem(config.PROFILES, "tiny", config.PROFILES["tiny"].replace(max_steps=3))
+        mp.setenv("DDPM_THREADS", "1")
+        mp.chdir(cwd)
+        assert main(["train", "--profile", "tiny", "--classes", "--steps", "3"]) == 0, out.getvalue()
+    return cwd, out.getvalue()
+
+
+def sample_here(*args, cwd, monkeypatch, capsys):
+    """`python -m ddpm_lib sample ...` in this process (one interpreter for many calls): (status, stdout, stderr)."""
+    from ddpm_lib.__main__ import main
+
+    monkeypatch.chdir(cwd)
+    monkeypatch.setenv("DDPM_THREADS", "1")
+    status = main(["sample", "--n", "2", "--steps", "3", *args])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+@pytest.mark.slow
+def test_train_classes_fine_tunes_the_class_conditional_twin_from_the_base_run(classes_run):
+    from ddpm_lib.checkpoint import load_checkpoint, saved_profile
+
+    cwd, out = classes_run
+    saved = saved_profile(load_checkpoint(cwd / "runs" / "tiny-classes" / "checkpoint.pt"))
+    assert saved.name == "tiny-classes" and saved.unet.num_classes == 10 and saved.finetune_from == "tiny"
+    assert (cwd / "runs" / "tiny" / "checkpoint.pt").is_file()  # the base, trained first beside it
+    assert "starting from tiny's trained weights" in out and "--class sneaker" in out
+
+
+@pytest.mark.slow
+def test_train_classes_resumes_its_own_run_and_refuses_to_overwrite_it(classes_run, capsys, monkeypatch):
+    import shutil
+
+    from ddpm_lib.__main__ import main
+
+    cwd = classes_run[0]
+    shutil.copytree(cwd / "runs" / "tiny-classes", cwd / "again")
+    monkeypatch.chdir(cwd)
+    monkeypatch.setenv("DDPM_THREADS", "1")
+    assert main(["train", "--profile", "tiny", "--classes", "--out", "again"]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(["train", "--profile", "tiny", "--classes", "--out", "again", "--resume", "--steps", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "resuming from again/checkpoint.pt at step 3" in out and "stopped at step 4" in out
+    assert "starting from" not in out  # a resumed run reads its own weights, not the base's
+
+
+@pytest.mark.slow
+def test_sample_a_class_by_name_or_by_index_draws_the_same_images(classes_run, capsys, monkeypatch):
+    cwd = classes_run[0]
+    status, out, err = sample_here("--checkpoint", "runs/tiny-classes/checkpoint.pt", "--class", "Ankle-Boot",
+                                   "--out", "boots.png", "--gif", "boots.gif", "--npy", "by_name.npy",
+                                   cwd=cwd, monkeypatch=monkeypatch, capsys=capsys)
+    assert status == 0, err
+    assert "class 9 (Ankle boot), guidance w = 0" in out and "(ddim, Ankle boot, w = 0)" in out
+    assert (cwd / "boots.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (cwd / "boots.gif").read_bytes()[:6] == b"GIF89a"
+    status, _, err = sample_here("--checkpoint", "runs/tiny-classes/checkpoint.pt", "--class", "9",
+                                 "--out", "by_index.npy", cwd=cwd, monkeypatch=monkeypatch, capsys=capsys)
+    assert status == 0, err
+    by_name, by_index = np.load(cwd / "by_name.npy"), np.load(cwd / "by_index.npy")
+    assert by_name.shape == (2, 1, 28, 28) and by_name.dtype == np.float32
+    np.testing.assert_array_equal(by_name, by_index)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sampler", ["ddim", "dpm-solver++"])
+def test_sample_with_guidance_takes_the_samplers_with_a_step_count(classes_run, capsys, monkeypatch, sampler):
+    cwd, arrays = classes_run[0], {}
+    for w in ("0", "2"):
+        status, out, err = sample_here("--checkpoint", "runs/tiny-classes/checkpoint.pt", "--sampler", sampler,
+                                       "--class", "sneaker", "--guidance", w, "--out", f"{sampler}-{w}.npy",
+                                       cwd=cwd, monkeypatch=monkeypatch, capsys=capsys)
+        assert status == 0, err
+        assert f"class 7 (Sneaker), guidance w = {w}" in out
+        arrays[w] = np.load(cwd / f"{sampler}-{w}.npy")
+        assert arrays[w].shape == (2, 1, 28, 28) and arrays[w].min() >= 0 and arrays[w].max() <= 1
+    assert not np.array_equal(arrays["0"], arrays["2"])  # the same noise, guided otherwise
+
+
+@pytest.mark.slow
+def test_a_class_conditional_checkpoint_without_class_samples_unconditionally_and_says_so(classes_run, capsys,
+                                                                                         monkeypatch):
+    status, out, err = sample_here("--checkpoint", "runs/tiny-classes/checkpoint.pt", "--out", "none.npy",
+                                   cwd=classes_run[0], monkeypatch=monkeypatch, capsys=capsys)
+    assert status == 0, err
+    assert "no class: unconditional samples" in out and "--class NAME" in out
+
+
+@pytest.mark.slow
+def test_class_with_a_checkpoint_trained_without_classes_says_how_to_get_one(run_dir, capsys, monkeypatch):
+    status, out, err = sample_here("--checkpoint", "tmp/checkpoint.pt", "--class", "sneaker", "--guidance", "2",
+                                   "--out", "never.png", cwd=run_dir, monkeypatch=monkeypatch, capsys=capsys)
+    assert status == 2 and err.count("\n") == 1
+    assert "trained without classes" in err and "train --profile tiny --classes" in err and "notebook 08" in err
+    assert not (run_dir / "never.png").exists()
