@@ -96,6 +96,25 @@ notebook_start = time.perf_counter()
 # <<2D>>
 
 # %% [markdown]
+# **Exercise 8.1: the guided prediction.** Write `guided_eps(eps_cond, eps_uncond, w)`, Ho & Salimans' Eq. 6:
+# $\tilde\epsilon = (1 + w)\,\epsilon_\theta(x_t, c) - w\,\epsilon_\theta(x_t)$. With $w = 0$ it is the conditional
+# prediction; a larger $w$ pushes further away from the unconditional one.
+# (How exercises work: notebook 00, *How to use this series*.)
+
+# %%
+from ddpm_lib.exercises import ex08
+
+
+def guided_eps(eps_cond, eps_uncond, w):
+    """(1 + w) eps_cond - w eps_uncond for two predictions of the same shape and a guidance scale w >= 0."""
+    ### BEGIN SOLUTION
+    return eps_cond + w * (eps_cond - eps_uncond)  # Ho & Salimans Eq. 6: (1 + w) eps_cond - w eps_uncond
+    ### END SOLUTION
+
+# %%
+ex08.check_guided_eps(guided_eps)
+
+# %% [markdown]
 # ## 2. A class-conditional U-Net: the class enters like the time
 #
 # Notebook 03's U-Net turns $t$ into a vector (sines, then a small MLP) and feeds it to every residual block as a
@@ -133,7 +152,24 @@ print("✓ before training, every label (and 'no class') gives notebook 05's pre
 # About one image in ten then teaches the unconditional prediction, the rest the conditional one.
 
 # %% [markdown]
-# <<EX82>>
+# **Exercise 8.2: class dropout.** One network learns both predictions because, in each training step, each label
+# is replaced by the "no class" token `null_class` with probability $p$, on its own (Ho & Salimans, Algorithm 1).
+# Write `drop_labels(y, p, null_class, generator=None)`: return a new tensor (leave `y` as it is) and draw with
+# `generator`. Your draws cannot match the library's, so the check tests what every right answer does: $p = 0$
+# keeps every label, $p = 1$ drops every one, about $p$ of a large batch is dropped, the same seed drops the same
+# labels.
+# (How exercises work: notebook 00, *How to use this series*.)
+
+# %%
+def drop_labels(y, p, null_class, generator=None):
+    """y: (B,) long labels in 0 .. null_class-1; a new (B,) tensor, each label null_class with probability p."""
+    ### BEGIN SOLUTION
+    drop = torch.rand(y.shape, generator=generator, device=y.device) < p  # (B,), each True with probability p
+    return torch.where(drop, null_class, y)  # a new tensor, in y's dtype: y is left as it was
+    ### END SOLUTION
+
+# %%
+ex08.check_drop_labels(drop_labels)
 
 # %%
 widgets.show_source(training.drop_labels)
@@ -163,9 +199,6 @@ if state is not None:
 # $w = 0$ is the conditional model; no classifier is trained, the network is its own. Other papers write the same
 # combination with a scale $s = 1 + w$, where $s = 1$ is the conditional model (Stable Diffusion's `guidance_scale`
 # is this $s$).
-
-# %% [markdown]
-# <<EX81>>
 
 # %% [markdown]
 # In the library the guidance lives in a wrapper that looks like any network, `model(x_t, t)`, so every sampler of
