@@ -10,7 +10,8 @@ map). The number is the notebook that teaches it.
     sampling  06, 08 model_predictions, the samplers' steps (Algorithm 2, DDIM, DPM-Solver++) in one registry, one loop;
                      classifier-free guidance as a model wrapper
     oracle   04, 06  the exact denoiser for Gaussian data, a yardstick for the loss and the samplers
-    mixture     00   2D data (a ring of Gaussians, two moons); a Gaussian mixture's exact denoiser and reverse step
+    mixture  00, 08  2D data (a ring of Gaussians, two moons); a Gaussian mixture's exact denoiser and reverse step,
+                     per class too, and the tilted target of guidance
   the network
     unet      03, 08 UnetConfig and the noise predictor eps_theta(x_t, t), or eps_theta(x_t, t, class)
     mlp         00   a small noise predictor for points (B, D) and its training loop (Algorithm 1)
@@ -29,7 +30,7 @@ map). The number is the notebook that teaches it.
                      histograms), and the records measured once for a figure (ddpm_lib/measured/)
     plotting 01-06   figures, image grids, GIF frames (matplotlib and PIL; draws only)
     widgets  01-06   the t sliders (ipywidgets) and the live training monitor
-    plotting2d  00   figures of points in the plane (clouds, noise fields, reverse paths, samples)
+    plotting2d 00, 08 figures of points in the plane (clouds, noise fields, reverse paths, samples, guidance)
     widgets2d   00   the t sliders for points in the plane
   measuring samples
     classifier  07   a small Fashion-MNIST CNN, trained once per profile and cached; its features for FID

@@ -1,4 +1,4 @@
-"""Point data in 2D, and the exact denoiser for a Gaussian mixture. Taught in notebook 00_warmup_2d.
+"""Point data in 2D, and the exact denoiser for a Gaussian mixture. Taught in notebook 00_warmup_2d (classes: 08).
 
 A Gaussian mixture p(x_0) = sum_k w_k N(mu_k, Sigma_k) stays a Gaussian mixture under the forward process:
 given the component k, x_t = a x_0 + b eps (a = sqrt(alpha-bar_t), b = sqrt(1 - alpha-bar_t)) is a linear
@@ -20,6 +20,12 @@ for one step it is close to a Gaussian, for a long jump it is not (``gaussian_fi
 ``ring_mixture`` and ``two_moons`` make the notebook's data,
 inside [-1, 1] like the images (``forward.check_images``). Timesteps are 0-indexed (code t = k is the paper's
 t = k + 1). Points are (B, D) tensors.
+
+Classes (notebook 08): give each component a class (``check_classes``) and p(x | c) is the mixture of class c's
+components (``class_mixture``); ``MixtureOracle(schedule, mixture, classes)`` is then the exact class-conditional
+denoiser, the yardstick for classifier-free guidance. ``tilted_density`` is the target guidance is often said to
+sample, p(x | c)^(1+w) / p(x)^w, normalised on a grid; ``sample_grid`` draws from such a grid and
+``histogram_tv`` measures how far samples are from it.
 """
 
 from __future__ import annotations
@@ -169,6 +175,65 @@ def class_mixture(mixture: GaussianMixture, classes, c: int) -> GaussianMixture:
         raise ValueError(f"no component has class {c}")
     w = mixture.weights[keep]
     return GaussianMixture(w / w.sum(), mixture.means[keep], mixture.covs[keep])
+
+
+def tilted_density(mixture: GaussianMixture, classes, c: int, w: float, lim: float = 1.0,
+                   n: int = 200) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The tilted target p_w(x | c) = p(x | c)^(1+w) / p(x)^w / Z on a grid: the distribution guidance with scale w
+    is often said to sample (at t = 0 its score is the guided one; notebook 08 shows that sampling does not reach it).
+    Bayes' rule writes it p(x | c) p(c | x)^w / (P(c)^w Z): the class density, reweighted by an exact classifier's
+    confidence to the power w. w = 0 is p(x | c).
+
+    Z has no closed form, so it is found numerically: the square [-lim, lim]^2 is cut into n x n equal cells, the
+    log-density is evaluated at their centres in float64 (log-space: p(x)^w underflows far out), and the cells are
+    normalised to sum to 1 (midpoint rule; the mass outside the square is dropped). Returns the cell centres xs (n,),
+    ys (n,) and density (n, n) per unit area, rows indexed by y (``density[i, j]`` at (xs[j], ys[i])):
+    ``density.sum() * (2 lim / n)^2 == 1``."""
+    if not w >= 0:
+        raise ValueError(f"the guidance scale w must be >= 0; got {w}")
+    h = 2 * lim / n  # the side of a cell
+    axis = -lim + h * (torch.arange(n, dtype=torch.float64) + 0.5)  # (n,) cell centres
+    grid = torch.stack(torch.meshgrid(axis, axis, indexing="xy"), dim=-1).reshape(-1, 2)  # (n * n, 2), rows are y
+    log_class = class_mixture(mixture, classes, c).distribution().log_prob(grid)  # log p(x | c)
+    log_data = mixture.distribution().log_prob(grid)  # log p(x)
+    log_tilted = (1 + w) * log_class - w * log_data  # log p(x | c)^(1+w) / p(x)^w, unnormalised
+    density = log_tilted.softmax(dim=0) / h**2  # normalised over the cells, per unit area
+    return axis, axis.clone(), density.reshape(n, n)
+
+
+def histogram_tv(x: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor, density: torch.Tensor,
+                 bins: int = 20) -> float:
+    """The total variation distance between samples x (N, 2) and a grid density (``tilted_density``'s xs, ys,
+    density; xs and ys the same axis, as there), both binned into bins x bins equal squares over the grid's square
+    (its n must be a multiple of bins):
+
+        TV = 1/2 (sum_cells |q_cell - p_cell| + q_outside),
+
+    q_cell the fraction of samples in a cell, p_cell the density's mass there, q_outside the samples outside the
+    square (the density has none). 0: the same histogram; 1: disjoint. Samples drawn from the density itself do not
+    score 0: with N points in about m occupied bins, chance alone gives about sqrt(m / (2 pi N)) (measure it)."""
+    n = len(xs)
+    if n % bins or density.shape != (n, n) or len(ys) != n:
+        raise ValueError(f"density must be (n, n) with n = {n} a multiple of bins = {bins}; got "
+                         f"{tuple(density.shape)}")
+    h = float(xs[1] - xs[0])
+    low, high = float(xs[0]) - h / 2, float(xs[-1]) + h / 2  # the square's edges (the same for ys)
+    mass = density.double() * h**2  # (n, n) per cell
+    p = mass.reshape(bins, n // bins, bins, n // bins).sum(dim=(1, 3))  # (bins, bins), rows are y
+    q = torch.histogramdd(x.double().cpu(), bins=[bins, bins], range=[low, high, low, high]).hist.T / len(x)
+    return 0.5 * float((q - p).abs().sum() + (1 - q.sum()))
+
+
+def sample_grid(xs: torch.Tensor, ys: torch.Tensor, density: torch.Tensor, n: int,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """n points (n, 2) float64 drawn from a grid density (``tilted_density``'s xs, ys, density): a cell by its
+    mass, then a uniform point inside it. Exact draws from the grid's distribution, e.g. for ``histogram_tv``'s
+    chance level."""
+    h = float(xs[1] - xs[0])
+    cell = torch.multinomial(density.reshape(-1).double(), n, replacement=True, generator=generator)  # (n,)
+    row, col = cell // len(xs), cell % len(xs)  # rows are y
+    jitter = (torch.rand(n, 2, generator=generator, dtype=torch.float64) - 0.5) * h
+    return torch.stack([xs[col], ys[row]], dim=1) + jitter
 
 
 def exact_reverse(mixture: GaussianMixture, abar_s: float, abar_t: float, x_t: torch.Tensor) -> GaussianMixture:

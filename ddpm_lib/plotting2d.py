@@ -1,8 +1,9 @@
-"""Figures for points in the plane (notebook 00_warmup_2d): clouds, noise fields, reverse paths, samples.
+"""Figures for points in the plane (notebook 00_warmup_2d): clouds, noise fields, reverse paths, samples; guided
+samples beside the tilted target (``plot_guidance``, notebook 08_guidance).
 
 Draws only (the computations are ``probes.q_sample_at``, ``probes.eps_field``, ``probes.reverse_trajectory``,
-``probes.ema_bias_corrected``, ``mixture.exact_reverse``; ``plot_reverse_fits`` evaluates the densities it is given
-on its own grid).
+``probes.ema_bias_corrected``, ``mixture.exact_reverse``, ``mixture.tilted_density``; ``plot_reverse_fits`` evaluates
+the densities it is given on its own grid).
 ``draw_*`` helpers draw into an axes and return the artist a slider updates; ``plot_*`` make a whole figure and
 are the static twins of ``widgets2d``'s explorers. Points are (N, 2); t is 0-indexed (code t = k is the paper's
 t = k + 1).
@@ -13,7 +14,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from matplotlib.patches import Circle
+from matplotlib.patches import Circle, Ellipse
 from torch.distributions import MultivariateNormal
 
 from .probes import ema_bias_corrected, eps_field, fixed_noise, q_sample_at
@@ -172,5 +173,43 @@ def plot_reverse_fits(reverses: dict, n: int = 160):
         ax.tick_params(labelsize=7)
         ax.set_title(title, fontsize=9)
     fig.suptitle("shades: the true reverse density; red: its Gaussian fit (1, 2, 3 standard deviations)",
+                 fontsize=10)
+    return fig
+
+
+def draw_components(ax, mixture, classes, c: int, own: bool = True) -> None:
+    """Each component of a ``mixture.GaussianMixture`` as its 2-standard-deviation ellipse: class c's solid (only
+    if `own`), the other classes' faint and dashed. classes: (K,) the class of each component."""
+    for mean, cov, label in zip(mixture.means.numpy(), mixture.covs.numpy(), np.asarray(classes)):
+        mine = label == c
+        if mine and not own:
+            continue
+        values, vectors = np.linalg.eigh(cov)
+        angle = np.degrees(np.arctan2(vectors[1, -1], vectors[0, -1]))  # the long axis
+        ax.add_patch(Ellipse(mean, *(4 * np.sqrt(values[::-1])), angle=angle, fill=False, lw=1.0 if mine else 0.8,
+                             ls="-" if mine else "--", color="k" if mine else "0.6", alpha=1.0 if mine else 0.6))
+
+
+def plot_guidance(samples: dict, densities: dict, mixture, classes, c: int, lim: float = 1.1):
+    """Guided samples of class c (top row: samples[w] (N, 2), one panel per guidance scale w) above the tilted
+    target p(x | c)^(1+w) / p(x)^w for the same w (bottom row: densities[w], ``mixture.tilted_density``'s
+    (xs, ys, density), shaded, with the lines that enclose its 50 % and 90 % of mass). The components are marked
+    (``draw_components``): the other classes' faintly in every panel, class c's above the samples."""
+    fig, axes = plt.subplots(2, len(samples), figsize=(3.2 * len(samples), 6.5), layout="constrained", squeeze=False)
+    for top, bottom, (w, x) in zip(axes[0], axes[1], samples.items()):
+        draw_points(top, x, color="C1", size=2, alpha=0.5)
+        top.set_title(f"w = {w:g}: guided samples ({len(x)})", fontsize=9)
+        xs, ys, density = (np.asarray(v, dtype=float) for v in densities[w])
+        densest = np.sort(density.ravel())[::-1]  # the cells' densities, densest first
+        mass = densest.cumsum() * (xs[1] - xs[0]) ** 2  # the mass of the densest cells
+        levels = [densest[np.searchsorted(mass, q)] for q in (0.9, 0.5)]  # the lines around 90 %, 50 % (increasing)
+        bottom.pcolormesh(xs, ys, density, cmap="Blues", shading="auto")
+        bottom.contour(xs, ys, density, levels=levels, colors=["C0", "C3"], linewidths=0.9)
+        bottom.set_title(rf"w = {w:g}: $p(x|c)^{{1+w}} / p(x)^w$", fontsize=9)
+        for ax in (top, bottom):
+            draw_components(ax, mixture, classes, c, own=ax is top)
+            _square(ax, lim)
+    fig.suptitle(f"class c = {c}. Ellipses: its components (solid), the other classes' (dashed), at 2 standard "
+                 "deviations.\nBelow, the tilted target; red and blue lines enclose its densest 50 % and 90 %",
                  fontsize=10)
     return fig
