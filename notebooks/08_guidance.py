@@ -80,7 +80,20 @@ import time
 
 import matplotlib.pyplot as plt
 
-from ddpm_lib import classifier, data, evaluation, plotting, probes, runs, sampling, training, unet, widgets
+from ddpm_lib import (
+    classifier,
+    data,
+    evaluation,
+    mixture,
+    plotting,
+    plotting2d,
+    probes,
+    runs,
+    sampling,
+    training,
+    unet,
+    widgets,
+)
 
 T = profile.timesteps
 SIZES = {  # per guidance scale: samples of each class, and the sampler's steps; tiny runs in seconds (CI)
@@ -93,7 +106,234 @@ print(f"T = {T}; {SIZES}; w in {WS}")
 notebook_start = time.perf_counter()
 
 # %% [markdown]
-# <<2D>>
+# ## 1. The idea, exactly, in 2D first
+#
+# A class-conditional model predicts the noise knowing the class, $\epsilon(x_t, c)$; an unconditional one without
+# it, $\epsilon(x_t)$. Classifier-free guidance combines the two. Before any network, we look at what the
+# combination does with **exact** predictions, on notebook 00's ring of Gaussians with a class for each component.
+# There the best noise predictors are known in closed form (`mixture.MixtureOracle`), so whatever we see is
+# guidance's doing, not a network's error.
+#
+# **Bayes' rule gives a classifier for free.** For the noised data at step $t$, with $P(c)$ the share of class $c$,
+#
+# $$p_t(c \mid x_t) = \frac{p_t(x_t \mid c)\,P(c)}{p_t(x_t)}, \qquad
+#   \log p_t(c \mid x_t) = \log p_t(x_t \mid c) + \log P(c) - \log p_t(x_t).$$
+#
+# $P(c)$ does not depend on $x_t$, so it drops out of the gradient:
+#
+# $$\nabla_{x_t} \log p_t(c \mid x_t) = \nabla_{x_t} \log p_t(x_t \mid c) - \nabla_{x_t} \log p_t(x_t).$$
+#
+# Notebook 00 (section 4) showed that the best noise predictor is the score times $-\sqrt{1-\bar\alpha_t}$ (Tweedie's
+# formula). That holds for each class's data too: $\epsilon(x_t, c) = -\sqrt{1-\bar\alpha_t}\,\nabla \log p_t(x_t
+# \mid c)$ and $\epsilon(x_t) = -\sqrt{1-\bar\alpha_t}\,\nabla \log p_t(x_t)$. Subtract them:
+#
+# $$\epsilon(x_t, c) - \epsilon(x_t) = -\sqrt{1-\bar\alpha_t}\;\nabla_{x_t} \log p_t(c \mid x_t).$$
+#
+# The difference of the two predictions is the gradient of a classifier that nobody trained. Guidance with scale $w$
+# (Ho & Salimans Eq. 6) adds $w$ times that difference:
+#
+# $$\tilde\epsilon = (1 + w)\,\epsilon(x_t, c) - w\,\epsilon(x_t)
+#   = \epsilon(x_t, c) + w\,\big(\epsilon(x_t, c) - \epsilon(x_t)\big)
+#   = -\sqrt{1-\bar\alpha_t}\,\big[\nabla \log p_t(x_t \mid c) + w\,\nabla \log p_t(c \mid x_t)\big].$$
+#
+# So each sampling step climbs the class's log-density as before, plus $w$ times the log-probability that the
+# implicit classifier gives to class $c$. With $w = 0$ it is the plain conditional model.
+#
+# **The data.** The eight components of notebook 00's ring, made wider ($\sigma = 0.15$ instead of 0.06), in **two
+# classes of four neighbours**: class 0 the components at 0°, 45°, 90° and 135° (numbered 0 to 3), class 1 the other
+# four. Each class then has two components at the border with the other class and two away from it, so we can
+# count where guidance sends the samples. First, how much do the classes overlap? We ask the exact classifier
+# $p_t(c \mid x_t)$ (the more likely class wins) to label points of class 0, clean and noised:
+
+# %%
+schedule = runs.build_schedule(profile)  # linear betas, T = 1000 (the same in every profile)
+ring = mixture.ring_mixture(k=8, radius=0.7, std=0.15)
+classes = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])  # components 0-3 (upper right) are class 0, 4-7 class 1
+oracle = mixture.MixtureOracle(schedule, ring, classes)  # E[eps | x_t, c] for c = 0, 1; c = 2 is "no class"
+C = 0  # the class we ask for
+class_data = {c: mixture.class_mixture(ring, classes, c) for c in (0, 1)}  # p(x | c)
+
+gen_2d = torch.Generator().manual_seed(SEED)
+x0_class = class_data[C].sample(20_000, generator=gen_2d)[0].double()  # points of class 0
+mislabelled = {}
+for t in (0, 100, 300, 500):
+    abar = schedule.alphas_cumprod[t].double()
+    x_t = abar.sqrt() * x0_class + (1 - abar).sqrt() * torch.randn(x0_class.shape, generator=gen_2d,
+                                                                   dtype=torch.float64)
+    log_p = [class_data[c].distribution(abar.sqrt(), 1 - abar).log_prob(x_t) for c in (0, 1)]  # log p_t(x_t | c)
+    mislabelled[t] = (log_p[1] > log_p[0]).double().mean().item()  # equal shares P(c): the likelier class wins
+    print(f"t = {t:3d}: the exact classifier calls {mislabelled[t]:.1%} of class 0's points class 1")
+assert mislabelled[0] < 0.05 and mislabelled[300] > 0.25  # clean, the classes barely touch; noised, they overlap
+data_points, _ = ring.sample(2000, generator=gen_2d)
+fig = plotting2d.plot_samples({f"p(x | c = {c})": class_data[c].sample(1000, generator=gen_2d)[0] for c in (0, 1)},
+                              data_points)
+
+# %% [markdown]
+# Clean, the two classes barely overlap; after noising, they overlap a lot. Keep this in mind: a sampler starts from
+# noise, where the classes are mixed up.
+#
+# **Check: the difference is the classifier's gradient.** For a Gaussian mixture each $p_t(x_t \mid c)$ is a
+# Gaussian mixture itself (`class_mixture(...).distribution(a, b**2)`, as in notebook 00), so we can write the exact
+# classifier $p_t(c \mid x_t)$ by Bayes' rule (a softmax over the classes of $\log P(c) + \log p_t(x_t \mid c)$) and
+# let autograd differentiate it. The oracle's two predictions must differ by $-\sqrt{1-\bar\alpha_t}$ times that
+# gradient, and `sampling.ClassGuided(oracle, c, w)`, which turns the exact conditional denoiser into a guided one
+# (a model like any other), must equal the formula above:
+
+# %%
+t_check = 200
+abar = schedule.alphas_cumprod[t_check].double()
+x_plane = probes.plane_grid(lim=1.2, n=9).double().requires_grad_()  # (81, 2) points x_t
+log_joint = torch.stack([class_data[c].distribution(abar.sqrt(), 1 - abar).log_prob(x_plane)  # log p_t(x_t | c)
+                         + ring.weights[classes == c].sum().log() for c in (0, 1)])  # + log P(c): (2, 81)
+log_classifier = log_joint.log_softmax(dim=0)[C]  # log p_t(c | x_t): the exact classifier, by Bayes' rule
+classifier_grad, = torch.autograd.grad(log_classifier.sum(), x_plane, retain_graph=True)  # grad log p_t(c | x_t)
+score_class, = torch.autograd.grad(log_joint[C].sum(), x_plane)  # grad log p_t(x_t | c)
+x_plane, t_plane = x_plane.detach(), torch.full((len(x_plane),), t_check)
+
+difference = oracle(x_plane, t_plane, torch.full_like(t_plane, C)) - oracle(x_plane, t_plane)  # eps(x_t,c) - eps(x_t)
+torch.testing.assert_close(difference, -(1 - abar).sqrt() * classifier_grad)
+for w in (0.0, 1.0, 4.0):
+    guided = sampling.ClassGuided(oracle, C, w)(x_plane, t_plane)
+    torch.testing.assert_close(guided, -(1 - abar).sqrt() * (score_class + w * classifier_grad))
+print(f"t = {t_check}, {len(x_plane)} points: eps(x_t, c) - eps(x_t) = -sqrt(1 - alpha-bar_t) grad log p_t(c | x_t), "
+      "and ClassGuided at w = 0, 1, 4 equals the formula (autograd)")
+
+# %% [markdown]
+# The class-aware oracle conditions by Bayes' rule over the components: given the class, only that class's
+# components can have produced $x_t$, so $p(x \mid c)$ is the mixture of class $c$'s components, their weights
+# renormalised:
+
+# %%
+widgets.show_source(mixture.class_mixture)
+
+# %% [markdown]
+# **Guided samples.** Now we sample class 0 with DDPM (Algorithm 2, all $T$ steps) and the exact guided denoiser,
+# at $w = 0, 1, 4$. Every $w$ starts from the same noise and draws the same noise at each step, so the samples differ
+# by guidance alone. For each $w$ we count the samples nearest each of class 0's components (components 0 and 3 sit
+# at the border with class 1, components 1 and 2 away from it) and the samples nearer a class-1 component, and we
+# measure the spread of the class's samples (the root of their covariance's trace; $p(x \mid c)$'s own is printed
+# first).
+
+# %%
+WS_2D, N_2D = (0.0, 1.0, 4.0), 1000
+start = time.perf_counter()
+guided_2d = {}
+for w in WS_2D:
+    steps = sampling.progressive("ddpm", sampling.ClassGuided(oracle, C, w), schedule, (N_2D, 2),
+                                 clip_denoised=False, generator=torch.Generator().manual_seed(SEED), progress=False)
+    guided_2d[w] = sampling.last_sample(steps).double()  # (N, 2)
+
+
+def component_shares(x):
+    """The share of points nearest each component (by the clean mixture's responsibilities): (K,)."""
+    return torch.bincount(ring.responsibilities(x).argmax(1), minlength=len(classes)).double() / len(x)
+
+
+def nearer_other_class(x):
+    """The share of points nearer a component mean of another class than to every mean of class C."""
+    d = torch.cdist(x, ring.means)  # (N, K)
+    return (d[:, classes != C].min(1).values < d[:, classes == C].min(1).values).double().mean().item()
+
+
+def spread(x):
+    """sqrt(trace(Cov x)): how far the points lie from their mean, in data units."""
+    return torch.cov(x.T).trace().sqrt().item()
+
+
+shares_2d = {w: component_shares(x) for w, x in guided_2d.items()}
+print(f"{N_2D} samples of class {C} at each w in {time.perf_counter() - start:.1f} s; "
+      f"the spread of p(x | c = {C}) itself: {class_data[C].moments()[1].trace().sqrt().item():.3f}")
+print(f"{'w':>4} {'share per class-0 component (0, 1, 2, 3)':>42} {'nearer class 1':>15} {'spread':>7}")
+for w, x in guided_2d.items():
+    print(f"{w:>4g} {str([round(s, 3) for s in shares_2d[w][classes == C].tolist()]):>42} "
+          f"{nearer_other_class(x):>15.1%} {spread(x):>7.3f}")
+border = [0, 3]  # the components of class 0 next to class 1
+assert shares_2d[4.0][border].sum() < 0.7 * shares_2d[0.0][border].sum()  # guidance empties the border
+assert spread(guided_2d[4.0]) < spread(guided_2d[0.0])
+fig = plotting2d.plot_samples({f"w = {w:g}": x for w, x in guided_2d.items()}, data_points)
+
+# %% [markdown]
+# At $w = 0$ the exact conditional denoiser reproduces $p(x \mid c)$: about a quarter of the samples per component.
+# As $w$ grows the samples become
+#
+# * **fewer in kind**: the two components at the border with class 1 (0 and 3) lose samples, about half of them at
+#   $w = 4$;
+# * **more typical** of the class as told apart from the other: the two components away from class 1 gain what the
+#   border lost, and at $w = 4$ no sample lies nearer a class-1 component;
+# * **sharper**: with most samples on two neighbouring components instead of four, the class's samples spread
+#   less (the last column).
+#
+# What guidance changes here is mostly *which* components the samples go to. That is not a free improvement:
+# $p(x \mid c)$ itself has a quarter of its mass in each component, and $w = 0$ already samples it exactly. Guidance
+# gives up part of the class to make the rest unmistakable.
+#
+# ### What does guidance sample?
+#
+# At every $t$, the guided prediction is $-\sqrt{1-\bar\alpha_t}$ times the gradient of
+# $\log\big[p_t(x_t \mid c)^{1+w} / p_t(x_t)^w\big]$ (the derivation above). At $t = 0$ this suggests the target
+#
+# $$\tilde p_w(x \mid c) \;\propto\; \frac{p(x \mid c)^{1+w}}{p(x)^w}
+#   \;=\; p(x \mid c)\,\frac{p(c \mid x)^w}{P(c)^w},$$
+#
+# the class's density reweighted by the classifier's confidence to the power $w$, and it is often said that guidance
+# samples it. It does not, in general. A sampler follows the scores of **one** distribution noised to every $t$: to
+# sample $\tilde p_w$ it would need the scores of $\tilde p_w$ noised, $\int q(x_t \mid x_0)\, \tilde p_w(x_0)\,
+# dx_0$. Guidance gives the scores of $p_t(x_t \mid c)^{1+w} / p_t(x_t)^w$: the data noised first, then tilted.
+# Noising averages over $x_0$, tilting raises to a power, and the two do not commute. They meet only at $t = 0$,
+# when the reverse process has long decided where each sample goes.
+#
+# $\tilde p_w$ has no closed form, but in 2D we can normalise it on a grid (in log-space and float64:
+# $p(x)^w$ underflows far from the data):
+
+# %%
+widgets.show_source(mixture.tilted_density)
+
+# %% [markdown]
+# To compare samples with a density we bin both into squares of side 0.2 and take the total variation distance
+# (`mixture.histogram_tv`: half the sum of the differences, 0 for the same histogram, 1 for disjoint ones). A
+# finite sample never scores 0, so beside each distance we print its **chance level**: the distance of as many
+# points drawn from $\tilde p_w$ itself (`mixture.sample_grid`).
+
+# %%
+start = time.perf_counter()
+tilted_2d = {w: mixture.tilted_density(ring, classes, C, w, lim=1.2, n=240) for w in WS_2D}  # (xs, ys, density)
+print(f"{'w':>4} {'TV guided vs tilted':>20} {'chance':>7}   share per component (0, 1, 2, 3): guided | tilted")
+for w in WS_2D:
+    xs, ys, density = tilted_2d[w]
+    grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1).reshape(-1, 2)  # the cells' centres
+    cell_mass = density.reshape(-1) * (xs[1] - xs[0]) ** 2
+    tilted_shares = torch.bincount(ring.responsibilities(grid).argmax(1), weights=cell_mass, minlength=len(classes))
+    draws = mixture.sample_grid(xs, ys, density, N_2D, torch.Generator().manual_seed(SEED + 1))
+    tv = mixture.histogram_tv(guided_2d[w], xs, ys, density, bins=12)
+    chance = mixture.histogram_tv(draws, xs, ys, density, bins=12)
+    print(f"{w:>4g} {tv:>20.3f} {chance:>7.3f}   {[round(s, 3) for s in shares_2d[w][classes == C].tolist()]} | "
+          f"{[round(s, 3) for s in tilted_shares[classes == C].tolist()]}")
+    if w == 0:
+        assert tv < 2 * chance  # w = 0: the exact conditional model samples p(x | c), within chance
+    else:  # guidance empties the border components more than the tilt does
+        assert (shares_2d[w][border] < tilted_shares[border] - 0.03).all()
+assert tv > 2 * chance  # at w = 4, far beyond chance
+print(f"(densities in {time.perf_counter() - start:.1f} s)")
+fig = plotting2d.plot_guidance(guided_2d, tilted_2d, ring, classes, C)
+
+# %% [markdown]
+# Where they agree, and where not:
+#
+# * At $w = 0$ the distance is at its chance level: the guided sampler and $\tilde p_0 = p(x \mid c)$ are the same
+#   distribution.
+# * Both put next to nothing on class 1's components. The clean classes barely overlap (the exact classifier
+#   mislabelled under 2 % of class 0's points), so $p(c \mid x) \approx 1$ over almost all of class 0's mass, and
+#   the tilt changes $p(x \mid c)$ only at the border, where its 90 % line bends in a little.
+# * They disagree on the **shares**: $\tilde p_w$ keeps about a quarter of the mass on each component, at $w = 4$
+#   too, while guided sampling moves about half of the border components' samples to the two components away from
+#   class 1. The distance grows with $w$; at $w = 4$ it is more than twice its chance level.
+#
+# Why: guidance acts all along the reverse process, and at large $t$ the noised classes overlap a lot (above, the
+# exact classifier mislabels over a third of class 0's points at $t = 300$). There the implicit classifier's gradient
+# pushes every $x_t$ away from class 1, and a point near the border ends up in a component away from it. Which
+# component a sample lands in is decided early; $\tilde p_w$, which only looks at the clean data, never sees that
+# overlap. With the network of the next sections the same happens: guidance favours what is *most
+# distinguishable* as the class, which is not the same as what is most likely in the class.
 
 # %% [markdown]
 # **Exercise 8.1: the guided prediction.** Write `guided_eps(eps_cond, eps_uncond, w)`, Ho & Salimans' Eq. 6:
@@ -176,7 +416,7 @@ widgets.show_source(training.drop_labels)
 
 # %% [markdown]
 # `config.class_conditional(profile)` makes the profile of this model, `<profile>-classes`: the same network and
-# recipe with `unet.num_classes = 10`, `finetune_from` naming the profile whose weights it starts from, and a
+# recipe with `profile.unet.num_classes = 10`, `finetune_from` naming the profile whose weights it starts from, and a
 # budget of its own (`config.FINETUNE_BUDGETS`). `runs.ensure_trained` caches it under `runs/<profile>-classes/`
 # like every other run.
 
@@ -187,20 +427,13 @@ if state is not None:
     print(f"fine-tuned {state.step} steps in {state.seconds / 60:.1f} min; last loss {state.loss_history[-1][1]:.4f}")
 
 # %% [markdown]
-# ## 4. Guidance: push along the implicit classifier
+# ## 4. Guidance with the network
 #
-# Section 1 showed, with exact denoisers, that $\epsilon(x_t, c) - \epsilon(x_t) = -\sqrt{1-\bar\alpha_t}\,
-# \nabla_{x_t} \log p_t(c \mid x_t)$: the difference between the two predictions points away from where the class
-# is likely. Classifier-free guidance (Ho & Salimans Eq. 6) moves $w$ times further along it:
+# Section 1 derived the guided prediction (Ho & Salimans Eq. 6) and checked it with exact denoisers; exercise 8.1
+# wrote it. With the network, $\epsilon_\theta(x_t, t, c)$ and $\epsilon_\theta(x_t, t)$ are the same network given
+# a class or "no class". (Other papers write the combination with a scale $s = 1 + w$, where $s = 1$ is the
+# conditional model: Stable Diffusion's `guidance_scale` is this $s$.)
 #
-# $$\tilde\epsilon_\theta(x_t, t, c) = (1 + w)\,\epsilon_\theta(x_t, t, c) - w\,\epsilon_\theta(x_t, t)
-#   = \epsilon_\theta(x_t, t, c) + w\,\big(\epsilon_\theta(x_t, t, c) - \epsilon_\theta(x_t, t)\big).$$
-#
-# $w = 0$ is the conditional model; no classifier is trained, the network is its own. Other papers write the same
-# combination with a scale $s = 1 + w$, where $s = 1$ is the conditional model (Stable Diffusion's `guidance_scale`
-# is this $s$).
-
-# %% [markdown]
 # In the library the guidance lives in a wrapper that looks like any network, `model(x_t, t)`, so every sampler of
 # notebook 06 runs guided without a guided copy of itself. One call on a double batch gives both predictions:
 
@@ -270,7 +503,7 @@ _ = axes[1].legend()
 # * **Fidelity.** At $w = 0$ the labels already steer the samples far above chance; guidance raises the share
 #   further, with the fastest gains at small $w$.
 # * **Diversity.** It falls as $w$ grows: guidance pulls every sample towards what is most typical of its class,
-#   as the 2D samples of section 1 crowded the middle of their components.
+#   as in section 1, where the samples left the components at the border with the other class.
 # * **FID** weighs both, so it usually falls and then rises again: it is lowest at a moderate $w$ (Ho & Salimans
 #   report the same U-shape on ImageNet, with the best FID at $w \approx 0.1$-$0.3$ and the best Inception score
 #   at large $w$). The per-class FID is the stricter test: a sample must look like *its* class's images.
@@ -321,7 +554,8 @@ print(f"this notebook ran in {(time.perf_counter() - notebook_start) / 60:.1f} m
 # **`ddpm_lib` now contains** (in addition to notebooks 00-07):
 # * `unet`: `UnetConfig.num_classes`, `Unet.null_class`; `config`: `class_conditional`, `FINETUNE_BUDGETS`;
 #   `training`: `drop_labels`; `runs.ensure_trained` fine-tunes from `finetune_from`;
-# * `sampling`: `guided_eps`, `ClassGuided`; `mixture`: `MixtureOracle` with `classes`, `class_mixture`;
+# * `sampling`: `guided_eps`, `ClassGuided`; `mixture`: `MixtureOracle` with `classes`, `class_mixture`,
+#   `tilted_density`, `histogram_tv`, `sample_grid`; `plotting2d`: `plot_guidance`;
 # * `evaluation`: `class_reference`, `score_by_class`; `probes`: `guided_samples`;
 # * `plotting`: `plot_guidance_grid`, `plot_guidance_tradeoff`; `widgets`: `guidance_explorer`.
 #

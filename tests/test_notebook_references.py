@@ -20,7 +20,7 @@ import ddpm_lib
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9]*.py"))
 MODULES = {m.name for m in pkgutil.iter_modules(ddpm_lib.__path__)}
-PAPERS = re.compile(r"Ho et al|Song et al|Nichol|Dhariwal|Sohl-Dickstein|Kingma|Vaswani")
+PAPERS = re.compile(r"Ho et al|Ho & Salimans|Song et al|Lu et al|Nichol|Dhariwal|Sohl-Dickstein|Kingma|Vaswani")
 EQUATION = re.compile(r"\bEqs?\.\s?\d+")
 SECTION = re.compile(r"(?:\b[Ss]ections?\s|§\s?)(\d+)")
 NOTEBOOK = re.compile(r"\bnotebooks?\s(\d\d)\b")
