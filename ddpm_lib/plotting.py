@@ -456,25 +456,25 @@ def _draw_fid_bars(ax, rows: list[dict], labels: list[str]) -> None:
 
 
 def guidance_rows(samples: dict, y: torch.Tensor, ws, n: int = 1) -> torch.Tensor:
-    """The images of a class-by-scale grid, row-major: for each class in y (in order of first appearance), its
-    first `n` samples at each w of `ws` (one column per w and image). samples: ``probes.guided_samples``'s dict."""
+    """The images of a class-by-scale grid, row-major: for each class in y (in order of first appearance), its first
+    `n` samples, each at every w of `ws` side by side (one starting noise, then the next). samples:
+    ``probes.guided_samples``'s dict."""
     classes = list(dict.fromkeys(torch.as_tensor(y).tolist()))
     rows = []
     for c in classes:
         index = torch.nonzero(torch.as_tensor(y) == c)[:n, 0]
         rows.append(torch.stack([samples[w][index] for w in ws], dim=1).reshape(-1, *samples[ws[0]].shape[1:]))
-    return torch.cat(rows)  # (classes * len(ws) * n, C, H, W)
+    return torch.cat(rows)  # (classes * n * len(ws), C, H, W)
 
 
 def plot_guidance_grid(samples: dict, y: torch.Tensor, class_names, ws=None, n: int = 1):
-    """The static twin of ``widgets.guidance_explorer``: every class (rows) at each guidance scale w (columns),
-    each image from the same starting noise x_T (``probes.guided_samples``), `n` images per class and w."""
+    """The static twin of ``widgets.guidance_explorer``: every class (rows), `n` starting noises per class, each
+    sampled at every guidance scale w of `ws` (adjacent columns: the same x_T, ``probes.guided_samples``)."""
     ws = list(samples) if ws is None else list(ws)
     x = guidance_rows(samples, y, ws, n)
     classes = list(dict.fromkeys(torch.as_tensor(y).tolist()))
     fig, ax = plt.subplots(figsize=(0.75 * len(ws) * n + 1.8, 0.75 * len(classes) + 0.8), layout="constrained")
-    draw_labelled_grid(ax, x, ncol=len(ws) * n, col_labels=[f"w = {w:g}" if i == 0 else "" for w in ws
-                                                               for i in range(n)],
+    draw_labelled_grid(ax, x, ncol=len(ws) * n, col_labels=[f"w = {w:g}" for _ in range(n) for w in ws],
                        row_labels=[class_names[c] for c in classes])
     return fig
 
@@ -492,7 +492,7 @@ def plot_guidance_tradeoff(rows: dict, ax=None):
         ax.annotate(f"w = {w:g}", (d, a), textcoords="offset points", xytext=(6, -10), fontsize=9)
     floor = float(np.mean([r["diversity_floor"] for r in rows.values()]))
     ax.axvline(floor, color="0.5", ls="--", lw=1)
-    ax.text(floor, min(acc), " real images", color="0.4", fontsize=9, va="bottom")
+    ax.text(floor, max(acc), " real images", color="0.4", fontsize=9, va="top")
     ax.axhline(10, color="0.7", ls=":", lw=1)  # chance: 1 in 10 classes
     ax.set_xlabel("diversity within a class (1 = the real images' spread)")
     ax.set_ylabel("samples classified as the asked class (%)")

@@ -493,6 +493,7 @@ axes[1].plot(WS, [rows[w]["fid"] for w in WS], "o-", label="FID, all classes")
 axes[1].plot(WS, [rows[w]["fid_class"] for w in WS], "s-", label="FID per class (mean)")
 axes[1].axhline(rows[WS[0]]["fid_floor"], color="0.5", ls="--", lw=1, label="floor (all classes)")
 axes[1].set_xscale("symlog", linthresh=0.5)
+axes[1].set_xticks(WS, [f"{w:g}" for w in WS])
 axes[1].set_xlabel("guidance scale w")
 axes[1].set_ylabel("FID (lower is better)")
 _ = axes[1].legend()
@@ -508,8 +509,8 @@ _ = axes[1].legend()
 #   report the same U-shape on ImageNet, with the best FID at $w \approx 0.1$-$0.3$ and the best Inception score
 #   at large $w$). The per-class FID is the stricter test: a sample must look like *its* class's images.
 #
-# The grid below shows the same trade in pictures: one column per $w$, one row per class, each image from the
-# same starting noise.
+# The grid below shows the same trade in pictures: one row per class, two starting noises each, and each noise
+# sampled at four scales side by side.
 
 # %%
 fig = plotting.plot_guidance_grid(samples, y, data.CLASS_NAMES, ws=[0.0, 1.0, 4.0, 8.0], n=2)
