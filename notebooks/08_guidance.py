@@ -506,8 +506,8 @@ _ = axes[1].legend()
 # * **Diversity.** It falls as $w$ grows: guidance pulls every sample towards what is most typical of its class,
 #   as in section 1, where the samples left the components at the border with the other class.
 # * **FID** weighs both, so it usually falls and then rises again: it is lowest at a moderate $w$ (Ho & Salimans
-#   report the same U-shape on ImageNet, with the best FID at $w \approx 0.1$-$0.3$ and the best Inception score
-#   at large $w$). The per-class FID is the stricter test: a sample must look like *its* class's images.
+#   see the same trade on ImageNet: the best FID with a little guidance, the best Inception score with much more).
+#   The per-class FID is the stricter test: a sample must look like *its* class's images.
 #
 # The grid below shows the same trade in pictures: one row per class, two starting noises each, and each noise
 # sampled at four scales side by side.
