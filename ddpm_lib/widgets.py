@@ -323,7 +323,8 @@ class GuidanceExplorer(TimeExplorer):
                  artists: dict | None = None, data: dict | None = None):
         self.fig, self.update, self.artists, self.data = fig, update, artists or {}, data or {}
         self.slider = widgets.SelectionSlider(options=[(f"{w:g}", w) for w in ws], value=ws[0],
-                                              description="w (guidance)", continuous_update=False,
+                                              description="guidance w", continuous_update=False,
+                                              style={"description_width": "initial"},
                                               layout=widgets.Layout(width="60%"))
         self.picker = widgets.Dropdown(options=[(name, i) for i, name in enumerate(class_names)], value=c,
                                        description="class")
