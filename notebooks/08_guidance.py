@@ -20,7 +20,7 @@
 # **Learning goals.** After this notebook you can
 # 1. derive from Bayes' rule why the difference of a conditional and an unconditional noise prediction is the
 #    gradient of an implicit classifier, and check it against an exact denoiser;
-# 2. say what guided sampling targets, p(x|c)^(1+w) / p(x)^w, and where it does not sample that distribution;
+# 2. say which distribution guidance is often said to sample, p(x|c)^(1+w) / p(x)^w, and why it does not;
 # 3. add a class to the U-Net the way the time enters, and train one network for both predictions by dropping
 #    labels;
 # 4. measure what the guidance scale w buys (samples of the asked class) and costs (diversity), and pick w.
@@ -114,7 +114,8 @@ notebook_start = time.perf_counter()
 # There the best noise predictors are known in closed form (`mixture.MixtureOracle`), so whatever we see is
 # guidance's doing, not a network's error.
 #
-# **Bayes' rule gives a classifier for free.** For the noised data at step $t$, with $P(c)$ the share of class $c$,
+# **Bayes' rule gives a classifier for free.** Write $p_t$ for the density of the noised data at step $t$ (notebook
+# 00's $q_t$) and $P(c)$ for the share of class $c$:
 #
 # $$p_t(c \mid x_t) = \frac{p_t(x_t \mid c)\,P(c)}{p_t(x_t)}, \qquad
 #   \log p_t(c \mid x_t) = \log p_t(x_t \mid c) + \log P(c) - \log p_t(x_t).$$
@@ -136,19 +137,20 @@ notebook_start = time.perf_counter()
 #   = \epsilon(x_t, c) + w\,\big(\epsilon(x_t, c) - \epsilon(x_t)\big)
 #   = -\sqrt{1-\bar\alpha_t}\,\big[\nabla \log p_t(x_t \mid c) + w\,\nabla \log p_t(c \mid x_t)\big].$$
 #
-# So each sampling step climbs the class's log-density as before, plus $w$ times the log-probability that the
-# implicit classifier gives to class $c$. With $w = 0$ it is the plain conditional model.
+# So each sampling step climbs $\log p_t(x_t \mid c) + w \log p_t(c \mid x_t)$: the class's log-density as before,
+# plus $w$ times the implicit classifier's log-probability of $c$. With $w = 0$ it is the plain conditional model.
 #
 # **The data.** The eight components of notebook 00's ring, made wider ($\sigma = 0.15$ instead of 0.06), in **two
 # classes of four neighbours**: class 0 the components at 0°, 45°, 90° and 135° (numbered 0 to 3), class 1 the other
 # four. Each class then has two components at the border with the other class and two away from it, so we can
 # count where guidance sends the samples. First, how much do the classes overlap? We ask the exact classifier
-# $p_t(c \mid x_t)$ (the more likely class wins) to label points of class 0, clean and noised:
+# $p_t(c \mid x_t)$ (the more likely class wins) to label points of class 0, nearly clean (code $t = 0$ adds noise of
+# standard deviation $\sqrt{\beta_1} = 0.01$) and noised:
 
 # %%
 schedule = runs.build_schedule(profile)  # linear betas, T = 1000 (the same in every profile)
 ring = mixture.ring_mixture(k=8, radius=0.7, std=0.15)
-classes = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])  # components 0-3 (upper right) are class 0, 4-7 class 1
+classes = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])  # components 0-3 (0° to 135°) are class 0, 4-7 class 1
 oracle = mixture.MixtureOracle(schedule, ring, classes)  # E[eps | x_t, c] for c = 0, 1; c = 2 is "no class"
 C = 0  # the class we ask for
 class_data = {c: mixture.class_mixture(ring, classes, c) for c in (0, 1)}  # p(x | c)
@@ -173,11 +175,12 @@ fig = plotting2d.plot_samples({f"p(x | c = {c})": class_data[c].sample(1000, gen
 # noise, where the classes are mixed up.
 #
 # **Check: the difference is the classifier's gradient.** For a Gaussian mixture each $p_t(x_t \mid c)$ is a
-# Gaussian mixture itself (`class_mixture(...).distribution(a, b**2)`, as in notebook 00), so we can write the exact
-# classifier $p_t(c \mid x_t)$ by Bayes' rule (a softmax over the classes of $\log P(c) + \log p_t(x_t \mid c)$) and
-# let autograd differentiate it. The oracle's two predictions must differ by $-\sqrt{1-\bar\alpha_t}$ times that
-# gradient, and `sampling.ClassGuided(oracle, c, w)`, which turns the exact conditional denoiser into a guided one
-# (a model like any other), must equal the formula above:
+# Gaussian mixture itself (`class_mixture(...).distribution(a, b**2)` with $a = \sqrt{\bar\alpha_t}$,
+# $b = \sqrt{1-\bar\alpha_t}$, as in notebook 00), so we can write the exact classifier $p_t(c \mid x_t)$ by Bayes'
+# rule (a softmax over the classes of $\log P(c) + \log p_t(x_t \mid c)$) and let autograd differentiate it. The
+# oracle's two predictions must differ by $-\sqrt{1-\bar\alpha_t}$ times that gradient, and
+# `sampling.ClassGuided(oracle, c, w)`, which turns the exact conditional denoiser into a guided one (a model like any
+# other), must equal the formula above:
 
 # %%
 t_check = 200
@@ -199,20 +202,20 @@ print(f"t = {t_check}, {len(x_plane)} points: eps(x_t, c) - eps(x_t) = -sqrt(1 -
       "and ClassGuided at w = 0, 1, 4 equals the formula (autograd)")
 
 # %% [markdown]
-# The class-aware oracle conditions by Bayes' rule over the components: given the class, only that class's
-# components can have produced $x_t$, so $p(x \mid c)$ is the mixture of class $c$'s components, their weights
-# renormalised:
+# Given the class, only that class's components can have produced the data, so $p(x \mid c)$ is the mixture of class
+# $c$'s components, their weights renormalised; the class-aware oracle's Bayes' rule over the components likewise
+# keeps only class $c$'s:
 
 # %%
 widgets.show_source(mixture.class_mixture)
 
 # %% [markdown]
-# **Guided samples.** Now we sample class 0 with DDPM (Algorithm 2, all $T$ steps) and the exact guided denoiser,
-# at $w = 0, 1, 4$. Every $w$ starts from the same noise and draws the same noise at each step, so the samples differ
-# by guidance alone. For each $w$ we count the samples nearest each of class 0's components (components 0 and 3 sit
-# at the border with class 1, components 1 and 2 away from it) and the samples nearer a class-1 component, and we
-# measure the spread of the class's samples (the root of their covariance's trace; $p(x \mid c)$'s own is printed
-# first).
+# **Guided samples.** Now we sample class 0 with DDPM (Ho et al.'s Algorithm 2, all $T$ steps) and the exact guided
+# denoiser, at $w = 0, 1, 4$. Every $w$ starts from the same noise and draws the same noise at each step, so the
+# samples differ by guidance alone. For each $w$ we count the samples nearest each of class 0's components
+# (components 0 and 3 sit at the border with class 1, components 1 and 2 away from it) and the samples nearer a
+# class-1 component, and we measure the spread of the class's samples (the root of their covariance's trace;
+# $p(x \mid c)$'s own is printed first).
 
 # %%
 WS_2D, N_2D = (0.0, 1.0, 4.0), 1000
@@ -282,7 +285,7 @@ fig = plotting2d.plot_samples({f"w = {w:g}": x for w, x in guided_2d.items()}, d
 # Noising averages over $x_0$, tilting raises to a power, and the two do not commute. They meet only at $t = 0$,
 # when the reverse process has long decided where each sample goes.
 #
-# $\tilde p_w$ has no closed form, but in 2D we can normalise it on a grid (in log-space and float64:
+# $\tilde p_w$'s normaliser has no closed form, but in 2D we can compute it on a grid (in log-space and float64:
 # $p(x)^w$ underflows far from the data):
 
 # %%
@@ -290,9 +293,9 @@ widgets.show_source(mixture.tilted_density)
 
 # %% [markdown]
 # To compare samples with a density we bin both into squares of side 0.2 and take the total variation distance
-# (`mixture.histogram_tv`: half the sum of the differences, 0 for the same histogram, 1 for disjoint ones). A
-# finite sample never scores 0, so beside each distance we print its **chance level**: the distance of as many
-# points drawn from $\tilde p_w$ itself (`mixture.sample_grid`).
+# (`mixture.histogram_tv`: half the sum of the absolute differences of the bins' masses, 0 for the same histogram,
+# 1 for disjoint ones). A finite sample never scores 0, so beside each distance we print its **chance level**: the
+# distance of as many points drawn from $\tilde p_w$ itself (`mixture.sample_grid`).
 
 # %%
 start = time.perf_counter()
@@ -326,7 +329,7 @@ fig = plotting2d.plot_guidance(guided_2d, tilted_2d, ring, classes, C)
 #   the tilt changes $p(x \mid c)$ only at the border, where its 90 % line bends in a little.
 # * They disagree on the **shares**: $\tilde p_w$ keeps about a quarter of the mass on each component, at $w = 4$
 #   too, while guided sampling moves about half of the border components' samples to the two components away from
-#   class 1. The distance grows with $w$; at $w = 4$ it is more than twice its chance level.
+#   class 1. The distance grows with $w$; at $w = 4$ it is about three times its chance level.
 #
 # Why: guidance acts all along the reverse process, and at large $t$ the noised classes overlap a lot (above, the
 # exact classifier mislabels over a third of class 0's points at $t = 300$). There the implicit classifier's gradient
@@ -392,12 +395,11 @@ print("✓ before training, every label (and 'no class') gives notebook 05's pre
 # About one image in ten then teaches the unconditional prediction, the rest the conditional one.
 
 # %% [markdown]
-# **Exercise 8.2: class dropout.** One network learns both predictions because, in each training step, each label
-# is replaced by the "no class" token `null_class` with probability $p$, on its own (Ho & Salimans, Algorithm 1).
-# Write `drop_labels(y, p, null_class, generator=None)`: return a new tensor (leave `y` as it is) and draw with
-# `generator`. Your draws cannot match the library's, so the check tests what every right answer does: $p = 0$
-# keeps every label, $p = 1$ drops every one, about $p$ of a large batch is dropped, the same seed drops the same
-# labels.
+# **Exercise 8.2: class dropout.** Write `drop_labels(y, p, null_class, generator=None)`: each label becomes the
+# "no class" token `null_class` with probability $p$, independently of the others. Return a new tensor (leave `y`
+# as it is) and draw with `generator`. Your draws cannot match the library's, so the check tests what every right
+# answer does: $p = 0$ keeps every label, $p = 1$ drops every one, about $p$ of a large batch is dropped, the same
+# seed drops the same labels.
 # (How exercises work: notebook 00, *How to use this series*.)
 
 # %%
@@ -454,17 +456,19 @@ assert torch.allclose(wrapped, two_calls, atol=1e-4)
 # ## 5. What guidance buys and what it costs
 #
 # For each $w$ we draw the same number of samples of every class, **from the same starting noise at every $w$**,
-# with DPM-Solver++ (notebook 06; Lu et al. designed it for guided sampling), and score them with notebook 07's
+# with DPM-Solver++ (notebook 06; Lu et al. 2022 designed it for guided sampling), and score them with notebook 07's
 # classifier (`evaluation.score_by_class`):
 #
 # * **class accuracy**: the share of samples the classifier assigns to the class we asked for (fidelity; chance is
-#   10 %, and the classifier's own test accuracy is the ceiling);
+#   10 %);
 # * **FID** against the real test images, over all classes, and **per class** (each class's samples against that
 #   class's real images, averaged);
-# * **diversity**: the spread of each class's samples in the classifier's features over the real class's spread
-#   (1: as varied as the real images).
+# * **diversity**: the spread of each class's samples in the classifier's features over the spread of all the real
+#   images of that class, averaged over the classes.
 #
-# Each number has a floor beside it: real test images in place of the samples, at the same count.
+# The last row, `real`, is what real images score: the classifier's test accuracy, and in the other columns as many
+# held-out test images per class as we draw samples. At this count FID cannot reach 0 and a few dozen real images'
+# spread need not be 1, so compare each column with this row, not with 0 or 1.
 
 # %% tags=["training"]
 clf, clf_info = classifier.ensure_classifier(profile, device=device)  # notebook 07's, trained if missing
@@ -502,10 +506,11 @@ _ = axes[1].legend()
 # How to read it (with `small` and `full`; `tiny`'s model has seen too few steps to follow a label):
 #
 # * **Fidelity.** At $w = 0$ the labels already steer the samples far above chance; guidance raises the share
-#   further, with the fastest gains at small $w$.
+#   further, with the fastest gains at small $w$. At large $w$ it can pass the real images' accuracy: guided samples
+#   become easier to classify than real ones (section 1's "most distinguishable").
 # * **Diversity.** It falls as $w$ grows: guidance pulls every sample towards what is most typical of its class,
 #   as in section 1, where the samples left the components at the border with the other class.
-# * **FID** weighs both, so it usually falls and then rises again: it is lowest at a moderate $w$ (Ho & Salimans
+# * **FID** weighs both, so it usually falls and then rises again: it is lowest at a small $w$ (Ho & Salimans
 #   see the same trade on ImageNet: the best FID with a little guidance, the best Inception score with much more).
 #   The per-class FID is the stricter test: a sample must look like *its* class's images.
 #
@@ -549,8 +554,8 @@ print(f"this notebook ran in {(time.perf_counter() - notebook_start) / 60:.1f} m
 # * The class enters the U-Net like the time: a learned vector added to the time embedding, plus a "no class"
 #   vector. Dropping 10 % of the labels in training teaches one network both predictions; starting the class
 #   vectors at zero lets it start from notebook 05's weights.
-# * Guidance trades diversity for fidelity; the scale with the best FID is a moderate one, and the table above is
-#   your model's measurement of it.
+# * Guidance trades diversity for fidelity; the best FID comes at a small scale, and the table above is your
+#   model's measurement of it.
 #
 # **`ddpm_lib` now contains** (in addition to notebooks 00-07):
 # * `unet`: `UnetConfig.num_classes`, `Unet.null_class`; `config`: `class_conditional`, `FINETUNE_BUDGETS`;
@@ -561,9 +566,9 @@ print(f"this notebook ran in {(time.perf_counter() - notebook_start) / 60:.1f} m
 # * `plotting`: `plot_guidance_grid`, `plot_guidance_tradeoff`; `widgets`: `guidance_explorer`.
 #
 # **Questions to think about.**
-# 1. Guidance with $w > 0$ pushes away from the unconditional prediction. Why does that help the class accuracy
-#    even when the conditional model alone is already good? Where in $t$ would you expect the push to matter
-#    most?
+# 1. At $w = 0$ the network already follows the label far above chance. Why does pushing away from the
+#    unconditional prediction raise the class accuracy further, when the conditional prediction is all the network
+#    was trained to give? Where in $t$ would you expect the push to matter most?
 # 2. Our diversity measure uses the classifier's features. Name a way a sample set could score a high diversity and
 #    still be poor, and one way to catch it.
 # 3. With `class_dropout` = 0 the network never sees "no class". What would guidance then compute, and what would
