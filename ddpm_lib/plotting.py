@@ -492,9 +492,9 @@ def plot_guidance_tradeoff(rows: dict, ax=None):
         ax.annotate(f"w = {w:g}", (d, a), textcoords="offset points", xytext=(6, -10), fontsize=9)
     floor = float(np.mean([r["diversity_floor"] for r in rows.values()]))
     ax.axvline(floor, color="0.5", ls="--", lw=1)
-    ax.text(floor, max(acc), " real images", color="0.4", fontsize=9, va="top")
+    ax.text(floor, max(acc), " real images\n (as many)", color="0.4", fontsize=9, va="top")
     ax.axhline(10, color="0.7", ls=":", lw=1)  # chance: 1 in 10 classes
-    ax.set_xlabel("diversity within a class (1 = the real images' spread)")
+    ax.set_xlabel("diversity within a class (1 = the spread of all its test images)")
     ax.set_ylabel("samples classified as the asked class (%)")
     ax.set_title("what guidance buys (fidelity) and costs (diversity)")
     return ax

@@ -239,7 +239,9 @@ class _DataCursor:
                 self._start_epoch()
             batch = next(self._it, None)
             if batch is not None:
-                return tuple(batch[:2]) if isinstance(batch, (tuple, list)) else (batch, None)
+                if not isinstance(batch, (tuple, list)):
+                    return batch, None  # images only
+                return batch[0], (batch[1] if len(batch) > 1 else None)  # (x, y), or [x]
             if self.consumed == 0:
                 raise ValueError("the loader yields no batches (fewer images than batch_size with drop_last?)")
             self.epoch, self.consumed, self._it, self.epoch_start = self.epoch + 1, 0, None, None

@@ -32,9 +32,9 @@
 # naively in a cell, checked against `ddpm_lib`, revealed (`widgets.show_source` shows the library's code), then used.
 # Every slider has a static figure before it.
 #
-# **Exercises** (notebooks 01-06): write the function's body, then run the next cell. Its check compares your function
-# with `ddpm_lib` on several cases and prints ✓, or says what is wrong and names the likely mistake; the notebook runs
-# on either way. In the teacher edition (`notebooks/`) the solution sits between two marker comments: cover it, try,
+# **Exercises** (notebooks 01-06 and 08): write the function's body, then run the next cell. Its check compares your
+# function with `ddpm_lib` on several cases and prints ✓, or says what is wrong and names the likely mistake; the
+# notebook runs on either way. In the teacher edition (`notebooks/`) the solution sits between two marker comments: cover it, try,
 # compare. In the student edition (`student/`) it is a stub, and the exercise comes before the library's answer.
 # Nothing after an exercise uses your function.
 #
