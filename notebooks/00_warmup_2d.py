@@ -34,9 +34,9 @@
 #
 # **Exercises** (notebooks 01-06 and 08): write the function's body, then run the next cell. Its check compares your
 # function with `ddpm_lib` on several cases and prints ✓, or says what is wrong and names the likely mistake; the
-# notebook runs on either way. In the teacher edition (`notebooks/`) the solution sits between two marker comments: cover it, try,
-# compare. In the student edition (`student/`) it is a stub, and the exercise comes before the library's answer.
-# Nothing after an exercise uses your function.
+# notebook runs on either way. In the teacher edition (`notebooks/`) the solution sits between two marker comments:
+# cover it, try, compare. In the student edition (`student/`) it is a stub, and the exercise comes before the
+# library's answer. Nothing after an exercise uses your function.
 #
 # **The one convention.** Timesteps are 0-indexed in code: `t` runs over `0, ..., T-1`, and **code `t = k` is the
 # paper's $t = k+1$**. So code `t = 0` is the paper's first noising step, and $x_T$ is code `t = T-1`.
