@@ -52,10 +52,12 @@ lint: setup
 
 # `make unit` leaves out the tests marked slow (they execute a notebook or train a model); `make test` runs them all.
 unit: setup
-	MPLBACKEND=Agg $(PY) -m pytest tests -q -m "not slow"
+	OMP_NUM_THREADS=1 MPLBACKEND=Agg $(PY) -m pytest tests -q -n auto --dist loadfile -m "not slow"
 
+# Two or more pytest-xdist workers (one per CPU), a test file each at a time (module fixtures are built once); one
+# torch thread per worker, so that workers do not fight over the cores (2 workers x 2 threads on 2 cores stall).
 unit-all: setup data
-	MPLBACKEND=Agg $(PY) -m pytest tests -q
+	OMP_NUM_THREADS=1 MPLBACKEND=Agg $(PY) -m pytest tests -q -n auto --dist loadfile
 
 # The .ipynb files are generated from the .py files and committed without outputs: fail when they drift.
 # So is the student edition in student/ (generated from them by tools/make_student.py; Colab opens it from GitHub).

@@ -46,7 +46,8 @@ def test_guided_samples_start_from_the_same_noise_and_follow_the_wrapper(model, 
         torch.testing.assert_close(out[w], want)
     assert not torch.equal(out[0.0], out[4.0])  # guidance changed them
     small = probes.guided_samples(model, schedule, [4.0], y, steps=4, batch_size=7, progress=False)
-    torch.testing.assert_close(small[4.0], out[4.0])  # batching does not change a sample
+    torch.testing.assert_close(small[4.0], out[4.0], atol=1e-3, rtol=1e-3)  # batching: the same sample, to
+    # float rounding (a batch of 7 and one of 20 may take other convolution kernels, and 4 steps amplify the last bit)
 
 
 class StandIn(torch.nn.Module):
