@@ -96,11 +96,12 @@ def guided_samples(model, schedule: NoiseSchedule, ws, y: torch.Tensor, image_sh
     out = {}
     for w in ws:
         parts = []
-        for i in range(0, len(y), batch_size):
+        generator = torch.Generator(schedule.device).manual_seed(seed)  # a stochastic sampler's noise: the same at
+        for i in range(0, len(y), batch_size):                           # every w too
             guided = ClassGuided(model, y[i:i + batch_size], w)
             x = x_T[i:i + batch_size]
             parts.append(last_sample(progressive(sampler, guided, schedule, x.shape, steps=steps, x_T=x,
-                                                 progress=progress)))
+                                                 generator=generator, progress=progress)))
         out[w] = torch.cat(parts).cpu()
     return out
 

@@ -130,6 +130,9 @@ def check_recipe(profile: Profile) -> None:
     """The training choices beyond the paper, checked before any step (a typo is an error, not the default)."""
     if profile.lr_decay not in LR_DECAYS:
         raise ValueError(f"profile.lr_decay must be one of {LR_DECAYS}; got {profile.lr_decay!r}")
+    if not 0 <= profile.class_dropout <= 1:
+        raise ValueError(f"profile.class_dropout is a probability, in [0, 1] (Ho & Salimans: 0.1 or 0.2); got "
+                         f"{profile.class_dropout!r}")
     if profile.min_snr_gamma is not None and not profile.min_snr_gamma > 0:
         raise ValueError(f"profile.min_snr_gamma must be a positive number (Hang et al. use 5) or None for "
                          f"L_simple; got {profile.min_snr_gamma!r}")

@@ -115,3 +115,13 @@ def test_grid_tradeoff_and_explorer(samples):
         assert CLASS_NAMES[c] in explorer.artists["image"].axes.get_title() and f"w = {w:g}" in \
             explorer.artists["image"].axes.get_title()
     assert all(p.startswith(b"\x89PNG") for p in pngs) and len(set(pngs)) == 3
+
+
+def test_a_stochastic_sampler_draws_the_same_noise_at_every_w(model):
+    """DDPM adds fresh noise at every step: guided_samples seeds it per w, so w alone changes the images."""
+    schedule, y = make_schedule("linear", 10), torch.arange(10)
+    a = probes.guided_samples(model, schedule, [0.0], y, sampler="ddpm", steps=None, progress=False)
+    torch.testing.assert_close(a[0.0], probes.guided_samples(model, schedule, [0.0], y, sampler="ddpm", steps=None,
+                                                              progress=False)[0.0])
+    b = probes.guided_samples(model, schedule, [0.0], y, sampler="ddpm", steps=None, seed=1, progress=False)
+    assert not torch.equal(a[0.0], b[0.0])

@@ -304,7 +304,8 @@ def test_min_snr_with_a_huge_gamma_is_l_simple(tmp_path, schedule):
 
 
 @pytest.mark.parametrize("change, words", [({"lr_decay": "cosin"}, "lr_decay must be one of"),
-                                           ({"min_snr_gamma": 0.0}, "min_snr_gamma must be a positive")])
+                                           ({"min_snr_gamma": 0.0}, "min_snr_gamma must be a positive"),
+                                           ({"class_dropout": 1.5}, "class_dropout is a probability")])
 def test_a_misspelt_recipe_is_an_error_before_any_step(schedule, change, words):
     with pytest.raises(ValueError, match=words):
         train(ConvEps(), schedule, [(synthetic_images(4),)], PROFILE.replace(**change), steps=1)
