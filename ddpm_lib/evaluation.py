@@ -155,7 +155,7 @@ def score_samples(classifier, x: torch.Tensor, reference: dict) -> dict:
 def class_reference(classifier) -> dict:
     """Features and labels of all 10,000 real test images (1,000 per class), for ``score_by_class``."""
     x, y = load_images("test", labels=True)
-    logits, features = predict(classifier, x)
+    _, features = predict(classifier, x)
     return {"features": features, "labels": y}
 
 

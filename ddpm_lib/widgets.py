@@ -51,30 +51,21 @@ def time_slider(num_timesteps: int, on_change: Callable[[int], None], value: int
     return slider
 
 
-class TimeExplorer:
-    """A figure built once, an ``update(t)`` that swaps its data, and a slider (plus a play button) driving it.
+class Explorer:
+    """A figure built once and the controls that drive it: the figure reaches the browser as PNG bytes in an
+    ``ipywidgets.Image`` (``image.value``), re-rendered after each change once a notebook has displayed us (before
+    that, only the subclass's ``update`` runs: tests stay cheap). Not an ``ipywidgets.Output`` with
+    ``clear_output``/``display``: headless runners (nbclient, hence ``nbconvert --execute`` and papermill) emulate
+    Output widgets and have stalled a whole cell timeout on them. ``artists`` and ``data`` keep what ``update``
+    touches and what it was computed from, for tests and readers."""
 
-    The figure reaches the browser as PNG bytes in an ``ipywidgets.Image`` (``image.value``), re-rendered on each
-    slider change once a notebook has displayed us (before that, ``update`` alone runs: tests stay cheap). Not an
-    ``ipywidgets.Output`` with ``clear_output``/``display``: headless runners (nbclient, hence ``nbconvert
-    --execute`` and papermill) emulate Output widgets and have stalled a whole cell timeout on them.
-    ``artists`` and ``data`` keep what ``update`` touches and what it was computed from, for tests and readers.
-    """
-
-    def __init__(self, fig: Figure, update: Callable[[int], None], num_timesteps: int, value: int = 0,
-                 artists: dict | None = None, data: dict | None = None):
-        self.fig, self.update, self.num_timesteps = fig, update, num_timesteps
+    def __init__(self, fig: Figure, controls: list, artists: dict | None = None, data: dict | None = None):
+        self.fig, self.controls = fig, controls
         self.artists, self.data = artists or {}, data or {}
-        self.slider = time_slider(num_timesteps, self._on_change, value, description="t (code)")
-        self.play = widgets.Play(value=value, min=0, max=num_timesteps - 1, step=max(1, num_timesteps // 40),
-                                 interval=250, description="play")
-        widgets.jslink((self.play, "value"), (self.slider, "value"))  # in the browser only; no-op headless
         self.image = widgets.Image(format="png")
         self._shown = False  # render PNGs into `image` only once a notebook displays us
-        update(value)
 
-    def _on_change(self, t: int) -> None:
-        self.update(t)
+    def _redraw(self) -> None:
         if self._shown:
             self.render()
 
@@ -89,7 +80,26 @@ class TimeExplorer:
 
         self._shown = True
         self.render()
-        display(widgets.VBox([widgets.HBox([self.play, self.slider]), self.image]))
+        display(widgets.VBox([widgets.HBox(self.controls), self.image]))
+
+
+class TimeExplorer(Explorer):
+    """A figure built once, an ``update(t)`` that swaps its data, and a slider over t (plus a play button) driving
+    it; rendered as ``Explorer`` says."""
+
+    def __init__(self, fig: Figure, update: Callable[[int], None], num_timesteps: int, value: int = 0,
+                 artists: dict | None = None, data: dict | None = None):
+        self.update, self.num_timesteps = update, num_timesteps
+        self.slider = time_slider(num_timesteps, self._on_change, value, description="t (code)")
+        self.play = widgets.Play(value=value, min=0, max=num_timesteps - 1, step=max(1, num_timesteps // 40),
+                                 interval=250, description="play")
+        widgets.jslink((self.play, "value"), (self.slider, "value"))  # in the browser only; no-op headless
+        super().__init__(fig, [self.play, self.slider], artists, data)
+        update(value)
+
+    def _on_change(self, t: int) -> None:
+        self.update(t)
+        self._redraw()
 
 
 def _t_label(t: int) -> str:
@@ -315,13 +325,13 @@ def reverse_explorer(trajectory: dict, t: int | None = None, n: int = 4) -> Time
 # ---------------------------------------------------------------------------------------------------------
 
 
-class GuidanceExplorer(TimeExplorer):
+class GuidanceExplorer(Explorer):
     """A slider over the guidance scale w (the precomputed values) and a class picker; ``update(c, w)`` swaps the
-    images. The figure reaches the browser as PNG bytes, like ``TimeExplorer``'s (whose rendering it reuses)."""
+    images; rendered as ``Explorer`` says."""
 
     def __init__(self, fig: Figure, update: Callable[[int, float], None], ws, class_names, c: int = 0,
                  artists: dict | None = None, data: dict | None = None):
-        self.fig, self.update, self.artists, self.data = fig, update, artists or {}, data or {}
+        self.update = update
         self.slider = widgets.SelectionSlider(options=[(f"{w:g}", w) for w in ws], value=ws[0],
                                               description="guidance w", continuous_update=False,
                                               style={"description_width": "initial"},
@@ -330,21 +340,12 @@ class GuidanceExplorer(TimeExplorer):
                                        description="class")
         for control in (self.slider, self.picker):
             control.observe(lambda change: self._on_change(), names="value")
-        self.image = widgets.Image(format="png")
-        self._shown = False
+        super().__init__(fig, [self.picker, self.slider], artists, data)
         update(c, ws[0])
 
-    def _on_change(self, *_) -> None:
+    def _on_change(self) -> None:
         self.update(self.picker.value, self.slider.value)
-        if self._shown:
-            self.render()
-
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        self._shown = True
-        self.render()
-        display(widgets.VBox([widgets.HBox([self.picker, self.slider]), self.image]))
+        self._redraw()
 
 
 def guidance_explorer(samples: dict, y: torch.Tensor, class_names, c: int = 0, n: int = 8) -> GuidanceExplorer:

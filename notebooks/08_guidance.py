@@ -376,14 +376,14 @@ widgets.show_source(unet.Unet.forward)
 # %% tags=["training"]
 base_model, schedule, _ = runs.ensure_trained(profile, device=device)  # notebook 05's model, trained if missing
 cond_profile = config.class_conditional(profile)
-fresh = runs.build_model(cond_profile).to(device)
-missing, unexpected = fresh.load_state_dict(base_model.state_dict(), strict=False)
-print(f"{cond_profile.name}: {cond_profile.unet}; new weights: {missing}")
+fresh = runs.build_model(cond_profile).to(device)  # untrained, with a class embedding
+runs.start_from_base(fresh, cond_profile, device=device)  # what training starts from: 05's weights, embedding at 0
+print(f"{cond_profile.name}: {cond_profile.unet}")
 x = torch.randn(8, 1, 28, 28, device=device)
 t = torch.randint(0, T, (8,), device=device)
 with torch.no_grad():
     same = all(torch.equal(fresh(x, t, torch.full_like(t, c)), base_model(x, t)) for c in range(11))
-assert same and not unexpected
+assert same
 print("✓ before training, every label (and 'no class') gives notebook 05's prediction exactly")
 
 # %% [markdown]
@@ -559,7 +559,7 @@ print(f"this notebook ran in {(time.perf_counter() - notebook_start) / 60:.1f} m
 #
 # **`ddpm_lib` now contains** (in addition to notebooks 00-07):
 # * `unet`: `UnetConfig.num_classes`, `Unet.null_class`; `config`: `class_conditional`, `FINETUNE_BUDGETS`;
-#   `training`: `drop_labels`; `runs.ensure_trained` fine-tunes from `finetune_from`;
+#   `training`: `drop_labels`; `runs.start_from_base`, so that `runs.ensure_trained` fine-tunes from `finetune_from`;
 # * `sampling`: `guided_eps`, `ClassGuided`; `mixture`: `MixtureOracle` with `classes`, `class_mixture`,
 #   `tilted_density`, `histogram_tv`, `sample_grid`; `plotting2d`: `plot_guidance`;
 # * `evaluation`: `class_reference`, `score_by_class`; `probes`: `guided_samples`;
