@@ -1,16 +1,27 @@
-"""One row of issue 12's table: train a variant of a profile for its time budget, then score it with 07's FID.
+"""A row of the quality table: train a variant of a profile, then score its samples with two yardsticks.
 
     .venv/bin/python bench/fid_candidate.py baseline                               # small as it is
     .venv/bin/python bench/fid_candidate.py cosine beta_schedule='"cosine"'        # one field changed
     .venv/bin/python bench/fid_candidate.py lr2e-3 lr=2e-3 warmup_steps=100
     .venv/bin/python bench/fid_candidate.py dim24 unet.dim=24                      # a field of the network
+    .venv/bin/python bench/fid_candidate.py base_fp32 --fp32 --steps 3301           # the float32 path, fixed steps
+    .venv/bin/python bench/fid_candidate.py base_fp32 --fp32 --steps 3301 --samplers ddim:50 --weights raw
 
 Each candidate trains `small` (or `--profile`) with the given fields replaced (values are Python literals) into
-``<--out>/<name>/`` through ``runs.ensure_trained`` (a finished run there is reused), then draws `--n` DDIM samples
-(the profile's ``ddim_steps``) from one fixed seed, so every candidate is scored on the same noise, and scores
-them with notebook 07's classifier FID (``evaluation.score_samples``: FID, its real-vs-real floor at that N,
-class coverage). Prints one JSON line and appends it to ``<--out>/results.jsonl``. Run it on a quiet machine: a
-time budget turns a busy neighbour into fewer steps.
+``<--out>/<name>/`` through ``runs.ensure_trained`` (a finished run there is reused, so a second call only scores),
+then, for each sampler of `--samplers` (name:steps), draws `--n` samples from one fixed seed, so every candidate
+is scored on the same noise, and scores them with two yardsticks:
+
+  fid    notebook 07's FID in the features of ``classifier.ensure_classifier`` (max-pooling CNN, trained with flips),
+         with its real-vs-real floor at that N and the class coverage
+  kid    the kernel distance (``evaluation.kernel_distance``, x 1000) in the features of a second network
+         (``classifier.SECOND_CLASSIFIER``: strided convolutions, GroupNorm, global average pooling, trained without
+         flips from another seed), with its floor; unbiased, so the floor is about 0 at any N
+
+`--fp32` trains as a CPU without bf16 instructions would (``cpu_bf16=False``); `--weights raw` samples with the
+raw weights at the end of training instead of their EMA. Prints one JSON line per sampler and appends it to
+``<--out>/results.jsonl``. A time budget turns a busy neighbour into fewer steps: use `--steps` (the steps the
+budget reaches on a quiet machine, scaled by the candidate's measured step time) when the machine is shared.
 """
 
 from __future__ import annotations
@@ -25,6 +36,25 @@ from pathlib import Path
 import torch
 
 from ddpm_lib import classifier, config, evaluation, hardware, runs, sampling
+from ddpm_lib.checkpoint import CHECKPOINT_NAME, load_checkpoint
+
+
+def raw_weights(model, out_dir: Path):
+    """`model` with the raw (not averaged) weights of the checkpoint in out_dir."""
+    model.load_state_dict(load_checkpoint(out_dir / CHECKPOINT_NAME)["model"])
+    return model
+
+
+def score(x, yardsticks) -> dict:
+    """Both yardsticks on samples x (N, 1, 28, 28) in [-1, 1]."""
+    (clf, reference), (second, second_reference) = yardsticks
+    first = evaluation.score_samples(clf, x, reference)
+    features = classifier.predict(second, x)[1]
+    floor = second_reference["floor_pool"][:len(x)]
+    return {"fid": round(first["fid"], 2), "fid_floor": round(first["fid_floor"], 2),
+            "kid_x1000": round(1000 * evaluation.kernel_distance(features, second_reference["reference"]), 3),
+            "kid_floor_x1000": round(1000 * evaluation.kernel_distance(floor, second_reference["reference"]), 3),
+            "coverage_entropy": round(first["coverage_entropy"], 3), "confidence": round(first["confidence"], 3)}
 
 
 def main() -> None:
@@ -35,37 +65,51 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000, help="samples to score (default 1000)")
     parser.add_argument("--seed", type=int, default=1234, help="the sampling noise, the same for every candidate")
     parser.add_argument("--out", type=Path, default=Path("runs/fid_candidates"))
+    parser.add_argument("--fp32", action="store_true", help="cpu_bf16=False: the float32 path")
+    parser.add_argument("--samplers", default="ddim:50,dpm-solver++:20",
+                        help="comma-separated name:steps (default ddim:50,dpm-solver++:20)")
+    parser.add_argument("--weights", choices=("ema", "raw"), default="ema")
     parser.add_argument("--steps", type=int, default=None,
                         help="train for exactly this many steps instead of the profile's minutes: for a change that "
                              "leaves the cost of a step alone, the steps the unchanged profile reached in its "
                              "minutes, so that the row does not depend on how busy the machine was")
     args = parser.parse_args()
     changes = {key: ast.literal_eval(value) for key, value in (kv.split("=", 1) for kv in args.changes)}
+    if args.fp32:
+        changes["cpu_bf16"] = False
+    samplers = [(name, int(steps)) for name, steps in (item.split(":") for item in args.samplers.split(","))]
     budget = {"max_steps": args.steps, "minutes": None} if args.steps is not None else {}
     hardware.configure_threads()
     base = config.get_profile(args.profile)
     fields = {k: v for k, v in changes.items() if not k.startswith("unet.")}
     network = {k.removeprefix("unet."): v for k, v in changes.items() if k.startswith("unet.")}  # unet.dim=24
     profile = base.replace(**fields, **budget, unet=dataclasses.replace(base.unet, **network))
+    for name, steps in samplers:
+        sampling.visited_timesteps(name, profile.timesteps, steps)  # a bad sampler fails here, before training
     model, schedule, state = runs.ensure_trained(profile, args.out / args.name)
-    steps = state.step if state is not None else "reused"
-    clf, _ = classifier.ensure_classifier(base)  # the base profile's classifier: one yardstick for all rows
-    reference = evaluation.real_reference(clf)
-    generator = torch.Generator().manual_seed(args.seed)
-    start, batches = time.perf_counter(), []
-    for size in [250] * (args.n // 250) + ([args.n % 250] if args.n % 250 else []):
-        batches.append(sampling.ddim_sample(model, schedule, profile.sample_shape(size), steps=profile.ddim_steps,
-                                            generator=generator, progress=False))
-    seconds = time.perf_counter() - start
-    score = evaluation.score_samples(clf, torch.cat(batches), reference)
-    row = {"name": args.name, "changes": changes, "budget": "steps" if budget else f"{profile.minutes:g} min",
-           "steps": steps, "sample_s_per_image": round(seconds / args.n, 4),
-           "fid": round(score["fid"], 2), "fid_floor": round(score["fid_floor"], 2), "n": args.n,
-           "coverage_entropy": round(score["coverage_entropy"], 3), "confidence": round(score["confidence"], 3)}
-    print(json.dumps(row))
-    args.out.mkdir(parents=True, exist_ok=True)
-    with open(args.out / "results.jsonl", "a") as f:
-        f.write(json.dumps(row) + "\n")
+    trained_steps = load_checkpoint(args.out / args.name / CHECKPOINT_NAME)["step"]
+    if args.weights == "raw":
+        model = raw_weights(model, args.out / args.name)
+    yardsticks = []
+    for second in (False, True):  # the base profile's classifiers: one pair of yardsticks for all rows
+        clf, _ = classifier.ensure_classifier(base, second=second)
+        yardsticks.append((clf, evaluation.real_reference(clf)))
+    for name, steps in samplers:
+        generator = torch.Generator().manual_seed(args.seed)
+        start, batches = time.perf_counter(), []
+        for size in [250] * (args.n // 250) + ([args.n % 250] if args.n % 250 else []):
+            run = sampling.progressive(name, model, schedule, profile.sample_shape(size), steps=steps,
+                                       generator=generator, progress=False)
+            batches.append(sampling.last_sample(run).float().cpu())
+        seconds = time.perf_counter() - start
+        row = {"name": args.name, "changes": changes, "budget": "steps" if budget else f"{profile.minutes:g} min",
+               "steps": trained_steps, "trained_now": state is not None, "weights": args.weights,
+               "sampler": f"{name}:{steps}", "sample_s_per_image": round(seconds / args.n, 4), "n": args.n,
+               **score(torch.cat(batches), yardsticks)}
+        print(json.dumps(row), flush=True)
+        args.out.mkdir(parents=True, exist_ok=True)
+        with open(args.out / "results.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ the bound in bits/dim with an error bar. Taught in notebook 07; ``python -m ddpm
 
     mu, sigma = gaussian_stats(features)                  (N, D) -> (D,), (D, D), float64
     frechet_distance(mu1, sigma1, mu2, sigma2)            ||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1^1/2 S2 S1^1/2)^1/2)
+    kernel_distance(f1, f2)                               KID: unbiased MMD^2, cubic kernel (the bench's 2nd yardstick)
     reference = real_reference(classifier)                features of held-out real test images, and a floor pool
     scores = score_samples(classifier, x, reference)     FID, its real-vs-real floor at the same n, coverage, ...
     score_by_class(classifier, x, y, class_reference(classifier))   class-conditional samples (notebook 08)
@@ -71,6 +72,27 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
 def fid_from_features(f1: torch.Tensor, f2: torch.Tensor) -> float:
     """The Fréchet distance between Gaussians fitted to two sets of features (N1, D) and (N2, D)."""
     return frechet_distance(*gaussian_stats(f1), *gaussian_stats(f2))
+
+
+def kernel_distance(f1: torch.Tensor, f2: torch.Tensor) -> float:
+    """KID (Binkowski et al. 2018): the unbiased estimate of the squared maximum mean discrepancy between two sets
+    of features (N1, D) and (N2, D), with the kernel k(a, b) = (a.b / D + 1)^3, in float64:
+
+        mean_{i != j} k(x_i, x_j) + mean_{i != j} k(y_i, y_j) - 2 mean_{i, j} k(x_i, y_j)
+
+    Unlike FID it assumes no Gaussian and has no bias at small N: for two samples of one distribution its
+    expectation is 0 at every N (so a single value can be slightly negative). Returned as is; tables print 1000x."""
+    if f1.ndim != 2 or f2.ndim != 2 or f1.shape[1] != f2.shape[1] or min(len(f1), len(f2)) < 2:
+        raise ValueError(f"need features (N1, D) and (N2, D), N >= 2 each; got {tuple(f1.shape)}, {tuple(f2.shape)}")
+    x, y = f1.double(), f2.double()
+    d = x.shape[1]
+
+    def mean_within(a):  # mean of k(a_i, a_j) over i != j
+        k = (a @ a.T / d + 1) ** 3
+        return (k.sum() - k.diagonal().sum()) / (len(a) * (len(a) - 1))
+
+    between = ((x @ y.T / d + 1) ** 3).mean()
+    return (mean_within(x) + mean_within(y) - 2 * between).item()
 
 
 # ---------------------------------------------------------------------------------------------------------

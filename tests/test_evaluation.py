@@ -11,6 +11,7 @@ from ddpm_lib import data
 from ddpm_lib.checkpoint import CheckpointError
 from ddpm_lib.classifier import (
     CLASSIFIER_CONFIGS,
+    SECOND_CLASSIFIER,
     ClassifierConfig,
     build_classifier,
     load_classifier,
@@ -25,6 +26,7 @@ from ddpm_lib.evaluation import (
     frechet_distance,
     gaussian_blur,
     gaussian_stats,
+    kernel_distance,
     nearest_neighbours,
     sanity_ladder,
     sqrtm_psd,
@@ -134,10 +136,51 @@ def test_check_samples_accepts_our_formats_and_names_each_problem():
             check_samples(bad)
 
 
+def test_kernel_distance_matches_a_double_loop_over_pairs():
+    g = torch.Generator().manual_seed(3)
+    x, y = torch.randn(7, 4, generator=g), torch.randn(5, 4, generator=g) + 0.5
+
+    def k(a, b):
+        return (float(a.double() @ b.double()) / 4 + 1) ** 3
+
+    within = [sum(k(a[i], a[j]) for i in range(len(a)) for j in range(len(a)) if i != j) / (len(a) * (len(a) - 1))
+              for a in (x, y)]
+    between = sum(k(a, b) for a in x for b in y) / (len(x) * len(y))
+    assert kernel_distance(x, y) == pytest.approx(within[0] + within[1] - 2 * between, rel=1e-12)
+    with pytest.raises(ValueError, match="N >= 2"):
+        kernel_distance(x[:1], y)
+
+
+def test_kernel_distance_is_unbiased_where_fid_is_not():
+    """Two samples of one distribution: KID averages to 0 at small N (Monte Carlo over 200 pairs, 4 standard
+    errors), while FID stays well above 0 (its bias at small N, notebook 07); a shifted distribution scores above."""
+    g = torch.Generator().manual_seed(0)
+    kids, fids = [], []
+    for _ in range(200):
+        a, b = torch.randn(20, 4, generator=g), torch.randn(20, 4, generator=g)
+        kids.append(kernel_distance(a, b))
+        fids.append(fid_from_features(a, b))
+    kids = torch.tensor(kids)
+    assert abs(kids.mean()) < 4 * kids.std() / math.sqrt(len(kids))
+    assert min(fids) > 0 and np.mean(fids) > 10 * kids.std() / math.sqrt(len(kids))
+    shifted = [kernel_distance(torch.randn(20, 4, generator=g), torch.randn(20, 4, generator=g) + 1)
+               for _ in range(50)]
+    assert np.mean(shifted) > 10 * abs(kids.mean())
+
+
 def test_classifier_features_and_logits_have_the_documented_shapes():
-    config = CLASSIFIER_CONFIGS["tiny"]
-    logits, features = build_classifier(config)(torch.zeros(3, 1, 28, 28), return_features=True)
-    assert logits.shape == (3, 10) and features.shape == (3, config.features)
+    for config in (CLASSIFIER_CONFIGS["tiny"], SECOND_CLASSIFIER):
+        logits, features = build_classifier(config)(torch.zeros(3, 1, 28, 28), return_features=True)
+        assert logits.shape == (3, 10) and features.shape == (3, config.features)
+    with pytest.raises(ValueError, match="unknown classifier arch 'resnet'"):
+        build_classifier(ClassifierConfig(arch="resnet"))
+
+
+def test_the_second_yardstick_is_another_network_trained_another_way():
+    first, second = CLASSIFIER_CONFIGS["small"], SECOND_CLASSIFIER
+    assert second.arch != first.arch and not second.hflip and second.seed != first.seed
+    names = {type(m).__name__ for m in build_classifier(second).modules()}
+    assert "GroupNorm" in names and "BatchNorm2d" not in names and "MaxPool2d" not in names
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +202,20 @@ def test_fid_ranks_the_sanity_ladder_on_real_data(trained):
     ladder = sanity_ladder(x[:300], generator=torch.Generator().manual_seed(0))
     fids = [fid_from_features(predict(model, imgs)[1], ref) for imgs in ladder.values()]
     assert fids == sorted(fids) and fids[0] < 0.5 * fids[1], dict(zip(ladder, fids))
+
+
+@pytest.mark.slow
+def test_kid_in_the_second_network_ranks_the_sanity_ladder(one_thread):
+    images = data.load_fashion_mnist("test").select(range(2000, 5000))
+    config = ClassifierConfig(channels=(16, 16), features=32, epochs=3, batch_size=64, lr=5e-3, arch="strided",
+                              hflip=False)
+    model, info = train_classifier(config, progress=False, dataset=images)
+    assert info["test_accuracy"] > 0.5
+    x = data.load_images("test")
+    _, ref = predict(model, x[-2000:])
+    ladder = sanity_ladder(x[:300], generator=torch.Generator().manual_seed(0))
+    kids = [kernel_distance(predict(model, imgs)[1], ref) for imgs in ladder.values()]
+    assert kids == sorted(kids) and abs(kids[0]) < 0.2 * kids[1], dict(zip(ladder, kids))
 
 
 @pytest.mark.slow
@@ -194,3 +251,6 @@ def test_ensure_classifier_caches_and_retrains_a_stale_or_corrupt_file(tmp_path,
     path.write_bytes(b"truncated")
     classifier.ensure_classifier(profile, path)
     assert len(trained) == 2 and (tmp_path / "classifier.stale.pt").read_bytes() == b"truncated"
+    monkeypatch.setattr(classifier, "run_dir", lambda profile: tmp_path)
+    classifier.ensure_classifier(profile, second=True)  # the second yardstick: its own file beside the first
+    assert trained[-1] == classifier.SECOND_CLASSIFIER and (tmp_path / "classifier-second.pt").is_file()
