@@ -19,7 +19,11 @@ is scored on the same noise, and scores them with two yardsticks:
          flips from another seed), with its floor; unbiased, so the floor is about 0 at any N
 
 `--fp32` trains as a CPU without bf16 instructions would (``cpu_bf16=False``); `--weights raw` samples with the
-raw weights at the end of training instead of their EMA. Prints one JSON line per sampler and appends it to
+raw weights at the end of training instead of their EMA. `--snapshots` keeps the raw weights every ``log_every``
+steps in ``snapshots.pt`` while training, so that `--weights ema:DECAY` (an EMA of that decay, rebuilt from the
+snapshots) and `--weights power:GAMMA` (the power-function EMA of Karras et al. 2024, "Analyzing and Improving the
+Training Dynamics of Diffusion Models", weights proportional to step^GAMMA) can be scored without training again.
+Prints one JSON line per sampler and appends it to
 ``<--out>/results.jsonl``. A time budget turns a busy neighbour into fewer steps: use `--steps` (the steps the
 budget reaches on a quiet machine, scaled by the candidate's measured step time) when the machine is shared.
 """
@@ -45,6 +49,45 @@ def raw_weights(model, out_dir: Path):
     return model
 
 
+class Snapshots:
+    """A ``train`` callback: the raw weights every ``log_every`` steps (float32 copies on the CPU)."""
+
+    def __init__(self):
+        self.steps, self.weights = [], []
+
+    def __call__(self, state):
+        self.steps.append(state.step)
+        self.weights.append({k: v.detach().float().cpu().clone() for k, v in state.model.state_dict().items()})
+
+    def save(self, path: Path):
+        torch.save({"steps": self.steps, "weights": self.weights}, path)
+
+
+def average_of_snapshots(path: Path, weights: str, warmup: int) -> dict:
+    """A state dict averaging the snapshots in `path`: "ema:DECAY" weighs the snapshot ending a window of k steps
+    by (1 - DECAY^k) DECAY^(steps after it) (the per-step EMA, with each window's weights taken at its end; the
+    first `warmup` steps copied as training does); "power:GAMMA" by step^GAMMA (Karras et al. 2024)."""
+    saved = torch.load(path, weights_only=True)
+    steps = torch.tensor(saved["steps"], dtype=torch.float64)
+    kind, value = weights.split(":")
+    value = float(value)
+    if kind == "ema":
+        after = steps[-1] - steps  # steps after each snapshot
+        window = torch.diff(steps, prepend=torch.tensor([0.0]))
+        w = (1 - value ** window) * value ** after
+        first = int((steps <= warmup).sum()) - 1  # the EMA copied the raw weights up to the warm-up's end
+        if first >= 0:
+            w[first] = value ** after[first]
+            w[:first] = 0
+    elif kind == "power":
+        w = steps ** value * torch.diff(steps, prepend=torch.tensor([0.0]))
+    else:
+        raise ValueError(f"--weights takes ema, raw, ema:DECAY or power:GAMMA; got {weights!r}")
+    w = w / w.sum()
+    return {k: sum(wi * snap[k].double() for wi, snap in zip(w.tolist(), saved["weights"])).float()
+            for k in saved["weights"][0]}
+
+
 def score(x, yardsticks) -> dict:
     """Both yardsticks on samples x (N, 1, 28, 28) in [-1, 1]."""
     (clf, reference), (second, second_reference) = yardsticks
@@ -68,7 +111,8 @@ def main() -> None:
     parser.add_argument("--fp32", action="store_true", help="cpu_bf16=False: the float32 path")
     parser.add_argument("--samplers", default="ddim:50,dpm-solver++:20",
                         help="comma-separated name:steps (default ddim:50,dpm-solver++:20)")
-    parser.add_argument("--weights", choices=("ema", "raw"), default="ema")
+    parser.add_argument("--weights", default="ema", help="ema (default), raw, ema:DECAY or power:GAMMA")
+    parser.add_argument("--snapshots", action="store_true", help="keep the raw weights every log_every steps")
     parser.add_argument("--steps", type=int, default=None,
                         help="train for exactly this many steps instead of the profile's minutes: for a change that "
                              "leaves the cost of a step alone, the steps the unchanged profile reached in its "
@@ -86,10 +130,16 @@ def main() -> None:
     profile = base.replace(**fields, **budget, unet=dataclasses.replace(base.unet, **network))
     for name, steps in samplers:
         sampling.visited_timesteps(name, profile.timesteps, steps)  # a bad sampler fails here, before training
-    model, schedule, state = runs.ensure_trained(profile, args.out / args.name)
+    snapshots = Snapshots() if args.snapshots else None
+    model, schedule, state = runs.ensure_trained(profile, args.out / args.name, callback=snapshots)
+    if snapshots is not None and state is not None:
+        snapshots.save(args.out / args.name / "snapshots.pt")
     trained_steps = load_checkpoint(args.out / args.name / CHECKPOINT_NAME)["step"]
     if args.weights == "raw":
         model = raw_weights(model, args.out / args.name)
+    elif args.weights != "ema":
+        model.load_state_dict(average_of_snapshots(args.out / args.name / "snapshots.pt", args.weights,
+                                                   profile.ema_warmup))
     yardsticks = []
     for second in (False, True):  # the base profile's classifiers: one pair of yardsticks for all rows
         clf, _ = classifier.ensure_classifier(base, second=second)
