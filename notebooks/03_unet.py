@@ -79,10 +79,11 @@ import matplotlib.pyplot as plt
 import torch.nn.functional as F
 from einops import rearrange
 
-from ddpm_lib import data, plotting, probes, runs, unet, widgets
+from ddpm_lib import data, plotting, probes, runs, schedules, unet, widgets
 
 T = profile.timesteps
-schedule = runs.build_schedule(profile)
+# the paper's schedule (Ho et al. 2020), for section 8; small trains on cosine: notebook 05, section 2.7
+schedule = schedules.make_schedule("linear", T)
 model = runs.build_model(profile)  # Unet(**asdict(profile.unet)), untrained
 print(f"profile {profile.name}: {profile.unet}, "
       f"{unet.count_parameters(model):,} parameters")
