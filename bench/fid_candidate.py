@@ -117,7 +117,7 @@ def main() -> None:
                         help="train for exactly this many steps instead of the profile's minutes: for a change that "
                              "leaves the cost of a step alone, the steps the unchanged profile reached in its "
                              "minutes, so that the row does not depend on how busy the machine was")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()  # the changes may come after the options
     changes = {key: ast.literal_eval(value) for key, value in (kv.split("=", 1) for kv in args.changes)}
     if args.fp32:
         changes["cpu_bf16"] = False

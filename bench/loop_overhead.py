@@ -6,12 +6,15 @@
 
 Both are timed in the same process, alternating (bare, loop, bare, loop, ...), so a busy neighbour slows both alike:
 
-  bare   bench.py's step: loss (p_losses), backward, clip, AdamW, on one fixed batch (no data, no EMA, no records)
+  bare   bench.py's step: loss (p_losses), backward, clip, AdamW (fused, as training's), on one fixed batch (no data,
+         no EMA, no records)
   loop   ``training.train`` for the same steps on real data: everything a 10-minute run does per step (a round
          shorter than ``checkpoint_every`` writes no checkpoint on the way: one every 500 steps costs ~0.1 %)
 
 Images/s are from the mean step time (total wall time over steps), as a budget in minutes sees it; bench.py's
-median hides the occasional slow step, so its median is printed too.
+median hides the occasional slow step, so its median is printed too. `--cpu-time` counts the process's CPU seconds
+instead of the wall clock: with one thread (``DDPM_THREADS=1``) that is the step's own cost even on a machine shared
+with other work, where the wall clock also counts the time spent waiting for a core.
 """
 
 from __future__ import annotations
@@ -31,17 +34,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ddpm_lib import config, hardware, runs, training  # noqa: E402
 from ddpm_lib.losses import min_snr_weights, p_losses  # noqa: E402
 
+CLOCK = time.perf_counter  # --cpu-time: time.process_time
+
 
 def bare_steps(profile, steps: int) -> list[float]:
     """Seconds of each of `steps` bare steps (bench.py's, with the profile's loss weighting and precision)."""
     torch.manual_seed(0)
     model, schedule = runs.build_model(profile), runs.build_schedule(profile)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused="cpu" in training.FUSED)  # as training's
     amp = training.autocast_dtype(torch.device("cpu"), profile)
     x0 = torch.rand(profile.batch_size, 1, 28, 28) * 2 - 1
     times = []
     for _ in range(steps):
-        start = time.perf_counter()
+        start = CLOCK()
         t = torch.randint(0, schedule.num_timesteps, (len(x0),))
         with torch.autocast("cpu", dtype=amp, enabled=amp is not None):
             losses = p_losses(model, schedule, x0, t, reduction="none")
@@ -51,39 +56,53 @@ def bare_steps(profile, steps: int) -> list[float]:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), profile.grad_clip)
         opt.step()
-        times.append(time.perf_counter() - start)
+        times.append(CLOCK() - start)
     return times
 
 
 def loop_seconds(profile, steps: int, profiler: cProfile.Profile | None = None) -> float:
-    """Seconds of `steps` steps of ``training.train`` by its own clock (``state.seconds``: from the first step to
-    the last, the set-up and the final checkpoint left out), on a fresh model and real data."""
+    """Seconds of `steps` steps of ``training.train`` on a fresh model and real data: the steps alone (a callback
+    starts the clock after the first ``log_every`` steps, so the set-up, the first batches and the final checkpoint
+    are left out), scaled to `steps`."""
     model, schedule, loader = runs.build_training(profile)
+    marks = []
     with tempfile.TemporaryDirectory() as out:
         if profiler is not None:
             profiler.enable()
-        state = training.train(model, schedule, loader, profile, out_dir=out, steps=steps, minutes=None)
+        training.train(model, schedule, loader, profile, out_dir=out, steps=steps + profile.log_every, minutes=None,
+                       callback=lambda state: marks.append((state.step, CLOCK())))
         if profiler is not None:
             profiler.disable()
-        return state.seconds
+    (first, start), (last, end) = marks[0], marks[-1]
+    return (end - start) / (last - first) * steps
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="small")
     parser.add_argument("--fp32", action="store_true", help="cpu_bf16=False: the float32 path")
-    parser.add_argument("--steps", type=int, default=60, help="steps per round (default 60)")
+    parser.add_argument("--steps", type=int, default=50, help="steps per round, a multiple of the profile's "
+                        "log_every (default 50)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile-loop", action="store_true", help="cProfile one more round of the loop")
+    parser.add_argument("--cpu-time", action="store_true", help="CPU seconds of this process, not the wall clock")
+    parser.add_argument("--unfused-adam", action="store_true",
+                        help="AdamW one tensor at a time in both (training as it was before issue 24)")
     args = parser.parse_args()
+    if args.unfused_adam:
+        training.FUSED = ()
+    if args.cpu_time:
+        global CLOCK
+        CLOCK = time.process_time
     hardware.configure_threads()
     profile = config.get_profile(args.profile).replace(max_steps=10**9, minutes=None)
     if args.fp32:
         profile = profile.replace(cpu_bf16=False)
     amp = training.autocast_dtype(torch.device("cpu"), profile)
     print(f"{profile.name}, batch {profile.batch_size}, {'bf16 autocast' if amp else 'float32'}, "
-          f"{torch.get_num_threads()} threads, {args.rounds} rounds of {args.steps} steps")
-    bare_steps(profile, 5), loop_seconds(profile, 5)  # warm-up: oneDNN kernels, the data files
+          f"{torch.get_num_threads()} threads, {args.rounds} rounds of {args.steps} steps, "
+          f"{'CPU' if args.cpu_time else 'wall'} seconds")
+    bare_steps(profile, 5), loop_seconds(profile, profile.log_every)  # warm-up: oneDNN kernels, the data files
     bare_mean, bare_median, loop = [], [], []
     for _ in range(args.rounds):
         times = bare_steps(profile, args.steps)
