@@ -81,16 +81,16 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ddpm_lib import classifier, data, evaluation, losses, runs, sampling, widgets
+from ddpm_lib import classifier, data, evaluation, losses, runs, sampling, schedules, widgets
 
 T = profile.timesteps
 run_dir = runs.run_dir(profile)  # runs/<profile>/ at the repository root ($DDPM_RUNS_DIR if set)
-SIZES = {  # images and DDIM steps per measurement, by profile: tiny runs in seconds (CI), small in minutes on 2 CPUs
-    "tiny": {"n_fid": 100, "n_steps": 50, "n_bpd": 4, "ddim_steps": 10, "step_counts": [5, 10, 20],
+SIZES = {  # images and sampler steps per measurement, by profile: tiny runs in seconds (CI), small in minutes on 2 CPUs
+    "tiny": {"n_fid": 100, "n_steps": 50, "n_bpd": 4, "dpm_steps": 10, "step_counts": [5, 10, 20],
              "dpm_counts": [5, 10]},
-    "small": {"n_fid": 1000, "n_steps": 250, "n_bpd": 16, "ddim_steps": 50, "step_counts": [10, 20, 50, 100],
+    "small": {"n_fid": 1000, "n_steps": 250, "n_bpd": 16, "dpm_steps": 20, "step_counts": [10, 20, 50, 100],
               "dpm_counts": [10, 20]},
-    "full": {"n_fid": 5000, "n_steps": 1000, "n_bpd": 64, "ddim_steps": 50, "step_counts": [10, 20, 50, 100],
+    "full": {"n_fid": 5000, "n_steps": 1000, "n_bpd": 64, "dpm_steps": 20, "step_counts": [10, 20, 50, 100],
              "dpm_counts": [10, 20]},
 }[profile.name]
 print(f"T = {T}; {SIZES}; files go to {run_dir}")
@@ -220,8 +220,9 @@ print("FID ranks the ladder in order: " + " < ".join(f"{k} {v:.2f}" for k, v in 
 # %% [markdown]
 # ## 4. Our samples
 #
-# `ensure_trained` loads (or trains) this profile's model. We draw `SIZES["n_fid"]` DDIM samples
-# (`SIZES["ddim_steps"]` steps, $\eta = 0$) and score them: the FID with its floor at the same $N$; the entropy of the
+# `ensure_trained` loads (or trains) this profile's model. We draw `SIZES["n_fid"]` samples with DPM-Solver++(2M)
+# (notebook 06, section 6) in `SIZES["dpm_steps"]` steps (section 7 shows why: it matches DDIM's FID in fewer network
+# calls) and score them: the FID with its floor at the same $N$; the entropy of the
 # predicted classes ($\log 10 = 2.303$ nats when all are equally common, as in the test set; smaller when the model
 # favours some garments: mode collapse); and the mean top-class probability (confidence), which falls for garments
 # the classifier cannot place.
@@ -231,8 +232,8 @@ model, schedule, state = runs.ensure_trained(profile, run_dir, device=device)
 
 
 # %%
-def draw(n, steps, batch=SIZES["n_steps"], sampler="ddim"):
-    """n samples (DDIM with eta = 0 unless `sampler` says otherwise), in batches, from one seeded generator:
+def draw(n, steps, batch=SIZES["n_steps"], sampler="dpm-solver++"):
+    """n samples (DPM-Solver++(2M) unless `sampler` says otherwise), in batches, from one seeded generator:
     (n, 1, 28, 28) in [-1, 1] on the CPU."""
     g = torch.Generator(device).manual_seed(SEED)
     return torch.cat([sampling.last_sample(sampling.progressive(sampler, model, schedule,
@@ -242,9 +243,9 @@ def draw(n, steps, batch=SIZES["n_steps"], sampler="ddim"):
 
 
 start, cpu = time.perf_counter(), time.process_time()
-samples = draw(SIZES["n_fid"], SIZES["ddim_steps"])
+samples = draw(SIZES["n_fid"], SIZES["dpm_steps"])
 seconds_headline = time.perf_counter() - start
-print(f"{len(samples)} DDIM samples ({SIZES['ddim_steps']} steps) in {seconds_headline:.0f} s wall, "
+print(f"{len(samples)} DPM-Solver++ samples ({SIZES['dpm_steps']} steps) in {seconds_headline:.0f} s wall, "
       f"{time.process_time() - cpu:.0f} CPU s")
 scores = evaluation.score_samples(clf, samples, reference)
 print(f"FID {scores['fid']:.3f} at N = {scores['n']} (floor at that N: {scores['fid_floor']:.3f}); coverage "
@@ -257,7 +258,7 @@ gen_ns = [n for n in ns if n <= len(samples)]
 gen_curve = [evaluation.fid_from_features(sample_features[:n], reference["reference"]) for n in gen_ns]
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.4), layout="constrained", width_ratios=[1, 1.3, 1.2])
 axes[0].plot(ns, list(floor.values()), "o-", label="real vs real (the floor)")
-axes[0].plot(gen_ns, gen_curve, "s-", label=f"DDIM-{SIZES['ddim_steps']} samples")
+axes[0].plot(gen_ns, gen_curve, "s-", label=f"DPM++-{SIZES['dpm_steps']} samples")
 axes[0].set(xscale="log", yscale="log", xlabel="N (images per set)", ylabel="FID", title="FID falls with N")
 axes[0].legend(fontsize=8)
 idx = np.arange(10)
@@ -331,11 +332,12 @@ print(f"bound on {SIZES['n_bpd']} test images: {bpd['mean']:.3f} ± {bpd['stderr
 # weights of `small` (notebook 05, section 2.7) lower the first steps further. A model trained so spends its capacity
 # on the noisier steps, which shape a sample, and less on the nearly clean ones, which dominate the bound: its
 # samples get better and its bound worse. Ho et al. measured that trade on CIFAR-10 (their Table 1): FID 3.17 for
-# $L_\text{simple}$ against 13.51 for the true bound, and at most 3.75 bits/dim against 3.70. The three weightings,
-# each scaled to average 1 over $t$:
+# $L_\text{simple}$ against 13.51 for the true bound, and at most 3.75 bits/dim against 3.70. The three weightings on
+# the paper's linear schedule, the one Ho et al. compared, each scaled to average 1 over $t$ (on the cosine schedule of
+# `small` the bound's weight sits instead on the last steps, where $\beta_t$ nears 1 and $\alpha_t$ nears 0):
 
 # %%
-sched = schedule.to("cpu")
+sched = schedules.make_schedule("linear", T)  # the paper's schedule (this model's may be cosine: small's)
 t_all = torch.arange(1, T)  # code t = 0 is the decoder L_0, which has no weight of this form
 gamma = config.get_profile("small").min_snr_gamma
 weights = {  # the weight of ||eps - eps_theta||^2 at each t
@@ -358,9 +360,9 @@ fig.savefig(run_dir / "loss_weights.png", dpi=80)
 # ## 7. Sampling steps against quality and time
 #
 # Each step count runs on the same `SIZES["n_steps"]` starting noises, with its FID, the floor at that $N$, and the
-# wall time per image (on a shared CPU it moves with the load: read the trend). The row at `SIZES["ddim_steps"]`
-# reuses section 4's first batch. DPM-Solver++(2M) (notebook 06, section 6) takes the same calls on the same noises:
-# its second-order steps should need fewer for the same FID. Ancestral DDPM ($T$ steps, 20 times DDIM-50) runs only
+# wall time per image (on a shared CPU it moves with the load: read the trend). DPM-Solver++(2M) (notebook 06,
+# section 6) takes the same calls on the same noises: its second-order steps should need fewer for the same FID. The
+# row at `SIZES["dpm_steps"]` reuses section 4's first batch. Ancestral DDPM ($T$ steps, 20 times DDIM-50) runs only
 # with `full` (a GPU).
 
 # %%
@@ -368,15 +370,15 @@ n_steps = SIZES["n_steps"]
 rows = {}
 for k in SIZES["step_counts"]:
     start = time.perf_counter()
-    reuse = k == SIZES["ddim_steps"]
-    x = samples[:n_steps] if reuse else draw(n_steps, k)
-    seconds = seconds_headline / len(samples) if reuse else (time.perf_counter() - start) / n_steps
-    rows[f"DDIM {k}"] = {"steps": k, "seconds_per_image": seconds, **evaluation.score_samples(clf, x, reference)}
+    x = draw(n_steps, k, sampler="ddim")
+    rows[f"DDIM {k}"] = {"steps": k, "seconds_per_image": (time.perf_counter() - start) / n_steps,
+                         **evaluation.score_samples(clf, x, reference)}
 for k in SIZES["dpm_counts"]:
     start = time.perf_counter()
-    x = draw(n_steps, k, sampler="dpm-solver++")
-    rows[f"DPM++ {k}"] = {"steps": k, "seconds_per_image": (time.perf_counter() - start) / n_steps,
-                          **evaluation.score_samples(clf, x, reference)}
+    reuse = k == SIZES["dpm_steps"]
+    x = samples[:n_steps] if reuse else draw(n_steps, k)
+    seconds = seconds_headline / len(samples) if reuse else (time.perf_counter() - start) / n_steps
+    rows[f"DPM++ {k}"] = {"steps": k, "seconds_per_image": seconds, **evaluation.score_samples(clf, x, reference)}
 if profile.name == "full":
     start = time.perf_counter()
     x = torch.cat([sampling.sample(model, schedule, profile.sample_shape(min(250, n_steps - i)),
@@ -427,7 +429,7 @@ fig.savefig(run_dir / "fid_vs_steps.png", dpi=80)
 widgets.show_source(evaluation.check_samples)
 
 # %%
-path = run_dir / "samples_ddim.npy"
+path = run_dir / "samples.npy"
 np.save(path, data.from_model_range(samples).numpy())  # (N, 1, 28, 28) float32 in [0, 1]
 again = evaluation.check_samples(np.load(path))
 assert torch.allclose(again, samples.clamp(-1, 1), atol=1e-6)
