@@ -31,6 +31,7 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 from traitlets.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
+PAGE_FRAMES = 16  # each explorer also draws this many frames for the site's pages (ddpm_lib/frames.py)
 CELL_TIMEOUT_S = 900  # any cell that does not train: the slowest (06's 1000 DDPM steps on `small`) takes 1-2 min on
 # an idle 2-core CPU and 4-5x that beside a busy neighbour; a hang still ends in 15 minutes, not an hour
 HEARTBEAT_S = 30  # a "still running" line this often
@@ -154,6 +155,7 @@ def run_notebook(path: Path, cell_timeout: int, train_timeout: int, html_dir: Pa
             html_dir.mkdir(parents=True, exist_ok=True)
             body, _ = HTMLExporter().from_notebook_node(nb)
             (html_dir / f"{path.stem}.html").write_text(body, encoding="utf-8")
+            nbformat.write(nb, html_dir / path.name)  # the executed notebook: `make site` builds the site from it
     return nb
 
 
@@ -170,6 +172,7 @@ def main(argv=None) -> int:
     if args.check_profile or status:
         return status
     train_timeout = args.training_timeout or training_timeout()
+    os.environ.setdefault("DDPM_EXPLORER_FRAMES", str(PAGE_FRAMES))  # headless: nobody moves a slider, a page may
     for path in args.notebooks:
         start = time.monotonic()
         print(f"== {path.name}: executing (cells: {args.timeout} s each, training cells: {train_timeout} s)",
