@@ -110,7 +110,7 @@ run: check-profile data
 	@mkdir -p build runs
 	@echo "profile: $${DDPM_PROFILE:-auto}"
 	MPLBACKEND=Agg $(PY) tools/run_notebooks.py --html build --timeout $(CELL_TIMEOUT) $(NOTEBOOKS:.py=.ipynb)
-	@echo; echo "Executed notebooks: build/*.html   samples, GIFs, checkpoints: runs/"
+	@echo; echo "Executed notebooks: build/*.html (make site: the site from them)   samples, GIFs, checkpoints: runs/"
 
 # The site: the executed notebooks of `make run` in build/ (a notebook runs again only when its build/ copy is older
 # than notebooks/*.ipynb, or missing), a landing page and docs/, built with Sphinx + MyST-NB (tools/build_site.py).

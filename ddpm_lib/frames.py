@@ -23,7 +23,7 @@ _SCRIPT = """(function (box) {
   input.addEventListener("input", function () {
     var i = Number(input.value);
     img.src = "data:image/png;base64," + data.png[i];
-    img.alt = data.name + " = " + data.label[i];
+    img.alt = data.label[i];
     out.textContent = data.label[i];
   });
 })(document.currentScript.parentElement);"""
@@ -60,7 +60,7 @@ def frames_html(pngs: list[bytes], labels: list[str], name: str, start: int = 0)
         f'<div class="ddpm-frames">'
         f'<div class="ddpm-frames-controls"><label>{html.escape(name)} <input type="range" min="0" '
         f'max="{len(pngs) - 1}" step="1" value="{start}"></label> <output>{first}</output></div>'
-        f'<img class="ddpm-frames-image" alt="{html.escape(name)} = {first}" '
+        f'<img class="ddpm-frames-image" alt="{first}" '
         f'src="data:image/png;base64,{data["png"][start]}">'
         f'<p class="ddpm-frames-note">{len(pngs)} precomputed frames; run the notebook to reach every value.</p>'
         f'<script type="application/json" class="ddpm-frames-data">{payload}</script>'

@@ -146,6 +146,8 @@ def build(notebooks: list[Path], out: Path) -> float:
     if status:
         sys.exit(f"sphinx-build failed (status {status}): see its messages above")
     copy_mathjax(out)
+    for source_map in out.glob("_static/**/*.map"):  # the theme's source maps (3 MB), for its own developers
+        source_map.unlink()
     return time.monotonic() - start
 
 

@@ -23,10 +23,13 @@ def pytest_runtest_teardown(item):
     outputs = getattr(item, "test_outputs", None)
     if outputs is None or not hasattr(item, "cell"):
         return  # not an nbval cell, or a cell that did not run
-    for out in outputs:
+    for out in outputs:  # nbformat's schema: a result has a count, a rich output has metadata, a stream has neither
         if out.get("output_type") == "execute_result":
             out.setdefault("execution_count", item.cell_num + 1)
-        out.setdefault("metadata", {})
+        if out.get("output_type") in ("execute_result", "display_data"):
+            out.setdefault("metadata", {})
+        elif out.get("output_type") == "stream":
+            out.pop("metadata", None)
     item.cell.outputs = outputs
     item.cell.execution_count = item.cell_num + 1
     _files[str(item.parent.fspath)] = item.parent
