@@ -34,7 +34,7 @@ html_theme_options = {
     "repository_branch": "main",
     "path_to_docs": "notebooks",
     "use_repository_button": True,
-    "use_download_button": True,
+    "use_download_button": False,  # it offers _sources/, which html_copy_source leaves out
     "home_page_in_toc": True,
     "show_toc_level": 2,
     "navigation_with_keys": False,

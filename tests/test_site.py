@@ -47,7 +47,8 @@ ACTIVE = ".jp-NotebookPanel:not(.lm-mod-hidden)"
 RUN_TIMEOUT_S = 300  # one notebook's Run All with `tiny` (06, the slowest, takes about a minute)
 CHECK_TAG = "nbval-check-output"
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.slow,
+              pytest.mark.filterwarnings("ignore::DeprecationWarning")]  # Sphinx's and pytest-playwright's own
 
 
 def chromium() -> str:
@@ -322,7 +323,7 @@ def _broken_links(page, url: str, folder: Path) -> list[str]:
     broken = []
     for href in page.eval_on_selector_all("a[href]", "els => els.map(e => e.getAttribute('href'))"):
         target = urlparse(urljoin(page.url, href))
-        if not target.geturl().startswith(url) or target.path.endswith("/_sources/"):
+        if not target.geturl().startswith(url):
             continue
         path = folder / unquote(target.path.removeprefix(urlparse(url).path))
         path = path / "index.html" if path.is_dir() else path
