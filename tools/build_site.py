@@ -29,7 +29,7 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 WIDGET = "application/vnd.jupyter.widget-view+json"
-LONG_OUTPUT = 25  # printed lines above which a cell's output starts collapsed
+LONG_OUTPUT = 25  # printed lines above which a cell's output starts collapsed (unless it draws a figure too)
 MATHJAX_PARTS = ("tex-chtml.js", "output/chtml/fonts/woff-v2", "input/tex/extensions", "ui", "a11y")
 
 
@@ -86,8 +86,8 @@ def stage_notebook(path: Path, repo: str):
         if cell.metadata.get("jupyter", {}).get("source_hidden"):
             tags.append("hide-input")  # the setup cell, collapsed as in JupyterLab, Colab and Kaggle
         cell.outputs = _page_outputs(cell.outputs)
-        if _printed_lines(cell) > LONG_OUTPUT:
-            tags.append("hide-output")
+        if _printed_lines(cell) > LONG_OUTPUT and not any("image/png" in o.get("data", {}) for o in cell.outputs):
+            tags.append("hide-output")  # a long printout; a cell that also draws keeps its figure in sight
     first_markdown = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown")
     nb.cells.insert(first_markdown + 1, nbformat.v4.new_markdown_cell(open_links(path.stem, repo)))
     for i, cell in enumerate(nb.cells):
