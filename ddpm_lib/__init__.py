@@ -29,6 +29,7 @@ map). The number is the notebook that teaches it.
     probes   00-06   the computations behind figures and sliders (x_t at many t, eps predictions, trajectories,
                      histograms), and the records measured once for a figure (ddpm_lib/measured/)
     plotting 01-06   figures, image grids, GIF frames (matplotlib and PIL; draws only)
+    frames   00-08   an explorer's precomputed frames as a slider that needs no kernel (the site's pages)
     widgets  01-06   the t sliders (ipywidgets) and the live training monitor
     plotting2d 00, 08 figures of points in the plane (clouds, noise fields, reverse paths, samples, guidance)
     widgets2d   00   the t sliders for points in the plane
@@ -54,7 +55,7 @@ LAYERS = (
     ("the network", ("unet", "mlp")),
     ("configuration and data", ("config", "hardware", "data", "data_files")),
     ("training and runs", ("checkpoint", "training", "distributed", "runs")),
-    ("looking at it", ("probes", "plotting", "widgets", "plotting2d", "widgets2d")),
+    ("looking at it", ("probes", "plotting", "frames", "widgets", "plotting2d", "widgets2d")),
     ("measuring samples", ("classifier", "evaluation")),
     ("teaching", ("exercises",)),
     ("the command line", ("__main__",)),

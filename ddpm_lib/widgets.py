@@ -11,7 +11,9 @@ Every explorer follows one pattern; copy it for a new one:
    wires ``slider.observe`` to ``update`` and shows slider + figure when it is the cell's last expression.
 
 A kernel-less viewer (GitHub, nbviewer, Kaggle's) shows no widget: the notebook draws the static twin
-(``plotting.plot_*_snapshots``) beside every explorer. t is 0-indexed: code t = k is the paper's t = k + 1.
+(``plotting.plot_*_snapshots``) beside every explorer; on a page built from a headless run (``make run``, then
+``make site``) the explorer also leaves a strip of precomputed frames with a slider of the page's own (``frames``).
+t is 0-indexed: code t = k is the paper's t = k + 1.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from . import plotting, probes
+from . import frames, plotting, probes
 from .sampling import SAMPLERS, last_sample, progressive
 from .schedules import NoiseSchedule
 
@@ -71,16 +73,47 @@ class Explorer:
 
     def render(self) -> None:
         """Draw the figure as it is now into ``image.value`` (PNG bytes; works with any matplotlib backend)."""
+        self.image.value = self._png()
+
+    def _png(self) -> bytes:
         buffer = io.BytesIO()
         self.fig.savefig(buffer, format="png", dpi=80)
-        self.image.value = buffer.getvalue()
+        return buffer.getvalue()
+
+    def frame_values(self, n: int) -> tuple[str, list, object]:
+        """What a page's slider moves (its name), `n` values of it, and the value the controls show now."""
+        raise NotImplementedError
+
+    def draw_at(self, value) -> None:
+        """Set the figure to `value` of ``frame_values`` (a subclass calls its ``update``; nothing is rendered)."""
+        raise NotImplementedError
+
+    def static_html(self, n: int) -> str:
+        """The figure at `n` values of the control, as a slider that needs no kernel (``frames.frames_html``)."""
+        name, values, now = self.frame_values(n)
+        pngs, labels = [], []
+        for value in values:
+            self.draw_at(value)
+            pngs.append(self._png())
+            labels.append(self.frame_label(value))
+        self.draw_at(now)  # leave the figure as the controls say
+        return frames.frames_html(pngs, labels, name, start=values.index(now))
+
+    def frame_label(self, value) -> str:
+        return str(value)
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
         self._shown = True
         self.render()
-        display(widgets.VBox([widgets.HBox(self.controls), self.image]))
+        box = widgets.VBox([widgets.HBox(self.controls), self.image])
+        n = frames.frame_count()
+        if not n:
+            display(box)
+            return
+        # the live widget for a front end with a kernel; the frames for a page without one (``frames``)
+        display({**box._repr_mimebundle_(), "text/html": self.static_html(n)}, raw=True)
 
 
 class TimeExplorer(Explorer):
@@ -100,6 +133,18 @@ class TimeExplorer(Explorer):
     def _on_change(self, t: int) -> None:
         self.update(t)
         self._redraw()
+
+    def frame_values(self, n: int) -> tuple[str, list, int]:
+        """n values of t spaced quadratically (dense at small t, where images change fastest), and the slider's."""
+        T, now = self.num_timesteps, self.slider.value
+        spaced = ((T - 1) * np.linspace(0, 1, max(n, 2)) ** 2).round().astype(int).tolist()
+        return "t (code)", sorted(set(spaced[:n]) | {now}), now
+
+    def draw_at(self, t: int) -> None:
+        self.update(t)
+
+    def frame_label(self, t: int) -> str:
+        return _t_label(t)
 
 
 def _t_label(t: int) -> str:
@@ -303,8 +348,8 @@ def reverse_explorer(trajectory: dict, t: int | None = None, n: int = 4) -> Time
     axes = fig.subplots(2, 1)
     ims = []
     i = probes.nearest_step(trajectory, t)
-    for ax, frames, label in zip(axes, (x_t, x0_pred), (r"$x_t$ (what the sampler holds)", r"predicted $x_0$")):
-        ims.append(ax.imshow(plotting.image_grid(frames[i], nrow=n), cmap="gray", vmin=0, vmax=1))
+    for ax, images, label in zip(axes, (x_t, x0_pred), (r"$x_t$ (what the sampler holds)", r"predicted $x_0$")):
+        ims.append(ax.imshow(plotting.image_grid(images[i], nrow=n), cmap="gray", vmin=0, vmax=1))
         ax.set_title(label, fontsize=10)
         ax.set_axis_off()
     suptitle = fig.suptitle("")
@@ -346,6 +391,18 @@ class GuidanceExplorer(Explorer):
     def _on_change(self) -> None:
         self.update(self.picker.value, self.slider.value)
         self._redraw()
+
+    def frame_values(self, n: int) -> tuple[str, list, float]:
+        """n of the guidance scales, for the class the picker shows (the page has no class picker)."""
+        ws = [w for _, w in self.slider.options]
+        now = self.slider.value
+        return "guidance w", sorted(set(frames.spread(ws, n)) | {now}), now
+
+    def draw_at(self, w: float) -> None:
+        self.update(self.picker.value, w)
+
+    def frame_label(self, w: float) -> str:
+        return f"w = {w:g}"
 
 
 def guidance_explorer(samples: dict, y: torch.Tensor, class_names, c: int = 0, n: int = 8) -> GuidanceExplorer:

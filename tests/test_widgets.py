@@ -4,13 +4,17 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import base64
+import json
+import re
+
 import ipywidgets
 import numpy as np
 import pytest
 import torch
 from helpers import random_images
 
-from ddpm_lib import probes, widgets
+from ddpm_lib import frames, probes, widgets
 from ddpm_lib.forward import q_sample
 from ddpm_lib.schedules import BETA_SCHEDULES, make_schedule
 
@@ -116,3 +120,37 @@ def test_show_source_displays_the_library_code(monkeypatch):
     header, code = shown
     assert "ddpm_lib.forward.q_sample" in header.data and "forward.py" in header.data
     assert code.data.startswith("def q_sample(")
+
+
+def test_a_page_without_a_kernel_gets_the_explorers_frames(schedules, monkeypatch):
+    """With $DDPM_EXPLORER_FRAMES (make run sets it), the explorer's output also carries its figure at n values of t,
+    drawn by its own update, as HTML for a page; the live figure stays at the slider's t."""
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append((obj, kw)))
+    monkeypatch.setenv(frames.FRAMES_ENV, "5")
+    explorer = widgets.schedule_explorer(schedules, random_images(1)[0], t=7)
+    explorer._ipython_display_()
+    ((bundle, kw),) = shown
+    assert kw == {"raw": True} and "application/vnd.jupyter.widget-view+json" in bundle  # the live widget first
+    page = bundle["text/html"]
+    data = json.loads(re.search(r'class="ddpm-frames-data">(.*?)</script>', page).group(1))
+    ts = (0, 4, 7, 15, 33, 59)  # 59 * (0, 1/4, 1/2, 3/4, 1)^2 rounded, and the slider's 7
+    assert data["label"] == [widgets._t_label(t) for t in ts] and data["name"] == "t (code)"
+    pngs = [base64.b64decode(png) for png in data["png"]]
+    assert all(p.startswith(b"\x89PNG") for p in pngs) and len(set(pngs)) == len(ts)
+    assert pngs[2] == bytes(explorer.image.value)  # the frame at t = 7 is the live figure at t = 7
+    assert 'value="2"' in page and 'max="5"' in page  # the page's slider starts where the live one is
+
+
+def test_frames_need_a_label_each_and_a_whole_number(monkeypatch):
+    assert frames.spread(list(range(10)), 4) == [0, 3, 6, 9] and frames.spread([1, 2], 5) == [1, 2]
+    with pytest.raises(ValueError, match="one label per frame"):
+        frames.frames_html([b"png"], ["a", "b"], "t")
+    monkeypatch.setenv(frames.FRAMES_ENV, "many")
+    with pytest.raises(ValueError, match="whole number"):
+        frames.frame_count()
+    monkeypatch.setenv(frames.FRAMES_ENV, "")
+    assert frames.frame_count() == 0
+    assert "<\\/script>" in frames.frames_html([b"png"], ["</script>"], "t")  # a label cannot end the script

@@ -5,7 +5,7 @@
 Each notebook runs in a fresh kernel started in its own folder (nbclient, as `jupyter nbconvert --execute`).
 The terminal shows every code cell as it starts (index and first line), the first lines it prints, how long it
 took when that was more than 2 s, and a "still running" line every 30 s; with --html the executed notebook is
-written as HTML.
+written as HTML, and as .ipynb when it ran to the end (``make site`` builds the site from those).
 
 Timeouts, so that a stalled cell is an error naming the notebook and the cell instead of a silent wait:
 a cell tagged ``training`` (``# %% tags=["training"]``: the cells that may train a model) gets the profile's
@@ -31,6 +31,7 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 from traitlets.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
+PAGE_FRAMES = 16  # each explorer also draws this many frames for the site's pages (ddpm_lib/frames.py)
 CELL_TIMEOUT_S = 900  # any cell that does not train: the slowest (06's 1000 DDPM steps on `small`) takes 1-2 min on
 # an idle 2-core CPU and 4-5x that beside a busy neighbour; a hang still ends in 15 minutes, not an hour
 HEARTBEAT_S = 30  # a "still running" line this often
@@ -128,7 +129,8 @@ def ipc_config(folder: str) -> Config:
 
 def run_notebook(path: Path, cell_timeout: int, train_timeout: int, html_dir: Path | None = None):
     """Execute the notebook at `path` (unchanged on disk) and return it executed; with `html_dir`, write
-    ``<html_dir>/<name>.html``, also when a cell fails. Raises ``NotebookRunError`` naming the failed cell."""
+    ``<html_dir>/<name>.html``, also when a cell fails, and the executed ``<html_dir>/<name>.ipynb`` when none did.
+    Raises ``NotebookRunError`` naming the failed cell."""
     nb = nbformat.read(path, as_version=4)
     sockets = tempfile.TemporaryDirectory(prefix="ddpm-kernel-")  # short: a socket's path has at most ~100 bytes
     client = ProgressClient(nb, path.name, resources={"metadata": {"path": str(path.parent)}},
@@ -154,6 +156,8 @@ def run_notebook(path: Path, cell_timeout: int, train_timeout: int, html_dir: Pa
             html_dir.mkdir(parents=True, exist_ok=True)
             body, _ = HTMLExporter().from_notebook_node(nb)
             (html_dir / f"{path.stem}.html").write_text(body, encoding="utf-8")
+    if html_dir is not None:  # only a notebook that ran to the end: `make site` builds its pages from these
+        nbformat.write(nb, html_dir / path.name)
     return nb
 
 
@@ -170,6 +174,7 @@ def main(argv=None) -> int:
     if args.check_profile or status:
         return status
     train_timeout = args.training_timeout or training_timeout()
+    os.environ.setdefault("DDPM_EXPLORER_FRAMES", str(PAGE_FRAMES))  # headless: nobody moves a slider, a page may
     for path in args.notebooks:
         start = time.monotonic()
         print(f"== {path.name}: executing (cells: {args.timeout} s each, training cells: {train_timeout} s)",
