@@ -89,12 +89,10 @@ import time
 
 import matplotlib.pyplot as plt
 
-from ddpm_lib import losses, mixture, mlp, plotting2d, probes, sampling, schedules, widgets, widgets2d
+from ddpm_lib import losses, mixture, mlp, plotting2d, probes, runs, sampling, widgets, widgets2d
 
 T = profile.timesteps  # the paper's T = 1000 in every profile
-# the paper's schedule (Ho et al. 2020, Sec. 4) in every profile: linear betas, 1e-4 to 0.02; the numbers quoted below
-# are its. small trains its U-Net on cosine: notebook 05, section 2.7
-schedule = schedules.make_schedule("linear", T)
+schedule = runs.build_schedule(profile)  # linear betas, 1e-4 to 0.02 (Ho et al. Sec. 4)
 N_POINTS = 2000  # points per data set for the figures
 print(f"T = {T}, {profile.points_steps} training steps for the MLP (profile.points_steps)")
 

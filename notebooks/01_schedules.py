@@ -371,10 +371,6 @@ except ValueError as e:
 # every step equally often, so under the linear schedule much of that effort goes to inputs that are nearly pure
 # noise. Nichol & Dhariwal found that a model trained with the linear schedule got barely worse (in FID) when they
 # skipped the first 20% of its reverse process, the noisiest end.
-#
-# That waste costs most when training is short. In ten minutes on a CPU, cosine gave a better FID than linear in
-# every trial, so the `small` profile trains on cosine (notebook 05, section 2.7); `tiny` and `full` keep the paper's
-# linear schedule, the one notebooks 00-04 teach.
 
 # %%
 for name, schedule in all_schedules.items():

@@ -73,13 +73,11 @@ device, profile = config.notebook_setup(SEED)  # the device (with a hint if no G
 # %%
 import matplotlib.pyplot as plt
 
-from ddpm_lib import data, forward, plotting, schedules, widgets
+from ddpm_lib import data, forward, plotting, runs, schedules, widgets
 
 T = profile.timesteps
-# the paper's schedule (Ho et al. 2020) in every profile: linear, 1e-4 -> 0.02, T = 1000; the numbers quoted below
-# are its. small trains on cosine: notebook 05, section 2.7
-schedule = schedules.make_schedule("linear", T)
-print(f"schedule: linear (the paper's), T = {T}")
+schedule = runs.build_schedule(profile)  # the paper's: linear, 1e-4 -> 0.02, T = 1000
+print(f"schedule: {profile.beta_schedule}, T = {T}")
 
 x0 = data.load_images("train", n=8)  # (8, 1, 28, 28) float32 in [-1, 1]: real Fashion-MNIST garments
 B = x0.shape[0]
@@ -352,7 +350,7 @@ for name, x in [("[-1, 1]", x0.double()), ("0..255", (x0.double() + 1) * 127.5)]
 # (At code $t = 0$, $x_{t-1}$ is $x_0$ itself and $A$ is infinite; the library returns mean $x_0$ and variance 0.)
 
 # %%
-betas64 = schedules.linear_beta_schedule(T)  # float64, independent of the stored tables
+betas64 = schedules.BETA_SCHEDULES[profile.beta_schedule](T)  # float64, independent of the stored tables
 alphas64 = 1 - betas64
 abar64 = torch.cumprod(alphas64, 0)
 abar_prev64 = torch.cat([torch.ones(1, dtype=torch.float64), abar64[:-1]])

@@ -79,11 +79,10 @@ import matplotlib.pyplot as plt
 import torch.nn.functional as F
 from einops import rearrange
 
-from ddpm_lib import data, plotting, probes, runs, schedules, unet, widgets
+from ddpm_lib import data, plotting, probes, runs, unet, widgets
 
 T = profile.timesteps
-# the paper's schedule (Ho et al. 2020), for section 8; small trains on cosine: notebook 05, section 2.7
-schedule = schedules.make_schedule("linear", T)
+schedule = runs.build_schedule(profile)
 model = runs.build_model(profile)  # Unet(**asdict(profile.unet)), untrained
 print(f"profile {profile.name}: {profile.unet}, "
       f"{unet.count_parameters(model):,} parameters")

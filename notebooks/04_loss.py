@@ -97,11 +97,9 @@ from ddpm_lib import (
 )
 
 T = profile.timesteps
-# the paper's schedule (Ho et al. 2020) in every profile: sections 1-5 quote its numbers. The trained network of
-# section 6 brings the schedule it was trained on (small trains on cosine: notebook 05, section 2.7)
-schedule = schedules.make_schedule("linear", T).to(device)
+schedule = runs.build_schedule(profile).to(device)
 x0 = data.load_images("train", n=256).to(device)  # (256, 1, 28, 28) in [-1, 1]
-print(f"schedule: linear (the paper's), T = {T}; x0: {tuple(x0.shape)}")
+print(f"schedule: {profile.beta_schedule}, T = {T}; x0: {tuple(x0.shape)}")
 
 # %% [markdown]
 # ## 1. The bound (Ho et al. Eqs. 3-5)
@@ -536,37 +534,31 @@ for k in (0, 10, 50, 150, 300):
 # Now the network of notebook 03. If notebook 05 (or `python -m ddpm_lib train`) has left a checkpoint for this
 # profile under `runs/<profile>/`, we use its EMA weights; otherwise we **train here for at most 1.5 minutes**
 # (`tiny` stops after its 30 steps). Far from converged, but enough to see the loss fall. Nothing is written.
-#
-# A network must be used with the schedule it was trained on: the profile's, `model_schedule` from here on. In `tiny`
-# and `full` that is the paper's linear schedule of sections 1-5; `small` trains on cosine (notebook 05, section
-# 2.7), so there the numbers below are cosine's.
 
 # %% tags=["training"]
 TRAIN_MINUTES = 1.5
 model = None
 try:  # the same run folder as notebooks 05 and 06: runs.run_dir(profile), $DDPM_RUNS_DIR honoured
-    model, model_schedule, _ = runs.load_trained(profile, device=device)  # and the schedule it was trained on
+    model, _, _ = runs.load_trained(profile, device=device)
     print(f"using the EMA weights of {runs.run_dir(profile) / checkpoint.CHECKPOINT_NAME}")
 except (FileNotFoundError, checkpoint.CheckpointError) as e:
     print(f"no usable checkpoint ({type(e).__name__}): training here for at most {TRAIN_MINUTES} minutes")
 
 if model is None:
-    model, model_schedule, loader = runs.build_training(profile, device)  # seeded weights, the profile's schedule
-    state = training.train(model, model_schedule, loader, profile, minutes=TRAIN_MINUTES)
+    model, schedule, loader = runs.build_training(profile, device)  # seeded weights and data order
+    state = training.train(model, schedule, loader, profile, minutes=TRAIN_MINUTES)
     print(f"{state.step} steps in {state.seconds:.0f} s (stopped by: {state.stopped})")
     model = state.model  # the raw weights: an EMA needs more steps than this to catch up
     steps, history = zip(*state.loss_history)
     fig = plotting.plot_loss_curve(history, steps, smooth=0.5,  # a short run: few records, a short average
                                    title=f"L_simple while training ({profile.name} profile)")
-model, model_schedule = model.eval().requires_grad_(False), model_schedule.to(device)
+model = model.eval().requires_grad_(False)
 
 # %% [markdown]
 # **The loss by timestep**, in 10 equal buckets of $t$ (64 images each), beside the per-pixel Gaussian yardstick of
-# Section 5, computed again on the model's schedule.
+# Section 5.
 
 # %%
-abar = model_schedule.alphas_cumprod.double().cpu()[:, None]
-pixel_oracle_curve = (abar * s2 / (abar * s2 + 1 - abar)).mean(1)  # Section 5's yardstick, on the model's schedule
 n_buckets = 10
 edges = [i * T // n_buckets for i in range(n_buckets + 1)]
 g = torch.Generator().manual_seed(3)
@@ -577,7 +569,7 @@ with torch.no_grad():
     for lo, hi in zip(edges, edges[1:]):
         t = torch.randint(lo, hi, (x_eval.shape[0],), generator=g).to(device)
         noise = torch.randn(x_eval.shape, generator=g).to(device)
-        bucket_loss.append(losses.p_losses(model, model_schedule, x_eval, t=t, noise=noise).item())
+        bucket_loss.append(losses.p_losses(model, schedule, x_eval, t=t, noise=noise).item())
         bucket_t.append((lo + hi - 1) / 2)
 print(f"{n_buckets} buckets x {x_eval.shape[0]} images in {time.perf_counter() - start:.1f} s")
 for lo, hi, value in zip(edges, edges[1:], bucket_loss):
@@ -604,12 +596,12 @@ _ = plotting.draw_loss_curves(ax, curves)
 snapshot_ts = [0, 50, 150, 300, 500, 750, T - 1]
 shown = x0[:4]
 noise = probes.fixed_noise(shown, SEED).cpu()  # the explorer's noise (same seed), so both agree
-x_t, eps_pred = probes.predict_eps_at(model, model_schedule, shown[:1], snapshot_ts, noise[:1])
+x_t, eps_pred = probes.predict_eps_at(model, schedule, shown[:1], snapshot_ts, noise[:1])
 fig = plotting.plot_loss_snapshots(x_t[:, 0], noise[0], eps_pred[:, 0], snapshot_ts, curves)
 
 # %%
 explorer_ts = torch.linspace(0, T - 1, 25).round().long().tolist()
-widgets.loss_explorer(model, model_schedule, shown, explorer_ts, curves, t=300, seed=SEED)
+widgets.loss_explorer(model, schedule, shown, explorer_ts, curves, t=300, seed=SEED)
 
 # %% [markdown]
 # ## 7. The whole bound, in bits per dimension
@@ -626,7 +618,7 @@ widgets.show_source(losses.vlb_terms)
 
 # %%
 start = time.perf_counter()
-bound = losses.vlb_terms(model, model_schedule, x_test[:4], generator=torch.Generator(device).manual_seed(SEED))
+bound = losses.vlb_terms(model, schedule, x_test[:4], generator=torch.Generator(device).manual_seed(SEED))
 print(f"{T} network calls in {time.perf_counter() - start:.1f} s")
 terms = bound["terms"].mean(0).cpu()  # (T,): column k is the paper's L_k, in bits/dim
 print(f"L_0 (decoder)     {terms[0]:8.3f} bits/dim")
@@ -647,12 +639,10 @@ ax.grid(alpha=0.3, which="both")
 
 # %% [markdown]
 # The terms are largest in the first steps and in $L_0$: there any error in $\epsilon_\theta$ is divided by a tiny
-# $\sigma_t^2$ (the large weight of Section 3). The later terms are small (Ho et al. Eq. 12's weight, 0.005-0.01 on
-# the paper's schedule, times the loss at that $t$), but there are a thousand of them; for a briefly trained network,
-# far above the oracle at large $t$, they make most of the total. A well-trained model shrinks them, and what is left
-# is dominated by the first steps: the ones $L_\text{simple}$ cares least about. Hence good samples but only a fair
-# bound. (On cosine, `small`'s schedule, the very last term is large too: there $\beta_t$ nears 0.999 and the weight
-# of Ho et al. Eq. 12 reaches about 500.)
+# $\sigma_t^2$ (the large weight of Section 3). The later terms are small (Ho et al. Eq. 12's weight, 0.005-0.01,
+# times the loss at that $t$), but there are a thousand of them; for a briefly trained network, far above the oracle
+# at large $t$, they make most of the total. A well-trained model shrinks them, and what is left is dominated by the
+# first steps: the ones $L_\text{simple}$ cares least about. Hence good samples but only a fair bound.
 #
 # **A check with a known answer.** Quantise Gaussian data $\mathcal{N}(0.1, 0.2^2)$ to the 256 grey levels. No model
 # beats the **entropy** $H$ of that discrete distribution; the exact oracle's bound should come close from above:
@@ -725,19 +715,19 @@ for mu_1, sigma_1 in [(0.3, 0.02), (-1.0, 0.01)]:
 # **Why the last sampling step returns the mean.** Algorithm 2 sets $z = 0$ at $t = 1$ (its line 3; notebook 06):
 # the last step returns $x_0 = \mu_\theta(x_1, 1)$ with no noise, and so does `sampling.p_sample` at code $t = 0$, for
 # either variance. The decoder says why that is right. For $\sigma_1^2 = \tilde\beta_1$ there is nothing to add:
-# $\tilde\beta_1 = 0$. For $\sigma_1^2 = \beta_1$ (the paper's $10^{-4}$), $\sigma_1 = 0.01$ is 1.3 grey levels of
-# noise, which could only move the pixel to a less likely level: of bins of equal width, the one nearest the mean
-# holds the most Gaussian mass, so the mean, rounded, **is** the decoder's most likely grey level. (The bound cannot
-# use $\tilde\beta_1 = 0$; like improved-diffusion, the library's decoder takes $\sigma_1^2 = \tilde\beta_2$ with
-# either variance: the log-variance `p_mean_variance` returns at code $t = 0$. So the cell prints the same
-# $\sigma_1$ twice, not 0.01: about 0.0074 on the paper's linear schedule, 0.0047 on cosine, `small`'s.) **Check**,
-# for both: the most likely bin is the level nearest the mean, and `p_sample` at $t = 0$ returns the mean.
+# $\tilde\beta_1 = 0$. For $\sigma_1^2 = \beta_1$, $\sigma_1 = 0.01$ is 1.3 grey levels of noise, which could only move
+# the pixel to a less likely level: of bins of equal width, the one nearest the mean holds the most Gaussian mass, so
+# the mean, rounded, **is** the decoder's most likely grey level. (The bound cannot use $\tilde\beta_1 = 0$; like
+# improved-diffusion, the library's decoder takes $\sigma_1^2 = \tilde\beta_2$ with either variance: the
+# log-variance `p_mean_variance` returns at code $t = 0$. So the cell prints the same $\sigma_1$ twice, about 0.0074
+# on the linear schedule, not 0.01.) **Check**, for
+# both: the most likely bin is the level nearest the mean, and `p_sample` at $t = 0$ returns the mean.
 
 # %%
-x_1 = forward.q_sample(model_schedule, x_test[:4], 0)  # the paper's x_1
+x_1 = forward.q_sample(schedule, x_test[:4], 0)  # the paper's x_1
 means = torch.rand(1000, generator=torch.Generator().manual_seed(5), dtype=torch.float64) * 2 - 1
 for variance in ("posterior", "beta"):
-    step = sampling.p_sample(model, model_schedule, x_1, 0, variance=variance)
+    step = sampling.p_sample(model, schedule, x_1, 0, variance=variance)
     torch.testing.assert_close(step["sample"], step["mean"], rtol=0, atol=0)  # no noise at t == 0
     sigma_1 = (0.5 * step["log_variance"]).exp().flatten()[0].double()  # the decoder's scale in vlb_terms
     log_p = losses.discretized_gaussian_log_likelihood(levels[None], means[:, None], sigma_1.log())  # (1000, 256)
@@ -753,8 +743,8 @@ print(f"L_0 on {x_test[:4].shape[0]} test images ({profile.name} profile): {term
       f"total {bound['total'].mean():.3f} ({100 * share:.1f} %)")
 
 # %% [markdown]
-# Even a mean exactly on a level leaves $L_0$ near 1 bit per pixel at this $\sigma_1$ (1.3 bits on the linear
-# schedule, 0.7 on cosine): the decoder spreads its mass over the neighbouring levels.
+# Even a mean exactly on a level leaves $L_0$ above 1 bit per pixel at this $\sigma_1$: the decoder spreads its mass
+# over the neighbouring levels.
 
 # %% [markdown]
 # ## Summary

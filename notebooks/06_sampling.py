@@ -454,14 +454,13 @@ strided = list(range(0, T, T // steps))  # improved-diffusion's space_timesteps(
 print(f"ours:    {ours}\nstrided: {strided}")
 assert len(ours) == len(strided) == steps and ours[0] == strided[0] == 0 and ours[-1] == T - 1
 assert strided[-1] == T - T // steps
-linear = schedules.make_schedule("linear", T)  # the paper's: tiny and full train on it
-cosine = schedules.make_schedule("cosine", T)  # small trains on it (notebook 05, section 2.7)
+cosine = schedules.make_schedule("cosine", T)
 fig, axes = plt.subplots(1, 2, figsize=(11, 3), layout="constrained")
 axes[0].plot(ours, [1] * steps, "o", label="ours: linspace(0, T-1, steps)")
 axes[0].plot(strided, [0] * steps, "s", label="strided: range(0, T, T // steps)")
 axes[0].set(yticks=[], ylim=(-1, 2), xlabel="code t", title=f"the {steps} visited timesteps")
 axes[0].legend(loc="center", fontsize=8)
-for sch, name in [(linear, "linear"), (cosine, "cosine")]:
+for sch, name in [(schedule, profile.beta_schedule), (cosine, "cosine")]:
     abar = sch.alphas_cumprod.cpu()
     line, = axes[1].plot(abar, lw=1, label=f"alpha-bar ({name})")
     axes[1].plot(ours, abar[ours], "o", color=line.get_color(), ms=5)
@@ -470,13 +469,11 @@ for sch, name in [(linear, "linear"), (cosine, "cosine")]:
 axes[1].set(yscale="log", ylim=(1e-10, 2), xlabel="code t", title="alpha-bar at them (o ours, □ strided)")
 axes[1].legend(fontsize=8)
 fig.savefig(run_dir / "ddim_timesteps.png", dpi=80)
-print(f"this notebook's model ({profile.name}) was trained on the {profile.beta_schedule} schedule and samples with it")
 
 # %% [markdown]
-# On the right, the paper's linear schedule and cosine: `small` trains on cosine (notebook 05, section 2.7), `tiny`
-# and `full` on linear. Both spacings spend as many steps at $t > 900$, where little changes, as at $t < 100$, where
-# the details form. Other spacings exist: Song et al. themselves used steps quadratic in $t$ for CIFAR-10 (DDIM,
-# App. D.2), and later work spaces them evenly in noise level; the next cell shows why it matters.
+# Both spacings spend as many steps at $t > 900$, where little changes, as at $t < 100$, where the details form.
+# Other spacings exist: Song et al. themselves used steps quadratic in $t$ for CIFAR-10 (DDIM, App. D.2), and later
+# work spaces them evenly in noise level; the next cell shows why it matters.
 #
 # **A perfect denoiser still loses variance.** Take one pixel of data $x_0 \sim \mathcal{N}(m, \varsigma^2)$, with mean
 # $m = 0.3$ and std $\varsigma = 0.2$, and the exact oracle: $\hat x_0 = \mathbb{E}[x_0 \mid x_t]$,
@@ -495,7 +492,7 @@ print(f"this notebook's model ({profile.name}) was trained on the {profile.beta_
 step_counts = [5, 10, 20, 50, 100, 200, 1000]
 fig, ax = plt.subplots(figsize=(6, 3.2), layout="constrained")
 oracle_std = {}
-for sch, name in [(linear, "linear"), (cosine, "cosine")]:
+for sch, name in [(schedules.make_schedule("linear", T), "linear"), (cosine, "cosine")]:
     one_pixel = oracle.GaussianOracle(sch, mean=0.3, std=0.2)
     measured = [sampling.ddim_sample(one_pixel, sch, (4000, 1, 1, 1), steps=k, clip_denoised=False,
                                      generator=torch.Generator().manual_seed(SEED), progress=False).std().item()
@@ -550,10 +547,9 @@ fig.savefig(run_dir / "oracle_std_vs_steps.png", dpi=80)
 # $$x_s = \frac{\sigma_s}{\sigma_t}\,x_t - \alpha_s\left(e^{-h} - 1\right) D .$$
 #
 # Three steps stay first order: the first (no $\hat x_0'$ yet); the last, onto the data ($\sigma = 0$), which lands
-# on $\hat x_0$ as DDIM's does; and the one into code 0, nearly the whole jump to the data ($\sigma_0 =
-# \sqrt{\beta_1}$, 0.01 on the paper's schedule), where $h$ is several times $h'$ and the line would be read far
-# beyond its two points. It visits DDIM's timesteps. As a loop, checked against
-# `sampling.progressive("dpm-solver++", ...)`:
+# on $\hat x_0$ as DDIM's does; and the one into code 0, nearly the whole jump to the data ($\sigma_0 = 0.01$), where
+# $h$ is several times $h'$ and the line would be read far beyond its two points. It visits DDIM's timesteps. As a
+# loop, checked against `sampling.progressive("dpm-solver++", ...)`:
 
 # %%
 def my_dpm_solver(model, schedule, shape, steps, generator):
@@ -596,7 +592,7 @@ widgets.show_source(sampling.dpmpp_2m_step)
 
 # %%
 fig, ax = plt.subplots(figsize=(6, 3.2), layout="constrained")
-for sch, name in [(linear, "linear"), (cosine, "cosine")]:
+for sch, name in [(schedules.make_schedule("linear", T), "linear"), (cosine, "cosine")]:
     one_pixel = oracle.GaussianOracle(sch, mean=0.3, std=0.2)
     dpm = {k: sampling.last_sample(sampling.progressive("dpm-solver++", one_pixel, sch, (4000, 1, 1, 1), steps=k,
                                                         clip_denoised=False, progress=False,
@@ -761,7 +757,7 @@ _ = plotting.show_images(real, nrow=8, ax=axes[1], title="real (Fashion-MNIST te
 #
 # **Questions to think about.**
 # 1. In the trajectory figure, at which $t$ does the predicted $x_0$ first show the garment's class? What does
-#    that suggest about where the sampler's steps are best spent, and how would the other schedule of notebook 01
-#    change it (`small` trains on cosine, `tiny` and `full` on the paper's linear schedule)?
+#    that suggest about where the sampler's steps are best spent, and how does the cosine schedule of notebook 01
+#    change it?
 # 2. DDIM with $\eta = 0$ is a deterministic map from $x_T$ to $x_0$. What could you do with two noises
 #    $x_T^{(1)}, x_T^{(2)}$ and the images in between them?

@@ -90,7 +90,6 @@ from ddpm_lib import (
     probes,
     runs,
     sampling,
-    schedules,
     training,
     unet,
     widgets,
@@ -149,9 +148,7 @@ notebook_start = time.perf_counter()
 # standard deviation $\sqrt{\beta_1} = 0.01$) and noised:
 
 # %%
-# the paper's schedule (Ho et al. 2020) in every profile, for the exact oracle in 2D: linear betas, T = 1000. The
-# networks from section 2 on bring their profile's (small trains on cosine: notebook 05, section 2.7)
-schedule = schedules.make_schedule("linear", T)
+schedule = runs.build_schedule(profile)  # linear betas, T = 1000 (the same in every profile)
 ring = mixture.ring_mixture(k=8, radius=0.7, std=0.15)
 classes = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])  # components 0-3 (0° to 135°) are class 0, 4-7 class 1
 oracle = mixture.MixtureOracle(schedule, ring, classes)  # E[eps | x_t, c] for c = 0, 1; c = 2 is "no class"
