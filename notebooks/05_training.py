@@ -85,12 +85,12 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ddpm_lib import checkpoint, data, hardware, losses, plotting, probes, runs, sampling, schedules, training, widgets
+from ddpm_lib import checkpoint, data, hardware, losses, plotting, probes, runs, sampling, training, widgets
 
 T = profile.timesteps
 run_dir = runs.run_dir(profile)  # runs/<profile>/ at the repository root ($DDPM_RUNS_DIR if set)
 budget = f"{profile.max_steps} steps" + (f" or {profile.minutes} min" if profile.minutes else "")
-print(f"profile {profile.name}: {profile.unet}, {profile.beta_schedule} schedule, "
+print(f"profile {profile.name}: {profile.unet}, "
       f"batch {profile.batch_size}, lr {profile.lr} ({profile.lr_decay}), min-SNR gamma {profile.min_snr_gamma}, "
       f"EMA decay {profile.ema_decay}, budget {budget}")
 precision = training.autocast_dtype(device, profile) or torch.float32  # section 2.4
@@ -396,8 +396,8 @@ except FloatingPointError as e:
 # %% [markdown]
 # ### 2.7 Beyond the 2020 paper: a recipe for ten minutes on a CPU
 #
-# The paper trains for 800,000 steps on TPUs; `small` gets ten minutes on a laptop's CPU, a few thousand steps. Five
-# changes make those minutes count. The first is about the data and holds for every profile; the other four are
+# The paper trains for 800,000 steps on TPUs; `small` gets ten minutes on a laptop's CPU, a few thousand steps. Four
+# changes make those minutes count. The first is about the data and holds for every profile; the other three are
 # `small`'s alone (`tiny` only checks the pipeline; `full` takes none of them).
 #
 # 1. **No mirrored images** (`hflip=False`). Ho et al.'s code trains CIFAR10 with random horizontal flips: a
@@ -452,23 +452,11 @@ for c in (5, 7, 9):
 #
 #    (`losses.min_snr_weights`; `train_step` multiplies the per-image losses by it. The loss curves of section 4
 #    still record the unweighted $L_\text{simple}$, so runs with and without compare.)
-# 4. **The cosine schedule** (`beta_schedule="cosine"`; Nichol & Dhariwal 2021, Sec. 3.2; notebook 01, sections 4
-#    and 8). Under the paper's linear schedule about a third of the timesteps have $\mathrm{SNR}(t) < 0.01$: $x_t$ is
-#    noise with a trace of image, there is little to learn there, and a uniform draw of $t$ spends a third of the
-#    steps on it. The cosine schedule leaves a few percent of its timesteps that empty and spends the steps on the
-#    middle noise levels, where a garment takes shape. 800,000 steps can afford the waste; ten minutes cannot.
-#    Notebooks 00-04 teach the paper's linear schedule; from here on the schedule is the profile's
-#    (`runs.build_schedule(profile)`: cosine in `small`, linear in `tiny` and `full`), and a model is always sampled
-#    with the schedule it was trained on.
-# 5. **bfloat16 steps** where the CPU has the instructions (`cpu_bf16`, section 2.4): no formula changes, more steps.
+# 4. **bfloat16 steps** where the CPU has the instructions (`cpu_bf16`, section 2.4): no formula changes, more steps.
 #
-# The share of nearly empty timesteps, then the weights and the rate on this notebook's schedule:
+# The weights and the rate, on this notebook's schedule:
 
 # %%
-for name in ("linear", "cosine"):
-    snr = schedules.make_schedule(name, T).snr
-    print(f"{name:>6}: SNR(t) < 0.01 at {(snr < 0.01).float().mean().item():.0%} of the timesteps")
-print(f"this notebook trains on the {profile.beta_schedule} schedule (profile {profile.name})")
 small = config.get_profile("small")
 gamma = small.min_snr_gamma
 t_all = torch.arange(T)
@@ -514,8 +502,10 @@ fig = plotting.plot_recipe_comparison(record, rows=story)
 # Read the bars from the top. Two seeds of the baseline set the noise: a few points say little. The three training
 # changes together gain well beyond that spread; bfloat16's extra steps gain more; and the flips cost more than
 # everything else together: without them the FID is about half, and the shoes point the way the data's do. The cosine
-# schedule scored better in every trial, so `small` now trains on it. The price of Min-SNR is a worse bound in
-# bits/dim: notebook 07, section 6, says why.
+# schedule (notebook 01) scored better in 07's FID in every trial, but not in a second yardstick (another network's
+# features, compared by the kernel distance; [bench/README.md](../bench/README.md)): a gain that only one yardstick
+# sees may be that yardstick's taste, so `small` keeps the paper's linear schedule. The price of Min-SNR is a worse
+# bound in bits/dim: notebook 07, section 6, says why.
 
 # %% [markdown]
 # ## 3. Training with the current profile
@@ -621,7 +611,7 @@ _ = plotting.show_images(raw_samples, nrow=8, ax=axes[1], title="raw weights of 
 # * No profile trains on random flips: a generative model learns to draw whatever it is shown, mirrored shoes
 #   included, and Fashion-MNIST's shoes point one way.
 # * For ten CPU minutes `small` goes beyond the paper: batch 32, a higher rate decaying to zero, Min-SNR-$\gamma$
-#   weights, the cosine schedule, and bfloat16 steps where the CPU has them (section 2.7 shows what each is worth).
+#   weights, and bfloat16 steps where the CPU has them (section 2.7 shows what each is worth).
 # * `ensure_trained(profile)` trains once per profile and reuses `runs/<profile>/checkpoint.pt` afterwards.
 #
 # **`ddpm_lib` now contains** (in addition to notebooks 01-04):
