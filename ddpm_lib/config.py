@@ -95,8 +95,8 @@ PROFILES: dict[str, Profile] = {
     "small": Profile(
         # beyond the paper, for 10 CPU minutes (notebook 05, section 2.7): batch 32, lr 2e-3 decaying linearly to 0
         # over the budget, Min-SNR-5 weights, bf16 autocast where the CPU has bf16 instructions (section 2.4).
-        # Measured by bench/fid_candidate.py (bench/README.md, issues 12 and 24; the cosine schedule gains in 07's FID
-        # but not in the second yardstick, so small keeps the paper's linear schedule).
+        # Measured by bench/fid_candidate.py (bench/README.md, issues 12 and 24; the cosine schedule's gains in 07's
+        # FID held neither over training seeds nor in the second yardstick, so small keeps the paper's linear one).
         name="small", unet=UnetConfig(dim=32, dim_mults=(1, 2, 2), linear_attn=False), batch_size=32, lr=2e-3,
         lr_decay="linear", min_snr_gamma=5.0, cpu_bf16=True,
         warmup_steps=200, max_steps=200_000, minutes=10.0, ema_decay=0.995, ema_warmup=100, checkpoint_every=500,
