@@ -502,11 +502,10 @@ fig = plotting.plot_recipe_comparison(record, rows=story)
 # Read the bars from the top. Two seeds of the baseline set the noise: a few points say little. The three training
 # changes together gain well beyond that spread; bfloat16's extra steps gain more; and the flips cost more than
 # everything else together: without them the FID is about half, and the shoes point the way the data's do. The cosine
-# schedule (notebook 01) scored better in 07's FID in single runs, but not over a second training seed, nor in a
-# second yardstick (another network's features, compared by the kernel distance;
-# [bench/README.md](../bench/README.md)): a gain that one run or one yardstick alone sees may be noise or that
-# yardstick's taste, so `small` keeps the paper's linear schedule. The price of Min-SNR is a worse bound in
-# bits/dim: notebook 07, section 6, says why.
+# schedule (notebook 01) scored better in 07's FID in single runs, but not over a second training seed, nor when the
+# same samples were compared in another network's features: a gain that one run or one yardstick alone sees may be
+# noise, so `small` keeps the paper's linear schedule. The price of Min-SNR is a worse bound in bits/dim: notebook 07,
+# section 6, says why.
 
 # %% [markdown]
 # ## 3. Training with the current profile
